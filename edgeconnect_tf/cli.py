@@ -1,0 +1,108 @@
+"""The `edgeconnect` command: convert, train, inpaint, eval, export, serve.
+
+An absl app with argparse subcommands (absl's `argparse_flags`, so absl's own
+flags such as --verbosity work too). Each subcommand forwards to the module
+that does the work and returns its exit code; errors users can fix are one line.
+"""
+
+import argparse
+import sys
+
+from absl import app
+from absl.flags import argparse_flags
+
+
+def _convert(args):
+    from edgeconnect_tf.convert import convert_command
+
+    return convert_command(args.checkpoints, args.output)
+
+
+def _train(args):
+    from edgeconnect_tf.train import train_command
+
+    return train_command(args.train_args)
+
+
+def _inpaint(args):
+    from edgeconnect_tf.cli_inpaint import inpaint_command
+
+    return inpaint_command(args)
+
+
+def _eval(args):
+    from edgeconnect_tf.cli_inpaint import eval_command
+
+    return eval_command(args)
+
+
+def _export(args):
+    from edgeconnect_tf.cli_export import export_command
+
+    return export_command(args)
+
+
+def _serve(args):
+    from edgeconnect_tf.serve import serve_command
+
+    return serve_command(args)
+
+
+def build_parser():
+    parser = argparse_flags.ArgumentParser(
+        prog="edgeconnect",
+        description="EdgeConnect image inpainting (TensorFlow/Keras).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("convert", help="convert the authors' PyTorch checkpoints to Keras weights")
+    p.add_argument("--checkpoints", required=True, help="directory with EdgeModel_gen.pth, ...")
+    p.add_argument("--output", required=True, help="weights directory to write")
+    p.set_defaults(func=_convert)
+
+    p = sub.add_parser(
+        "train",
+        help="train a stage: --config YAML --model edge|inpaint|edge_inpaint|joint [--key value]",
+        add_help=False,
+    )
+    p.add_argument("train_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=_train)
+
+    try:  # these subcommands register their own arguments
+        from edgeconnect_tf.cli_inpaint import add_eval_arguments, add_inpaint_arguments
+
+        add_inpaint_arguments(sub.add_parser("inpaint", help="fill holes in images"))
+        sub.choices["inpaint"].set_defaults(func=_inpaint)
+        add_eval_arguments(sub.add_parser("eval", help="the paper's metrics on a dataset"))
+        sub.choices["eval"].set_defaults(func=_eval)
+    except ImportError:
+        pass
+    try:
+        from edgeconnect_tf.cli_export import add_export_arguments
+
+        add_export_arguments(sub.add_parser("export", help="SavedModel / TFLite export"))
+        sub.choices["export"].set_defaults(func=_export)
+    except ImportError:
+        pass
+    try:
+        from edgeconnect_tf.serve import add_serve_arguments
+
+        add_serve_arguments(sub.add_parser("serve", help="the browser editor and REST endpoint"))
+        sub.choices["serve"].set_defaults(func=_serve)
+    except ImportError:
+        pass
+    return parser
+
+
+def main(args):
+    return args.func(args)
+
+
+def run(argv=None):
+    """Console-script entry point."""
+    argv = list(sys.argv if argv is None else argv)
+    app.run(main, argv=argv, flags_parser=lambda a: build_parser().parse_args(a[1:]))
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,101 @@
+"""`EdgeConnect`: the two-stage inpainting model at inference ("lines first, color next").
+
+image, mask -> gray -> Canny edges of the known part -> G1 edges in the hole
+-> G2 colours guided by the edges -> composite with the known pixels.
+"""
+
+import keras
+import tensorflow as tf
+
+from edgeconnect_tf.canny import canny
+from edgeconnect_tf.image_ops import composite, pad_to_multiple, rgb_to_gray
+from edgeconnect_tf.networks import EdgeGenerator, InpaintGenerator
+from edgeconnect_tf.weights import load_networks
+
+
+@keras.saving.register_keras_serializable(package="edgeconnect_tf")
+class EdgeConnect(keras.Model):
+    """G1 + G2 at test time, any H and W (reflect-padded to multiples of 4 inside).
+
+    Call with a dict:
+        image: [B, H, W, 3] float32 in [0, 1]
+        mask:  [B, H, W, 1] float32 in {0, 1}, 1 = hole
+        edges: optional [B, H, W, 1] float32 in [0, 1], lines drawn by a person;
+               inside the hole they replace G1's prediction (sketch guidance).
+    Returns a dict:
+        inpainted: [B, H, W, 3] float32 in [0, 1], known pixels unchanged
+        edges:     [B, H, W, 1] the edge map G2 saw: Canny of the known part
+                   outside the hole, G1's raw output (or the drawn edges) inside
+        raw:       [B, H, W, 3] G2's output before compositing
+
+    Example:
+    >>> model = EdgeConnect.from_pretrained("weights/places2")
+    >>> out = model({"image": image, "mask": mask})
+    """
+
+    def __init__(
+        self,
+        edge_generator=None,
+        inpaint_generator=None,
+        sigma=2.0,
+        residual_blocks=8,
+        filters=64,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.sigma = float(sigma)
+        self.residual_blocks, self.filters = residual_blocks, filters
+        self.edge_generator = edge_generator or EdgeGenerator(residual_blocks, filters)
+        self.inpaint_generator = inpaint_generator or InpaintGenerator(residual_blocks, filters)
+
+    @classmethod
+    def from_pretrained(cls, directory, sigma=2.0):
+        """Loads G1 and G2 from a weights directory (see `edgeconnect_tf.weights`)."""
+        nets, config = load_networks(directory)
+        return cls(
+            nets["edge_generator"],
+            nets["inpaint_generator"],
+            sigma=sigma,
+            residual_blocks=config.get("residual_blocks", 8),
+            filters=config.get("filters", 64),
+        )
+
+    def predict_edges(self, gray, edges, mask, training=False):
+        """G1 on [gray·(1−m) + m, edges·(1−m), m]; returns its raw edge map [B, H, W, 1]."""
+        known = 1.0 - mask
+        inputs = tf.concat([gray * known + mask, edges * known, mask], axis=-1)
+        return self.edge_generator(inputs, training=training)
+
+    def inpaint(self, image, edges, mask, training=False):
+        """G2 on [image·(1−m) + m, edges]; returns its raw output [B, H, W, 3]."""
+        inputs = tf.concat([image * (1.0 - mask) + mask, edges], axis=-1)
+        return self.inpaint_generator(inputs, training=training)
+
+    def call(self, inputs, training=False):
+        image = tf.convert_to_tensor(inputs["image"], tf.float32)
+        mask = tf.convert_to_tensor(inputs["mask"], tf.float32)
+        drawn = inputs.get("edges")
+        padded_image, (h, w) = pad_to_multiple(image)
+        padded_mask, _ = pad_to_multiple(mask)
+        gray = rgb_to_gray(padded_image)
+        known_edges = canny(gray, sigma=self.sigma, mask=1.0 - padded_mask)
+        if drawn is None:
+            hole_edges = self.predict_edges(gray, known_edges, padded_mask, training=training)
+        else:
+            hole_edges, _ = pad_to_multiple(tf.convert_to_tensor(drawn, tf.float32))
+        edges = composite(hole_edges, known_edges, padded_mask)
+        raw = self.inpaint(padded_image, edges, padded_mask, training=training)
+        raw = raw[:, :h, :w]
+        return {
+            "inpainted": composite(raw, image, mask),
+            "edges": edges[:, :h, :w],
+            "raw": raw,
+        }
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "sigma": self.sigma,
+            "residual_blocks": self.residual_blocks,
+            "filters": self.filters,
+        }

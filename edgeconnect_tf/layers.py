@@ -1,0 +1,170 @@
+"""Building blocks of the EdgeConnect networks: padding, instance norm, convs, residual block.
+
+All layers are channels-last. Convolutions follow PyTorch's padding rules so
+that the reference's weights give the reference's pixels:
+- `PaddedConv2D(..., padding=p)` zero-pads p pixels on every side, then runs a
+  valid convolution (Keras "same" pads asymmetrically for even kernels).
+- `conv_transpose(...)` is a 4x4 stride-2 transposed conv with PyTorch's
+  padding=1, i.e. the full output cropped by one pixel per side, which is what
+  Keras "same" computes for this kernel and stride: output size 2·H.
+"""
+
+import keras
+from keras import ops
+
+from edgeconnect_tf.spectral_norm import SpectralNormalization
+
+CONV_INIT = keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
+
+
+@keras.saving.register_keras_serializable(package="edgeconnect_tf")
+class ReflectionPadding2D(keras.layers.Layer):
+    """Reflect padding (PyTorch `ReflectionPad2d`: the edge pixel is not repeated).
+
+    [B, H, W, C] -> [B, H + 2p, W + 2p, C]; needs p < H and p < W.
+    """
+
+    def __init__(self, padding, **kwargs):
+        super().__init__(**kwargs)
+        self.padding = int(padding)
+
+    def call(self, x):
+        p = self.padding
+        return ops.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), mode="reflect")
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, c = input_shape
+        grow = lambda n: None if n is None else n + 2 * self.padding  # noqa: E731
+        return (b, grow(h), grow(w), c)
+
+    def get_config(self):
+        return {**super().get_config(), "padding": self.padding}
+
+
+@keras.saving.register_keras_serializable(package="edgeconnect_tf")
+class InstanceNormalization(keras.layers.Layer):
+    """Instance norm without affine parameters or running statistics (eps 1e-5).
+
+    Normalizes each channel of each image over H and W, the same in training
+    and inference. Statistics are computed in float32 under mixed precision.
+    """
+
+    def __init__(self, epsilon=1e-5, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = epsilon
+
+    def call(self, x):
+        x32 = ops.cast(x, "float32")
+        mean = ops.mean(x32, axis=(1, 2), keepdims=True)
+        var = ops.mean(ops.square(x32 - mean), axis=(1, 2), keepdims=True)
+        return ops.cast((x32 - mean) * ops.rsqrt(var + self.epsilon), x.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package="edgeconnect_tf")
+class PaddedConv2D(keras.layers.Layer):
+    """PyTorch-style Conv2D: zero-pad `padding` pixels per side, then a valid conv.
+
+    [B, H, W, C] -> [B, (H + 2p - d(k-1) - 1) // s + 1, ..., filters].
+    With `spectral_norm=True` the kernel is wrapped in `SpectralNormalization`.
+    """
+
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        stride=1,
+        padding=0,
+        dilation=1,
+        spectral_norm=False,
+        use_bias=True,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.filters, self.kernel_size, self.stride = filters, kernel_size, stride
+        self.padding, self.dilation = padding, dilation
+        self.spectral_norm, self.use_bias = spectral_norm, use_bias
+        layer = keras.layers.Conv2D(
+            filters,
+            kernel_size,
+            strides=stride,
+            dilation_rate=dilation,
+            padding="valid",
+            use_bias=use_bias,
+            kernel_initializer=CONV_INIT,
+            name="conv",
+        )
+        self.conv = SpectralNormalization(layer, name="sn") if spectral_norm else layer
+
+    def call(self, x, training=False):
+        if self.padding:
+            p = self.padding
+            x = ops.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+        if self.spectral_norm:
+            return self.conv(x, training=training)
+        return self.conv(x)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "stride": self.stride,
+            "padding": self.padding,
+            "dilation": self.dilation,
+            "spectral_norm": self.spectral_norm,
+            "use_bias": self.use_bias,
+        }
+
+
+def conv_transpose(filters, *, spectral_norm, name):
+    """PyTorch ConvTranspose2d(k=4, stride=2, padding=1): [B, H, W, C] -> [B, 2H, 2W, filters].
+
+    PyTorch's padding=1 crops one pixel per side of the full transposed-conv
+    output, which is exactly Keras's "same" for this kernel and stride.
+    """
+    layer = keras.layers.Conv2DTranspose(
+        filters, 4, strides=2, padding="same", kernel_initializer=CONV_INIT, name=name
+    )
+    return SpectralNormalization(layer, name=f"{name}_sn") if spectral_norm else layer
+
+
+@keras.saving.register_keras_serializable(package="edgeconnect_tf")
+class ResidualBlock(keras.layers.Layer):
+    """x + IN(conv3x3(pad1(ReLU(IN(conv3x3_dil2(pad2(x))))))), channels preserved.
+
+    Convs have a bias only without spectral norm, as in the reference.
+    """
+
+    def __init__(self, filters, dilation=2, spectral_norm=False, **kwargs):
+        super().__init__(**kwargs)
+        self.filters, self.dilation, self.spectral_norm = filters, dilation, spectral_norm
+        kw = {"spectral_norm": spectral_norm, "use_bias": not spectral_norm}
+        self.pad1 = ReflectionPadding2D(dilation)
+        self.conv1 = PaddedConv2D(filters, 3, dilation=dilation, name="conv_block_1", **kw)
+        self.norm1 = InstanceNormalization()
+        self.pad2 = ReflectionPadding2D(1)
+        self.conv2 = PaddedConv2D(filters, 3, name="conv_block_5", **kw)
+        self.norm2 = InstanceNormalization()
+
+    def call(self, x, training=False):
+        y = self.norm1(self.conv1(self.pad1(x), training=training))
+        y = ops.relu(y)
+        y = self.norm2(self.conv2(self.pad2(y), training=training))
+        return x + y
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "dilation": self.dilation,
+            "spectral_norm": self.spectral_norm,
+        }

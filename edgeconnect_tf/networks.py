@@ -1,0 +1,172 @@
+"""The three EdgeConnect networks: edge generator G1, inpainting generator G2, PatchGAN D.
+
+Topology, padding, normalization and spectral-norm placement follow the
+reference exactly (shared/reference/edgeconnect-reference.md), so the authors'
+weights load through `edgeconnect_tf.convert`. Layer names mirror the
+checkpoint's module names (`encoder_4` is `encoder.4`, `middle_3` is
+`middle.3`, ...). Width and residual-block count are arguments so tests can
+build tiny networks; the defaults are the paper's.
+"""
+
+import keras
+from keras import ops
+
+from edgeconnect_tf.layers import (
+    InstanceNormalization,
+    PaddedConv2D,
+    ReflectionPadding2D,
+    ResidualBlock,
+    conv_transpose,
+)
+from edgeconnect_tf.spectral_norm import SpectralNormalization
+
+
+class _Generator(keras.Model):
+    """Encoder (7x7, two stride-2 4x4) -> residual blocks -> decoder (two 4x4 up, 7x7).
+
+    [B, H, W, C_in] float -> [B, H, W, out_channels] float32 in [0, 1];
+    H and W must be multiples of 4.
+    """
+
+    def __init__(self, out_channels, residual_blocks=8, filters=64, spectral_norm=False, **kwargs):
+        super().__init__(**kwargs)
+        self.out_channels = out_channels
+        self.residual_blocks = residual_blocks
+        self.filters = filters
+        self.spectral_norm = spectral_norm
+        sn = spectral_norm
+        f = filters
+        self.encoder = [
+            ReflectionPadding2D(3),
+            PaddedConv2D(f, 7, spectral_norm=sn, name="encoder_1"),
+            InstanceNormalization(),
+            keras.layers.ReLU(),
+            PaddedConv2D(2 * f, 4, stride=2, padding=1, spectral_norm=sn, name="encoder_4"),
+            InstanceNormalization(),
+            keras.layers.ReLU(),
+            PaddedConv2D(4 * f, 4, stride=2, padding=1, spectral_norm=sn, name="encoder_7"),
+            InstanceNormalization(),
+            keras.layers.ReLU(),
+        ]
+        self.middle = [
+            ResidualBlock(4 * f, dilation=2, spectral_norm=sn, name=f"middle_{i}")
+            for i in range(residual_blocks)
+        ]
+        self.decoder = [
+            conv_transpose(2 * f, spectral_norm=sn, name="decoder_0"),
+            InstanceNormalization(),
+            keras.layers.ReLU(),
+            conv_transpose(f, spectral_norm=sn, name="decoder_3"),
+            InstanceNormalization(),
+            keras.layers.ReLU(),
+            ReflectionPadding2D(3),
+            PaddedConv2D(out_channels, 7, name="decoder_7"),
+        ]
+
+    def call(self, x, training=False):
+        for layer in self.encoder + self.middle + self.decoder:
+            if isinstance(layer, (PaddedConv2D, ResidualBlock, SpectralNormalization)):
+                x = layer(x, training=training)
+            else:
+                x = layer(x)
+        return self.output_activation(ops.cast(x, "float32"))
+
+    def output_activation(self, logits):
+        raise NotImplementedError
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "residual_blocks": self.residual_blocks,
+            "filters": self.filters,
+        }
+
+
+@keras.saving.register_keras_serializable(package="edgeconnect_tf")
+class EdgeGenerator(_Generator):
+    """G1: [masked gray, masked edges, mask] [B, H, W, 3] -> edge map [B, H, W, 1] in [0, 1].
+
+    Spectral norm on every conv but the last (reference: 10,761,089 parameters).
+
+    Example:
+    >>> g1 = EdgeGenerator(residual_blocks=1, filters=8)
+    >>> g1(keras.ops.zeros((1, 32, 32, 3))).shape
+    (1, 32, 32, 1)
+    """
+
+    def __init__(self, residual_blocks=8, filters=64, spectral_norm=True, **kwargs):
+        kwargs.pop("out_channels", None)
+        super().__init__(1, residual_blocks, filters, spectral_norm, **kwargs)
+
+    def output_activation(self, logits):
+        return ops.sigmoid(logits)
+
+    def get_config(self):
+        return {**super().get_config(), "spectral_norm": self.spectral_norm}
+
+
+@keras.saving.register_keras_serializable(package="edgeconnect_tf")
+class InpaintGenerator(_Generator):
+    """G2: [masked RGB, edges] [B, H, W, 4] -> RGB [B, H, W, 3] in [0, 1] as (tanh + 1) / 2.
+
+    No spectral norm; every conv has a bias (reference: 10,774,595 parameters).
+    """
+
+    def __init__(self, residual_blocks=8, filters=64, **kwargs):
+        kwargs.pop("out_channels", None)
+        kwargs.pop("spectral_norm", None)
+        super().__init__(3, residual_blocks, filters, False, **kwargs)
+
+    def output_activation(self, logits):
+        return (ops.tanh(logits) + 1.0) / 2.0
+
+
+@keras.saving.register_keras_serializable(package="edgeconnect_tf")
+class Discriminator(keras.Model):
+    """70x70 PatchGAN: [B, H, W, C] -> (scores [B, H/8 - 2, W/8 - 2, 1], 5 activations).
+
+    Five 4x4 convs (strides 2, 2, 2, 1, 1; zero padding 1; no bias), LeakyReLU
+    0.2 after the first four, spectral norm on all. Scores are sigmoid
+    probabilities unless `use_sigmoid=False` (hinge loss). The activations
+    (the last before the sigmoid) feed the feature-matching loss. A 256x256
+    input gives a 30x30 map. D1 (C=2) has 2,762,752 parameters, D2 (C=3)
+    2,763,776.
+    """
+
+    def __init__(self, filters=64, use_sigmoid=True, spectral_norm=True, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = filters
+        self.use_sigmoid = use_sigmoid
+        self.spectral_norm = spectral_norm
+        f = filters
+        spec = [(f, 2), (2 * f, 2), (4 * f, 2), (8 * f, 1), (1, 1)]
+        self.convs = [
+            PaddedConv2D(
+                n,
+                4,
+                stride=s,
+                padding=1,
+                spectral_norm=spectral_norm,
+                use_bias=not spectral_norm,
+                name=f"conv{i + 1}",
+            )
+            for i, (n, s) in enumerate(spec)
+        ]
+
+    def call(self, x, training=False):
+        features = []
+        for i, layer in enumerate(self.convs):
+            x = layer(x, training=training)
+            if i < len(self.convs) - 1:
+                x = ops.leaky_relu(x, negative_slope=0.2)
+            features.append(x)
+        logits = ops.cast(x, "float32")
+        return (ops.sigmoid(logits) if self.use_sigmoid else logits), features
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "use_sigmoid": self.use_sigmoid,
+            "spectral_norm": self.spectral_norm,
+        }

@@ -1,0 +1,30 @@
+"""Installable package: EdgeConnect image inpainting in TensorFlow/Keras 3."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="edgeconnect-tf",
+    version="0.1.0",
+    description="EdgeConnect (Nazeri et al. 2019) image inpainting in TensorFlow 2 / Keras 3",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["edgeconnect_tf", "edgeconnect_tf.*"]),
+    include_package_data=True,
+    package_data={"edgeconnect_tf": ["configs/*.yaml", "editor/static/*"]},
+    install_requires=[
+        "tensorflow>=2.20",
+        "keras>=3.10",
+        "numpy>=1.26",
+        "opencv-python-headless>=4.9",
+        "absl-py>=2.1",
+        "tensorboard>=2.20",
+        "pyyaml>=6.0",
+    ],
+    extras_require={
+        "torch": ["torch==2.13.0"],
+        "test": ["pytest>=8.0", "scikit-image>=0.24", "scipy>=1.13", "ruff>=0.6"],
+        "litert": ["ai-edge-litert>=1.2"],
+    },
+    entry_points={"console_scripts": ["edgeconnect=edgeconnect_tf.cli:run"]},
+)

@@ -1,0 +1,64 @@
+"""Layers against numpy: reflect padding, instance norm, PyTorch-style conv padding."""
+
+import keras
+import numpy as np
+import pytest
+from scipy import signal
+
+from edgeconnect_tf.layers import InstanceNormalization, PaddedConv2D, ReflectionPadding2D
+
+
+def test_reflection_padding_matches_numpy_reflect():
+    x = np.random.rand(2, 5, 7, 3).astype("float32")
+    y = ReflectionPadding2D(3)(x)
+    np.testing.assert_array_equal(y, np.pad(x, ((0, 0), (3, 3), (3, 3), (0, 0)), mode="reflect"))
+
+
+def test_instance_norm_matches_numpy():
+    x = (np.random.rand(2, 6, 5, 4) * 10 + 3).astype("float32")
+    mean = x.mean(axis=(1, 2), keepdims=True)
+    var = x.var(axis=(1, 2), keepdims=True)  # biased, as PyTorch's InstanceNorm2d
+    expected = (x - mean) / np.sqrt(var + 1e-5)
+    layer = InstanceNormalization()
+    np.testing.assert_allclose(layer(x), expected, atol=1e-5)
+    assert layer.count_params() == 0
+
+
+@pytest.mark.parametrize("size", [8, 9])
+@pytest.mark.parametrize("stride,padding,dilation", [(2, 1, 1), (1, 1, 1), (1, 0, 2)])
+def test_padded_conv_matches_zero_padded_correlation(size, stride, padding, dilation):
+    x = np.random.rand(1, size, size, 2).astype("float32")
+    layer = PaddedConv2D(
+        3, 4 if dilation == 1 else 3, stride=stride, padding=padding, dilation=dilation
+    )
+    y = keras.ops.convert_to_numpy(layer(x))
+    kernel = keras.ops.convert_to_numpy(layer.conv.kernel)
+    bias = keras.ops.convert_to_numpy(layer.conv.bias)
+    xp = np.pad(x[0], ((padding, padding), (padding, padding), (0, 0)))
+    k = kernel.shape[0]
+    dk = np.zeros(((k - 1) * dilation + 1,) * 2 + kernel.shape[2:], "float32")
+    dk[::dilation, ::dilation] = kernel
+    expected = (
+        np.stack(
+            [
+                sum(signal.correlate2d(xp[..., i], dk[..., i, o], mode="valid") for i in range(2))
+                for o in range(3)
+            ],
+            axis=-1,
+        )[::stride, ::stride]
+        + bias
+    )
+    # PyTorch's output size: floor((H + 2p - d(k-1) - 1) / s) + 1
+    out = (size + 2 * padding - dilation * (k - 1) - 1) // stride + 1
+    assert y.shape == (1, out, out, 3)
+    np.testing.assert_allclose(y[0], expected, atol=1e-5)
+
+
+def test_layers_round_trip_config():
+    for layer in [
+        ReflectionPadding2D(2),
+        InstanceNormalization(epsilon=1e-3),
+        PaddedConv2D(4, 3, stride=2, padding=1, spectral_norm=True, use_bias=False),
+    ]:
+        clone = layer.__class__.from_config(layer.get_config())
+        assert clone.get_config() == layer.get_config()

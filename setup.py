@@ -20,11 +20,13 @@ setup(
         "absl-py>=2.1",
         "tensorboard>=2.20",
         "pyyaml>=6.0",
+        "scipy>=1.13",
     ],
     extras_require={
         "torch": ["torch==2.13.0"],
-        "test": ["pytest>=8.0", "scikit-image>=0.24", "scipy>=1.13", "ruff>=0.6"],
+        "test": ["pytest>=8.0", "scikit-image>=0.24", "ruff>=0.6", "playwright>=1.50"],
         "litert": ["ai-edge-litert>=1.2"],
+        "app": ["fastapi>=0.110", "uvicorn>=0.30"],
     },
     entry_points={"console_scripts": ["edgeconnect=edgeconnect_tf.cli:run"]},
 )

@@ -15,7 +15,7 @@ from absl.flags import argparse_flags
 def _convert(args):
     from edgeconnect_tf.convert import convert_command
 
-    return convert_command(args.checkpoints, args.output)
+    return convert_command(args.checkpoints, args.output, args.trust_pickle)
 
 
 def _train(args):
@@ -55,9 +55,10 @@ def build_parser():
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    from edgeconnect_tf import convert
+
     p = sub.add_parser("convert", help="convert the authors' PyTorch checkpoints to Keras weights")
-    p.add_argument("--checkpoints", required=True, help="directory with EdgeModel_gen.pth, ...")
-    p.add_argument("--output", required=True, help="weights directory to write")
+    convert.add_arguments(p)
     p.set_defaults(func=_convert)
 
     p = sub.add_parser(

@@ -66,10 +66,20 @@ class EdgeConnect(keras.Model):
         inputs = tf.concat([gray * known + mask, edges * known, mask], axis=-1)
         return self.edge_generator(inputs, training=training)
 
-    def inpaint(self, image, edges, mask, training=False):
+    def predict_image(self, image, edges, mask, training=False):
         """G2 on [image·(1−m) + m, edges]; returns its raw output [B, H, W, 3]."""
         inputs = tf.concat([image * (1.0 - mask) + mask, edges], axis=-1)
         return self.inpaint_generator(inputs, training=training)
+
+    def inpaint(self, image, mask, edges=None, strategy="auto", **kwargs):
+        """numpy in, numpy out: (uint8 RGB [H, W, 3], edge map [H, W] float32).
+
+        Any size and mode (gray, RGB, RGBA, 8/16-bit; masks bool, 0-1 or 0-255,
+        white = hole). See `edgeconnect_tf.inference.inpaint` for `strategy`.
+        """
+        from edgeconnect_tf.inference import inpaint
+
+        return inpaint(self, image, mask, edges, strategy=strategy, **kwargs)
 
     def call(self, inputs, training=False):
         image = tf.convert_to_tensor(inputs["image"], tf.float32)
@@ -84,7 +94,7 @@ class EdgeConnect(keras.Model):
         else:
             hole_edges, _ = pad_to_multiple(tf.convert_to_tensor(drawn, tf.float32))
         edges = composite(hole_edges, known_edges, padded_mask)
-        raw = self.inpaint(padded_image, edges, padded_mask, training=training)
+        raw = self.predict_image(padded_image, edges, padded_mask, training=training)
         raw = raw[:, :h, :w]
         return {
             "inpainted": composite(raw, image, mask),

@@ -1,0 +1,360 @@
+"""`edgeconnect inpaint` and `edgeconnect eval`: argument definitions and commands.
+
+Both check everything they can before writing anything (inputs readable, sizes,
+pairing, output names, weights files), so a bad input ends with a one-line
+error, exit code 1 and no output files. Outputs are written atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+
+from edgeconnect_tf.inference import (
+    IMAGE_EXTENSIONS,
+    STRATEGIES,
+    InpaintError,
+    read_image,
+    to_edges,
+    to_mask,
+    to_rgb_uint8,
+    write_image,
+)
+
+JPEG_EXTENSIONS = (".jpg", ".jpeg")
+EDGES_SUFFIX = "_edges.png"
+
+
+def add_inpaint_arguments(parser):
+    """Registers `edgeconnect inpaint`'s options on an argparse (sub)parser."""
+    parser.add_argument("--weights", required=True, help="weights directory (config.json, ...)")
+    parser.add_argument("--input", required=True, help="an image file or a directory of images")
+    parser.add_argument(
+        "--mask",
+        required=True,
+        help="a mask file (white = hole; used for every input) or a directory of masks "
+        "paired with the images by file name stem",
+    )
+    parser.add_argument("--output", required=True, help="output directory")
+    parser.add_argument(
+        "--edges",
+        help="drawn guidance lines (white on black; a file, or a directory paired by name); "
+        "inside the hole they replace the predicted edges",
+    )
+    parser.add_argument(
+        "--save-edges", action="store_true", help="also write the edge map used as NAME_edges.png"
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default="auto",
+        help="full: whole image; crop: windows around the holes; resize: at most 512 px; "
+        "auto: full up to 512 px, crop above (default)",
+    )
+    parser.add_argument(
+        "--resize-mask",
+        action="store_true",
+        help="resize masks/edges of another size to the image (nearest) instead of failing",
+    )
+    return parser
+
+
+def add_eval_arguments(parser):
+    """Registers `edgeconnect eval`'s options on an argparse (sub)parser."""
+    from edgeconnect_tf.evaluate import MASK_TYPES
+
+    parser.add_argument("--weights", required=True, help="weights directory")
+    parser.add_argument("--data", required=True, help="directory of ground-truth images")
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument(
+        "--masks",
+        help="directory of mask files (white = hole): paired by name if every image has one, "
+        "else by sorted order; resized to each image",
+    )
+    group.add_argument(
+        "--mask-type",
+        choices=MASK_TYPES,
+        help="generated masks; 'buckets' spreads free-form masks over the 10-60%% buckets",
+    )
+    parser.add_argument("--output", required=True, help="directory for metrics.json / metrics.md")
+    parser.add_argument(
+        "--inception-weights", help="local Keras InceptionV3 (include_top=False) weights, for FID"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of generated masks")
+    parser.add_argument(
+        "--size", type=int, help="centre-crop and resize images to SIZE×SIZE (default: native)"
+    )
+    parser.add_argument("--limit", type=int, help="evaluate the first N images only")
+    parser.add_argument(
+        "--strategy", choices=STRATEGIES, default="full", help="inpaint strategy (default: full)"
+    )
+    parser.add_argument(
+        "--no-baselines", action="store_true", help="skip the OpenCV Telea/Navier-Stokes rows"
+    )
+    parser.add_argument(
+        "--save-images", action="store_true", help="write every result to OUTPUT/images/METHOD/"
+    )
+    return parser
+
+
+# -------------------------------------------------------------------------- helpers
+
+
+def _error(command, message):
+    print(f"edgeconnect {command}: error: {' '.join(str(message).split())}", file=sys.stderr)
+    return 1
+
+
+def _dir_images(path):
+    """Image files directly in a directory, sorted."""
+    return sorted(
+        os.path.join(path, f)
+        for f in os.listdir(path)
+        if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS
+        and not f.startswith(".")
+        and os.path.isfile(os.path.join(path, f))
+    )
+
+
+def _stem(path):
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def _by_stem(paths, what):
+    table = {}
+    for p in paths:
+        if _stem(p) in table:
+            raise InpaintError(
+                f"two {what} files named {_stem(p)!r}: {table[_stem(p)]} and {p} (ambiguous)"
+            )
+        table[_stem(p)] = p
+    return table
+
+
+def _list_inputs(path):
+    if os.path.isdir(path):
+        images = _dir_images(path)
+        if not images:
+            raise InpaintError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {path}")
+        return images
+    if not os.path.exists(path):
+        raise InpaintError(f"input {path} does not exist")
+    return [path]
+
+
+def _pair(images, path, what, required):
+    """For each image: the file `path` names (a file: for all; a directory: by stem)."""
+    if path is None:
+        return [None] * len(images)
+    if os.path.isfile(path):
+        return [path] * len(images)
+    if not os.path.isdir(path):
+        raise InpaintError(f"{what} {path} does not exist")
+    table = _by_stem(_dir_images(path), what)
+    paired = [table.get(_stem(i)) for i in images]
+    missing = [os.path.basename(i) for i, m in zip(images, paired, strict=True) if m is None]
+    if missing and required:
+        shown = ", ".join(missing[:10]) + (
+            f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        )
+        raise InpaintError(
+            f"no {what} in {path} for {len(missing)} image(s): {shown} "
+            f"({what}s are paired with images by file name without extension)"
+        )
+    return paired
+
+
+def _output_name(image_path):
+    stem, ext = os.path.splitext(os.path.basename(image_path))
+    return stem + (ext if ext.lower() in JPEG_EXTENSIONS else ".png")
+
+
+def _check_weights(directory):
+    """Cheap check that a weights directory has config.json and both generators."""
+    from edgeconnect_tf.weights import FILES, REQUIRED, WeightsError, read_config
+
+    read_config(directory)
+    for name in REQUIRED:
+        path = os.path.join(directory, FILES[name])
+        if not os.path.isfile(path):
+            raise WeightsError(f"{path} is missing ({name.replace('_', ' ')} weights)")
+
+
+def _load_model(directory):
+    from edgeconnect_tf.edgeconnect import EdgeConnect
+
+    return EdgeConnect.from_pretrained(directory)
+
+
+def _read_job(job, resize_mask):
+    """Reads and checks one job's files; returns (image, mask, edges or None)."""
+    image = read_image(job["image"])
+    rgb = to_rgb_uint8(image, name=f"image {job['image']}")
+    mask = read_image(job["mask"], "mask")
+    try:
+        to_mask(mask, rgb.shape[:2], resize=resize_mask)
+        edges = None
+        if job["edges"] is not None:
+            edges = read_image(job["edges"], "edges")
+            to_edges(edges, rgb.shape[:2], resize=resize_mask)
+    except InpaintError as e:
+        raise InpaintError(f"{job['image']}: {e}") from None
+    return image, mask, edges
+
+
+# -------------------------------------------------------------------------- inpaint
+
+
+def plan_inpaint(args):
+    """The list of jobs {image, mask, edges, output, edges_output} for `args`; checks names."""
+    images = _list_inputs(args.input)
+    masks = _pair(images, args.mask, "mask", required=True)
+    edges = _pair(images, args.edges, "edges", required=False)
+    if os.path.exists(args.output) and not os.path.isdir(args.output):
+        raise InpaintError(f"output {args.output} exists and is not a directory")
+    jobs = []
+    for image, mask, edge in zip(images, masks, edges, strict=True):
+        out = os.path.join(args.output, _output_name(image))
+        jobs.append(
+            {
+                "image": image,
+                "mask": mask,
+                "edges": edge,
+                "output": out,
+                "edges_output": (
+                    os.path.join(args.output, _stem(image) + EDGES_SUFFIX)
+                    if args.save_edges
+                    else None
+                ),
+            }
+        )
+    inputs = {os.path.realpath(p) for j in jobs for p in (j["image"], j["mask"], j["edges"]) if p}
+    seen = {}
+    for job in jobs:
+        for key in ("output", "edges_output"):
+            path = job[key]
+            if path is None:
+                continue
+            real = os.path.realpath(path)
+            if real in inputs:
+                raise InpaintError(
+                    f"output {path} would overwrite an input file; choose another --output"
+                )
+            if real in seen:
+                raise InpaintError(
+                    f"{seen[real]} and {job['image']} would both be written to {path}"
+                )
+            seen[real] = job["image"]
+    return jobs
+
+
+def inpaint_command(args):
+    """`edgeconnect inpaint`: fills the holes of one image or a directory. Returns 0 / 1."""
+    import keras
+
+    from edgeconnect_tf.inference import inpaint
+
+    try:
+        _check_weights(args.weights)
+        jobs = plan_inpaint(args)
+
+        def done(job):
+            outputs = [job["output"], job["edges_output"]]
+            return all(p is None or os.path.exists(p) for p in outputs)
+
+        todo = jobs if args.overwrite else [j for j in jobs if not done(j)]
+        for job in todo:  # every input must be usable before anything is written
+            _read_job(job, args.resize_mask)
+        model = _load_model(args.weights) if todo else None
+    except (ValueError, OSError) as e:  # InpaintError and WeightsError are ValueErrors
+        return _error("inpaint", e)
+
+    skipped = len(jobs) - len(todo)
+    if not todo:
+        print(f"nothing to do: all {len(jobs)} output(s) exist in {args.output} (--overwrite)")
+        return 0
+    os.makedirs(args.output, exist_ok=True)
+    bar = keras.utils.Progbar(len(todo), unit_name="image")
+    notes = []
+    try:
+        for k, job in enumerate(todo):
+            image, mask, edges = _read_job(job, args.resize_mask)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", UserWarning)
+                result, edge_map = inpaint(
+                    model,
+                    image,
+                    mask,
+                    edges,
+                    strategy=args.strategy,
+                    resize_mask=args.resize_mask,
+                )
+            notes += [f"{job['image']}: {w.message}" for w in caught]
+            write_image(job["output"], result)
+            if job["edges_output"] is not None:
+                edge8 = (edge_map * 255.0 + 0.5).astype("uint8")
+                write_image(job["edges_output"], edge8)
+            bar.update(k + 1)
+    except (ValueError, OSError) as e:
+        return _error("inpaint", e)
+    for note in notes:
+        print(f"edgeconnect inpaint: warning: {note}", file=sys.stderr)
+    message = f"wrote {len(todo)} image(s) to {args.output}"
+    if skipped:
+        message += f"; skipped {skipped} with existing output (use --overwrite to redo them)"
+    print(message)
+    return 0
+
+
+# ----------------------------------------------------------------------------- eval
+
+
+def eval_command(args):
+    """`edgeconnect eval`: metrics by hole-ratio bucket with OpenCV baselines. Returns 0 / 1."""
+    from edgeconnect_tf import evaluate
+
+    try:
+        for name in ("size", "limit"):
+            value = getattr(args, name)
+            if value is not None and value < 1:
+                raise InpaintError(f"--{name} must be a positive integer, got {value}")
+        if os.path.exists(args.output) and not os.path.isdir(args.output):
+            raise InpaintError(f"output {args.output} exists and is not a directory")
+        _check_weights(args.weights)
+        if args.inception_weights and not os.path.isfile(args.inception_weights):
+            raise InpaintError(f"inception weights file {args.inception_weights} does not exist")
+        samples, info = evaluate.load_samples(
+            args.data,
+            masks=args.masks,
+            mask_type=args.mask_type,
+            seed=args.seed,
+            size=args.size,
+            limit=args.limit,
+        )
+        for sample in samples:
+            sample["check"]()
+        model = _load_model(args.weights)
+        inception = None
+        if args.inception_weights:
+            from edgeconnect_tf.metrics import InceptionFeatures
+
+            inception = InceptionFeatures(args.inception_weights)
+        save_dir = os.path.join(args.output, "images") if args.save_images else None
+        report = evaluate.evaluate(
+            model,
+            samples,
+            baselines=not args.no_baselines,
+            inception=inception,
+            strategy=args.strategy,
+            save_dir=save_dir,
+        )
+        info.update(weights=args.weights, strategy=args.strategy)
+        report = {"config": info, **report}
+        json_path, md_path = evaluate.write_report(report, args.output)
+    except (ValueError, OSError) as e:
+        return _error("eval", e)
+    print(evaluate.markdown_table(report), end="")
+    print(f"wrote {json_path} and {md_path}")
+    return 0

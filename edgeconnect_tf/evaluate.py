@@ -1,0 +1,401 @@
+"""The paper's evaluation: metrics by hole-ratio bucket, with OpenCV baselines.
+
+For each image and its mask, the model's result and OpenCV's `cv2.inpaint`
+(Telea; Navier–Stokes) on the same image and mask are scored with
+`edgeconnect_tf.metrics.image_metrics`: PSNR (data range 1), SSIM (uniform
+51×51 window) and MAE Σ|gt − pred| / Σ(gt + pred) on grayscale copies, as the
+authors' scripts compute them, plus RGB PSNR and SSIM. Results are averaged
+per hole-ratio bucket (10–20 %, ..., 50–60 %, the paper's Table 1; ratios
+outside them go to "<10%" or ">=60%") and over all images; FID per bucket and
+overall when Inception features are given. `write_report` writes JSON and a
+Markdown table.
+
+Every method sees the masked image only: hole pixels are zeroed before
+OpenCV runs, and `inference.inpaint` never passes them to the networks.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import warnings
+
+import cv2
+import numpy as np
+
+from edgeconnect_tf.inference import (
+    IMAGE_EXTENSIONS,
+    InpaintError,
+    inpaint,
+    read_image,
+    to_mask,
+    to_rgb_uint8,
+    write_image,
+)
+
+# edgeconnect_tf.metrics and .masks import TensorFlow: they are imported where used, so
+# that `edgeconnect eval --help` (which reads MASK_TYPES) stays fast.
+
+RATIO_BUCKETS = ((0.1, 0.2), (0.2, 0.3), (0.3, 0.4), (0.4, 0.5), (0.5, 0.6))  # masks.RATIO_BUCKETS
+SSIM_WIN_SIZE = 51  # metrics.SSIM_WIN_SIZE
+
+METHODS = ("edgeconnect", "telea", "navier_stokes")
+METHOD_NAMES = {
+    "edgeconnect": "EdgeConnect",
+    "telea": "OpenCV Telea",
+    "navier_stokes": "OpenCV Navier–Stokes",
+}
+METRICS = ("psnr", "ssim", "mae", "psnr_rgb", "ssim_rgb")
+MASK_TYPES = ("block", "half", "free_form", "buckets")
+OPENCV_RADIUS = 3  # cv2.inpaint's inpaintRadius
+
+
+def bucket_label(ratio):
+    """Hole ratio in [0, 1] -> "10-20%", ..., "50-60%", "<10%" or ">=60%"."""
+    for low, high in RATIO_BUCKETS:
+        if low <= ratio < high:
+            return f"{round(low * 100)}-{round(high * 100)}%"
+    return "<10%" if ratio < RATIO_BUCKETS[0][0] else ">=60%"
+
+
+BUCKET_ORDER = ("<10%",) + tuple(bucket_label(low) for low, _ in RATIO_BUCKETS) + (">=60%",)
+
+
+def opencv_inpaint(image, hole, method="telea", radius=OPENCV_RADIUS):
+    """`cv2.inpaint` of a uint8 [H, W, 3] RGB image; known pixels unchanged.
+
+    `hole`: [H, W] bool. `method`: "telea" or "navier_stokes". The hole pixels are
+    zeroed first, so the ground truth cannot leak in.
+    """
+    flags = {"telea": cv2.INPAINT_TELEA, "navier_stokes": cv2.INPAINT_NS}
+    if method not in flags:
+        raise ValueError(f"method must be one of {sorted(flags)}, got {method!r}")
+    image = np.asarray(image, np.uint8)
+    hole = np.asarray(hole, bool)
+    masked = np.where(hole[..., None], 0, image).astype(np.uint8)
+    filled = cv2.inpaint(masked, hole.astype(np.uint8) * 255, radius, flags[method])
+    return np.where(hole[..., None], filled, image)
+
+
+# ------------------------------------------------------------------------------ data
+
+
+def list_images(path):
+    """Image files under a directory (recursive, sorted), or [path] for one file."""
+    if os.path.isfile(path):
+        return [path]
+    if not os.path.isdir(path):
+        raise InpaintError(f"{path} does not exist")
+    found = []
+    for root, dirs, files in os.walk(path):
+        dirs.sort()
+        found += [
+            os.path.join(root, f)
+            for f in sorted(files)
+            if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS and not f.startswith(".")
+        ]
+    if not found:
+        raise InpaintError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {path}")
+    return found
+
+
+def _stem(path):
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def pair_mask_files(images, masks):
+    """Mask file for each image: by file name stem if every image has one, else by order.
+
+    By order, image i gets mask i mod len(masks) of the sorted mask list (the way
+    mask sets such as NVIDIA's irregular masks are used). Returns (list, "name" or
+    "order").
+    """
+    by_stem = {}
+    for m in masks:
+        by_stem.setdefault(_stem(m), m)
+    if all(_stem(i) in by_stem for i in images):
+        return [by_stem[_stem(i)] for i in images], "name"
+    return [masks[k % len(masks)] for k in range(len(images))], "order"
+
+
+def generated_mask(mask_type, height, width, seed, index):
+    """A [H, W] bool hole from `edgeconnect_tf.masks`, a pure function of (seed, index).
+
+    `mask_type`: "block" (half width × half height), "half" (left or right half),
+    "free_form" (DeepFill v2 strokes) or "buckets" (free-form masks in the ratio
+    bucket index mod 5 of 10–20 %, ..., 50–60 %, so each bucket gets its share).
+    """
+    import tensorflow as tf
+
+    from edgeconnect_tf import masks
+
+    if mask_type not in MASK_TYPES:
+        raise InpaintError(f"mask type must be one of {MASK_TYPES}, got {mask_type!r}")
+    key = tf.constant([seed, index], tf.int64)
+    if mask_type == "buckets":
+        low, high = RATIO_BUCKETS[index % len(RATIO_BUCKETS)]
+        mask = masks.bucket_mask(key, height, width, low, high)
+    else:
+        mask = masks.mask_sampler(mask_type)(key, height, width, index)
+    return np.asarray(mask)[..., 0] > 0.5
+
+
+def center_resize(image, size):
+    """Centre square crop resized to size × size (bilinear), as the reference's loader."""
+    h, w = image.shape[:2]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    crop = image[top : top + side, left : left + side]
+    return cv2.resize(crop, (size, size), interpolation=cv2.INTER_LINEAR)
+
+
+def load_samples(data, masks=None, mask_type=None, seed=0, size=None, limit=None):
+    """The evaluation set as a list of dicts (lazy loaders) and a description.
+
+    Each sample: {"name", "mask", "load": () -> (uint8 [H, W, 3] image, bool [H, W]
+    hole), "check": () -> None, raising InpaintError for an unusable file}. Masks
+    from files are resized to the image (nearest neighbour) and binarized at half
+    their range; generated masks come from `generated_mask`.
+    """
+    if (masks is None) == (mask_type is None):
+        raise InpaintError("give exactly one of a mask directory or a mask type")
+    images = list_images(data)
+    if limit is not None:
+        images = images[:limit]
+    info = {"data": data, "images": len(images), "size": size, "seed": seed}
+    if masks is not None:
+        mask_files = list_images(masks)
+        pairs, how = pair_mask_files(images, mask_files)
+        info.update(masks=masks, mask_pairing=how)
+    else:
+        pairs = [None] * len(images)
+        info.update(mask_type=mask_type)
+
+    def loader(index, image_path, mask_path):
+        def read():
+            image = to_rgb_uint8(read_image(image_path), name=f"image {image_path}")
+            if size is not None:
+                image = center_resize(image, size)
+            if min(image.shape[:2]) < SSIM_WIN_SIZE:
+                raise InpaintError(
+                    f"image {image_path} is {image.shape[1]}×{image.shape[0]}: SSIM needs at "
+                    f"least {SSIM_WIN_SIZE}×{SSIM_WIN_SIZE} (see --size)"
+                )
+            mask = None if mask_path is None else read_image(mask_path, "mask")
+            return image, mask
+
+        def check():
+            read()
+
+        def load():
+            image, mask = read()
+            if mask is None:
+                hole = generated_mask(mask_type, *image.shape[:2], seed, index)
+            else:
+                hole = to_mask(mask, image.shape[:2], resize=True)
+            return image, hole
+
+        return load, check
+
+    samples = [
+        {
+            "name": os.path.relpath(p, data) if os.path.isdir(data) else os.path.basename(p),
+            "mask": m if m is None else os.path.basename(m),
+            "load": load,
+            "check": check,
+        }
+        for k, (p, m) in enumerate(zip(images, pairs, strict=True))
+        for load, check in [loader(k, p, m)]
+    ]
+    return samples, info
+
+
+# ------------------------------------------------------------------------ evaluation
+
+
+def evaluate(
+    model,
+    samples,
+    *,
+    baselines=True,
+    inception=None,
+    strategy="full",
+    progress=True,
+    save_dir=None,
+):
+    """Scores the model (and baselines) on `samples` (see `load_samples`).
+
+    Args:
+        model: an `EdgeConnect`.
+        baselines: also run OpenCV Telea and Navier–Stokes.
+        inception: None, or a `metrics.InceptionFeatures` for FID.
+        strategy: `inference.inpaint`'s strategy; "full" is the paper's protocol.
+        progress: show a keras Progbar.
+        save_dir: if given, write each method's result to save_dir/METHOD/NAME.png.
+
+    Returns:
+        The report dict: {"methods", "per_image": [{"image", "mask", "hole_ratio",
+        "bucket", METHOD: {metric: value}}], "buckets": [{"bucket", "count",
+        METHOD: {metric: mean, "fid": value or None}}]} with "all" as the last bucket.
+    """
+    import keras
+
+    from edgeconnect_tf import metrics
+
+    methods = METHODS if baselines else METHODS[:1]
+    bar = keras.utils.Progbar(len(samples), unit_name="image") if progress else None
+    per_image = []
+    features = {m: [] for m in ("ground_truth",) + methods} if inception is not None else None
+    for k, sample in enumerate(samples):
+        image, hole = sample["load"]()
+        ratio = float(hole.mean())
+        results = {}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # empty or full masks are scored as is
+            results["edgeconnect"], _ = inpaint(model, image, hole, strategy=strategy)
+        for method in methods[1:]:
+            results[method] = opencv_inpaint(image, hole, method)
+        row = {
+            "image": sample["name"],
+            "mask": sample["mask"],
+            "hole_ratio": ratio,
+            "bucket": bucket_label(ratio),
+        }
+        for method in methods:
+            row[method] = metrics.image_metrics(image, results[method])
+        per_image.append(row)
+        if features is not None:
+            features["ground_truth"].append(inception.extract(image[None])[0])
+            for method in methods:
+                features[method].append(inception.extract(results[method][None])[0])
+        if save_dir is not None:
+            for method in methods:
+                path = os.path.join(save_dir, method, os.path.splitext(sample["name"])[0] + ".png")
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                write_image(path, results[method])
+        if bar is not None:
+            bar.update(k + 1)
+    return {
+        "methods": list(methods),
+        "per_image": per_image,
+        "buckets": summarize(per_image, methods, features),
+    }
+
+
+def summarize(per_image, methods, features=None):
+    """Per-bucket means of each metric (and FID from `features`), then "all".
+
+    Buckets without images are left out. FID needs at least 2 images in a bucket
+    (None otherwise); it is unreliable below a few thousand.
+    """
+    from edgeconnect_tf import metrics
+
+    groups = {label: [] for label in BUCKET_ORDER}
+    for k, row in enumerate(per_image):
+        groups[row["bucket"]].append(k)
+    groups = {label: idx for label, idx in groups.items() if idx}
+    groups["all"] = list(range(len(per_image)))
+    out = []
+    for label, idx in groups.items():
+        entry = {"bucket": label, "count": len(idx)}
+        for method in methods:
+            values = {m: float(np.mean([per_image[k][method][m] for k in idx])) for m in METRICS}
+            if features is not None:
+                values["fid"] = None
+                if len(idx) >= 2:
+                    real = np.stack([features["ground_truth"][k] for k in idx])
+                    fake = np.stack([features[method][k] for k in idx])
+                    values["fid"] = metrics.fid_from_features(real, fake)
+            entry[method] = values
+        out.append(entry)
+    return out
+
+
+# --------------------------------------------------------------------------- reports
+
+
+def _clean(value):
+    """JSON-safe: non-finite floats (PSNR of identical images) become None."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _fmt(value, digits):
+    if value is None:
+        return "–"
+    if not math.isfinite(value):
+        return "inf"
+    return f"{value:.{digits}f}"
+
+
+def markdown_table(report):
+    """The report's bucket means as a Markdown table (ℓ1 = MAE in %)."""
+    has_fid = any("fid" in b[m] for b in report["buckets"] for m in report["methods"])
+    head = "| Hole ratio | Method | n | PSNR ↑ | SSIM ↑ | ℓ1 (%) ↓ | PSNR RGB ↑ | SSIM RGB ↑ |"
+    rule = "|---|---|---:|---:|---:|---:|---:|---:|"
+    if has_fid:
+        head += " FID ↓ |"
+        rule += "---:|"
+    lines = [head, rule]
+    for bucket in report["buckets"]:
+        for method in report["methods"]:
+            v = bucket[method]
+            cells = [
+                bucket["bucket"],
+                METHOD_NAMES.get(method, method),
+                str(bucket["count"]),
+                _fmt(v["psnr"], 2),
+                _fmt(v["ssim"], 3),
+                _fmt(v["mae"] * 100, 2),
+                _fmt(v["psnr_rgb"], 2),
+                _fmt(v["ssim_rgb"], 3),
+            ]
+            if has_fid:
+                cells.append(_fmt(v.get("fid"), 2))
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def markdown_report(report):
+    """A short Markdown document: settings, the table and what the metrics are."""
+    info = report.get("config", {})
+    settings = ", ".join(f"{k}: {v}" for k, v in info.items() if v is not None)
+    return (
+        "# EdgeConnect evaluation\n\n"
+        + (f"{settings}\n\n" if settings else "")
+        + markdown_table(report)
+        + "\nPSNR (data range 1), SSIM (uniform 51×51 window) and ℓ1 = Σ|gt − pred| / "
+        "Σ(gt + pred) on grayscale copies (0.2125 R + 0.7154 G + 0.0721 B), as the "
+        "authors' scripts; PSNR/SSIM RGB on the colour images. Known pixels are "
+        "composited for every method. FID (if present) uses Keras InceptionV3 pool "
+        "features and is not comparable to the paper's (torchvision weights).\n"
+    )
+
+
+def _write_text(path, text):
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(os.path.abspath(path)))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def write_report(report, directory):
+    """Writes metrics.json and metrics.md into `directory` (atomically); returns their paths."""
+    os.makedirs(directory, exist_ok=True)
+    json_path = os.path.join(directory, "metrics.json")
+    md_path = os.path.join(directory, "metrics.md")
+    _write_text(json_path, json.dumps(_clean(report), indent=2, allow_nan=False) + "\n")
+    _write_text(md_path, markdown_report(report))
+    return json_path, md_path

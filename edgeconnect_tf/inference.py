@@ -1,0 +1,405 @@
+"""Inpainting numpy images of any size and mode with a trained `EdgeConnect` model.
+
+`inpaint(model, image, mask)` takes what a person has at hand (uint8, uint16 or
+float [0, 1] images; gray, RGB or RGBA; bool / 0–1 / 0–255 masks with one or
+three channels) and returns a uint8 RGB image of the input size whose known
+pixels are the input's, bit for bit, plus the edge map the colour network saw.
+
+Strategies (the networks were trained on 256×256 images with holes of 10–60 %
+of the area; their receptive field is about 220 px):
+    full    the whole image at its native size, as the reference's test mode.
+    crop    a window around each hole (at least `window` px, twice the hole's
+            bounding box, clamped to the image; overlapping windows merged);
+            each window runs at native size, or scaled down to `max_side` when
+            it is larger, and only its hole pixels are pasted back.
+    resize  the whole image scaled to a long side of `max_side`; only the hole
+            pixels are upsampled and pasted back.
+    auto    `full` when the image's long side is at most `max_side`, `crop`
+            otherwise (see `choose_strategy`).
+
+Also here: reading and atomically writing image files (`read_image`,
+`write_image`), used by the command line and the evaluation.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+
+import cv2
+import numpy as np
+
+STRATEGIES = ("auto", "full", "crop", "resize")
+TRAIN_SIZE = 256  # side of the images the networks were trained on
+MAX_SIDE = 512  # largest side run at native resolution by "crop"/"auto"/"resize"
+MIN_SIDE = 9  # smaller images cannot be reflect-padded by the generators
+
+
+class InpaintError(ValueError):
+    """An input the inpainting cannot use: unreadable file, wrong size, bad mask."""
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+def to_rgb_uint8(image, name="image"):
+    """Any supported image -> [H, W, 3] uint8 RGB (what `inpaint` keeps bit-exactly).
+
+    Accepts [H, W], [H, W, 1] (gray), [H, W, 2] (gray + alpha), [H, W, 3] (RGB) or
+    [H, W, 4] (RGBA; alpha is dropped), as uint8, uint16 (rounded x / 257), bool or
+    float in [0, 1] (rounded x · 255).
+    """
+    arr = np.asarray(image)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.ndim != 3 or arr.shape[-1] not in (1, 2, 3, 4):
+        raise InpaintError(
+            f"{name} must have shape [H, W] or [H, W, C] with C in 1..4, got {arr.shape}"
+        )
+    if min(arr.shape[:2]) < MIN_SIDE:
+        raise InpaintError(f"{name} must be at least {MIN_SIDE}×{MIN_SIDE} px, got {arr.shape[:2]}")
+    if arr.shape[-1] in (2, 4):  # drop alpha
+        arr = arr[..., :-1]
+    if arr.dtype == np.uint8:
+        out = arr
+    elif arr.dtype == np.uint16:
+        out = ((arr.astype(np.uint32) * 2 + 257) // 514).astype(np.uint8)  # round(x / 257)
+    elif arr.dtype == np.bool_:
+        out = arr.astype(np.uint8) * 255
+    elif np.issubdtype(arr.dtype, np.floating):
+        if not np.all(np.isfinite(arr)):
+            raise InpaintError(f"{name} contains NaN or infinite values")
+        lo, hi = float(arr.min()), float(arr.max())
+        if lo < -1e-3 or hi > 1 + 1e-3:
+            raise InpaintError(
+                f"float {name} must be in [0, 1], got values in [{lo:g}, {hi:g}] "
+                "(divide 0–255 data by 255, or pass uint8)"
+            )
+        out = np.round(np.clip(arr, 0.0, 1.0) * 255.0).astype(np.uint8)
+    else:
+        raise InpaintError(f"{name} must be uint8, uint16, bool or float, got dtype {arr.dtype}")
+    if out.shape[-1] == 1:
+        out = np.repeat(out, 3, axis=-1)
+    return np.ascontiguousarray(out)
+
+
+def _binarize(arr, name):
+    """[H, W] or [H, W, C] bool / 0–1 / 0–255 -> [H, W] bool (> half of the value range).
+
+    Several channels: a pixel is set if any colour channel is; an alpha channel (C of
+    2 or 4) clears the transparent pixels.
+    """
+    arr = np.asarray(arr)
+    if arr.ndim == 3:
+        if arr.shape[-1] not in (1, 2, 3, 4):
+            raise InpaintError(f"{name} must have 1 or 3 channels, got shape {arr.shape}")
+        alpha = arr[..., -1] if arr.shape[-1] in (2, 4) else None
+        color = arr[..., :-1] if alpha is not None else arr
+        out = _binarize(color.max(axis=-1), name)
+        if alpha is not None:
+            out &= _binarize(alpha, name + " alpha")
+        return out
+    if arr.ndim != 2:
+        raise InpaintError(f"{name} must have shape [H, W] or [H, W, C], got {arr.shape}")
+    if arr.dtype == np.bool_:
+        return arr.copy()
+    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise InpaintError(f"{name} must be bool, integer or float, got dtype {arr.dtype}")
+    if arr.size and not np.all(np.isfinite(arr)):
+        raise InpaintError(f"{name} contains NaN or infinite values")
+    lo = float(arr.min()) if arr.size else 0.0
+    hi = float(arr.max()) if arr.size else 0.0
+    if lo < 0:
+        raise InpaintError(f"{name} must not be negative, got minimum {lo:g}")
+    if hi <= 1:
+        top = 1.0
+    elif hi <= 255 or arr.dtype == np.uint8:
+        top = 255.0
+    elif arr.dtype == np.uint16 or hi <= 65535:
+        top = 65535.0
+    else:
+        raise InpaintError(f"{name} values must be 0–1, 0–255 or 0–65535, got maximum {hi:g}")
+    return arr > top / 2
+
+
+def _match_size(arr, shape, name, resize):
+    """Resizes (nearest) `arr` to `shape` [H, W] if allowed, else errors on a mismatch."""
+    arr = np.asarray(arr)
+    if arr.shape[:2] == tuple(shape):
+        return arr
+    if not resize:
+        raise InpaintError(
+            f"{name} size {arr.shape[1]}×{arr.shape[0]} differs from the image's "
+            f"{shape[1]}×{shape[0]} (W×H); pass resize_mask=True (CLI: --resize-mask) to resize it"
+        )
+    if arr.dtype == np.bool_:
+        arr = arr.astype(np.uint8)
+    out = cv2.resize(arr, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
+    if arr.ndim == 3 and out.ndim == 2:
+        out = out[..., None]
+    return out
+
+
+def to_mask(mask, shape=None, resize=False):
+    """A mask in any supported format -> [H, W] bool, True = hole.
+
+    `mask`: bool, 0–1 or 0–255 (uint8 / float) or 0–65535, shape [H, W], [H, W, 1] or
+    [H, W, 3] (a pixel is a hole if any channel is above half of the range; an alpha
+    channel, if any, must be opaque too). `shape`: the image's (H, W); a different
+    size is an error unless `resize` (nearest neighbour).
+    """
+    arr = np.asarray(mask)
+    if shape is not None:
+        arr = _match_size(arr, shape, "mask", resize)
+    return _binarize(arr, "mask")
+
+
+def to_edges(edges, shape=None, resize=False):
+    """Drawn guidance lines -> [H, W] float32 in [0, 1] (1 = edge).
+
+    Accepts bool, uint8 (0–255), uint16 or float in [0, 1], gray or RGB(A) (the
+    brightest colour channel counts).
+    """
+    arr = np.asarray(edges)
+    if shape is not None:
+        arr = _match_size(arr, shape, "edges", resize)
+    if arr.ndim == 3:
+        if arr.shape[-1] in (2, 4):
+            arr = arr[..., :-1]
+        arr = arr.max(axis=-1)
+    if arr.ndim != 2:
+        raise InpaintError(f"edges must have shape [H, W] or [H, W, C], got {arr.shape}")
+    if arr.dtype == np.bool_:
+        return arr.astype(np.float32)
+    if arr.dtype == np.uint8:
+        return arr.astype(np.float32) / 255.0
+    if arr.dtype == np.uint16:
+        return arr.astype(np.float32) / 65535.0
+    if np.issubdtype(arr.dtype, np.floating):
+        if not np.all(np.isfinite(arr)) or arr.min() < -1e-3 or arr.max() > 1 + 1e-3:
+            raise InpaintError("float edges must be finite and in [0, 1]")
+        return np.clip(arr, 0.0, 1.0).astype(np.float32)
+    raise InpaintError(f"edges must be bool, uint8, uint16 or float, got dtype {arr.dtype}")
+
+
+# ------------------------------------------------------------------------- strategies
+
+
+def hole_windows(hole, window=TRAIN_SIZE):
+    """Windows (y0, y1, x0, x1) around the holes of a [H, W] bool mask.
+
+    Each 8-connected hole gets a window of max(`window`, 2 × its bounding box) per
+    side, centred on the box and shifted/clamped into the image. Overlapping windows
+    are merged into their bounding box until none overlap, so every hole lies
+    wholly inside exactly one window.
+    """
+    hole = np.asarray(hole, bool)
+    height, width = hole.shape
+    count, _, stats, _ = cv2.connectedComponentsWithStats(hole.astype(np.uint8), connectivity=8)
+    boxes = []
+    for x, y, w, h, _ in stats[1:count]:
+        boxes.append(
+            (*_span(y, h, height, window), *_span(x, w, width, window))  # y0, y1, x0, x1
+        )
+    while True:
+        canvas = np.zeros((height, width), np.uint8)
+        for y0, y1, x0, x1 in boxes:
+            canvas[y0:y1, x0:x1] = 1
+        count, _, stats, _ = cv2.connectedComponentsWithStats(canvas, connectivity=4)
+        merged = [(int(y), int(y + h), int(x), int(x + w)) for x, y, w, h, _ in stats[1:count]]
+        if len(merged) == len(boxes):
+            return sorted(merged)
+        boxes = merged
+
+
+def _span(start, size, limit, window):
+    """A [lo, hi) interval of length max(window, 2·size) centred on [start, start+size)."""
+    length = min(limit, max(window, 2 * size))
+    lo = start + size // 2 - length // 2
+    lo = min(max(lo, 0), limit - length)
+    return int(lo), int(lo + length)
+
+
+def choose_strategy(image_shape, max_side=MAX_SIDE):
+    """The strategy "auto" uses: "full" if max(H, W) <= max_side, else "crop".
+
+    Why (argued from the training setup, not measured: no trained weights are
+    available to this package's tests): the networks saw 256² images with holes of
+    10–60 % of the area, and their receptive field is about 220 px. On an image of
+    up to 2 × 256 px a side, the whole image is close to that regime and costs
+    little. On a larger photo a small hole only needs its surroundings: a window of
+    twice the hole's size keeps the hole at ≤ 25–50 % of the input, instance-norm
+    statistics come from nearby content as in training, and compute and memory no
+    longer grow with the photo. A hole too large for a `max_side` window is run at
+    reduced scale inside "crop", so its middle still sees known pixels.
+    """
+    return "full" if max(image_shape[:2]) <= max_side else "crop"
+
+
+# ---------------------------------------------------------------------------- running
+
+
+def _run_model(model, image, hole, edges):
+    """One model call on uint8 [h, w, 3] / bool [h, w] / float [h, w] or None.
+
+    Returns (inpainted float32 [h, w, 3] in [0, 1], edge map float32 [h, w]).
+    """
+    inputs = {
+        "image": (image.astype(np.float32) / 255.0)[None],
+        "mask": hole.astype(np.float32)[None, ..., None],
+    }
+    if edges is not None:
+        inputs["edges"] = edges.astype(np.float32)[None, ..., None]
+    out = model(inputs, training=False)
+    return np.array(out["inpainted"])[0], np.array(out["edges"])[0, ..., 0]
+
+
+def _run_scaled(model, image, hole, edges, max_side):
+    """`_run_model` at a long side of at most `max_side`, results upsampled to full size.
+
+    The small mask marks a pixel as hole if any pixel it covers is one, so no hole
+    content reaches the networks. Returns full-size (inpainted, edges); only their
+    hole pixels are meant to be used.
+    """
+    height, width = hole.shape
+    scale = max_side / max(height, width)
+    if scale >= 1:
+        return _run_model(model, image, hole, edges)
+    size = (max(MIN_SIDE, round(width * scale)), max(MIN_SIDE, round(height * scale)))
+    small_image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    small_hole = cv2.resize(hole.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0
+    small_edges = None
+    if edges is not None:
+        # Area averaging thins a 1-px line to ~scale; scale it back up to full strength.
+        small_edges = cv2.resize(edges, size, interpolation=cv2.INTER_AREA) / scale
+        small_edges = np.clip(small_edges, 0.0, 1.0).astype(np.float32)
+    filled, edge_map = _run_model(model, small_image, small_hole, small_edges)
+    filled = cv2.resize(filled, (width, height), interpolation=cv2.INTER_LINEAR)
+    edge_map = cv2.resize(edge_map, (width, height), interpolation=cv2.INTER_LINEAR)
+    return np.clip(filled, 0.0, 1.0), np.clip(edge_map, 0.0, 1.0)
+
+
+def inpaint(
+    model,
+    image,
+    mask,
+    edges=None,
+    strategy="auto",
+    resize_mask=False,
+    window=TRAIN_SIZE,
+    max_side=MAX_SIDE,
+):
+    """Fills the holes of one image.
+
+    Args:
+        model: an `EdgeConnect` (or anything called like it).
+        image: numpy [H, W], [H, W, 1|2|3|4] uint8 / uint16 / float in [0, 1] (see
+            `to_rgb_uint8`). Any H, W >= 9.
+        mask: [H, W] or [H, W, 1|3], bool / 0–1 / 0–255; hole where > half the range.
+        edges: optional drawn guidance lines (see `to_edges`), image-sized; inside the
+            hole they replace the edge network's prediction.
+        strategy: "auto", "full", "crop" or "resize" (module docstring).
+        resize_mask: resize a mask (and edges) of another size to the image's
+            (nearest neighbour) instead of raising.
+        window, max_side: the crop window's minimum side; the largest side run at
+            native resolution by "crop" and "resize".
+
+    Returns:
+        (result [H, W, 3] uint8 RGB, edges [H, W] float32 in [0, 1]): the known
+        pixels of `result` equal `to_rgb_uint8(image)` exactly; `edges` is the edge
+        map the colour network saw: Canny of the known region outside the hole, the
+        prediction (or the drawn lines) inside. With "resize" it is upsampled from
+        the reduced size; with "crop" it is 0 outside the windows (not computed
+        there: a full-size Canny would cost more than the windows on a big photo);
+        for a mask without holes it is all 0.
+
+    Warns (UserWarning) for a mask without hole pixels (the image comes back
+    unchanged) and for a mask that is all hole.
+    """
+    if strategy not in STRATEGIES:
+        raise InpaintError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+    rgb = to_rgb_uint8(image)
+    shape = rgb.shape[:2]
+    hole = to_mask(mask, shape, resize=resize_mask)
+    drawn = None if edges is None else to_edges(edges, shape, resize=resize_mask)
+
+    if not hole.any():
+        warnings.warn("mask has no hole pixels: the image is returned unchanged", stacklevel=2)
+        return rgb.copy(), np.zeros(shape, np.float32)
+    if hole.all():
+        warnings.warn(
+            "mask covers the whole image: the result is generated without any known pixels",
+            stacklevel=2,
+        )
+    if strategy == "auto":
+        strategy = choose_strategy(shape, max_side)
+
+    if strategy == "full":
+        filled, edge_map = _run_model(model, rgb, hole, drawn)
+    elif strategy == "resize":
+        filled, edge_map = _run_scaled(model, rgb, hole, drawn, max_side)
+    else:  # crop
+        filled = np.zeros(rgb.shape, np.float32)
+        edge_map = np.zeros(shape, np.float32)  # not computed outside the windows
+        for y0, y1, x0, x1 in hole_windows(hole, window):
+            win = (slice(y0, y1), slice(x0, x1))
+            sub = None if drawn is None else drawn[win]
+            part, part_edges = _run_scaled(model, rgb[win], hole[win], sub, max_side)
+            filled[win] = part
+            edge_map[win] = part_edges
+
+    filled8 = np.round(np.clip(filled, 0.0, 1.0) * 255.0).astype(np.uint8)
+    result = np.where(hole[..., None], filled8, rgb)
+    return result, np.clip(edge_map, 0.0, 1.0).astype(np.float32)
+
+
+# ------------------------------------------------------------------------------ files
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def read_image(path, name="image"):
+    """Reads an image file as RGB(A) / gray numpy (uint8 or uint16, as stored).
+
+    Raises InpaintError naming the file if it is missing or cannot be decoded.
+    """
+    if not os.path.isfile(path):
+        raise InpaintError(f"{name} file {path} does not exist")
+    data = np.fromfile(path, dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None:
+        raise InpaintError(f"{name} file {path} could not be read as an image")
+    if image.ndim == 3 and image.shape[-1] == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    elif image.ndim == 3 and image.shape[-1] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
+    return image
+
+
+def encode_image(path, image):
+    """[H, W, 3] RGB or [H, W] gray uint8 -> encoded bytes for `path`'s extension."""
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[-1] == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    ext = os.path.splitext(path)[1].lower() or ".png"
+    params = [cv2.IMWRITE_JPEG_QUALITY, 95] if ext in (".jpg", ".jpeg") else []
+    ok, data = cv2.imencode(ext, image, params)
+    if not ok:
+        raise InpaintError(f"could not encode an image as {ext} for {path}")
+    return data.tobytes()
+
+
+def write_image(path, image):
+    """Writes an RGB/gray uint8 image atomically (temporary file + os.replace)."""
+    data = encode_image(path, image)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise

@@ -11,7 +11,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["edgeconnect_tf", "edgeconnect_tf.*"]),
     include_package_data=True,
-    package_data={"edgeconnect_tf": ["configs/*.yaml", "editor/static/*"]},
+    package_data={"edgeconnect_tf": ["editor/static/*"]},
     install_requires=[
         "tensorflow>=2.20",
         "keras>=3.10",

@@ -69,29 +69,18 @@ def build_parser():
     p.add_argument("train_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=_train)
 
-    try:  # these subcommands register their own arguments
-        from edgeconnect_tf.cli_inpaint import add_eval_arguments, add_inpaint_arguments
+    from edgeconnect_tf.cli_export import add_export_arguments
+    from edgeconnect_tf.cli_inpaint import add_eval_arguments, add_inpaint_arguments
+    from edgeconnect_tf.serve import add_serve_arguments
 
-        add_inpaint_arguments(sub.add_parser("inpaint", help="fill holes in images"))
-        sub.choices["inpaint"].set_defaults(func=_inpaint)
-        add_eval_arguments(sub.add_parser("eval", help="the paper's metrics on a dataset"))
-        sub.choices["eval"].set_defaults(func=_eval)
-    except ImportError:
-        pass
-    try:
-        from edgeconnect_tf.cli_export import add_export_arguments
-
-        add_export_arguments(sub.add_parser("export", help="SavedModel / TFLite export"))
-        sub.choices["export"].set_defaults(func=_export)
-    except ImportError:
-        pass
-    try:
-        from edgeconnect_tf.serve import add_serve_arguments
-
-        add_serve_arguments(sub.add_parser("serve", help="the browser editor and REST endpoint"))
-        sub.choices["serve"].set_defaults(func=_serve)
-    except ImportError:
-        pass
+    for name, add_arguments, func, text in (
+        ("inpaint", add_inpaint_arguments, _inpaint, "fill holes in images"),
+        ("eval", add_eval_arguments, _eval, "the paper's metrics on a dataset"),
+        ("export", add_export_arguments, _export, "SavedModel / TFLite export"),
+        ("serve", add_serve_arguments, _serve, "the browser editor and a REST endpoint"),
+    ):
+        add_arguments(sub.add_parser(name, help=text))
+        sub.choices[name].set_defaults(func=func)
     return parser
 
 

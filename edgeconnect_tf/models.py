@@ -358,8 +358,13 @@ class InpaintModel(_GANModel):
             filters,
             gan_loss,
         )
-        # A plain object: the frozen VGG is not part of the model's weights.
-        self.perceptual_style = losses.PerceptualStyleLoss(weights=vgg_weights)
+        # A plain object: the frozen VGG is not part of the model's weights. With both
+        # VGG loss weights at 0 there is no VGG to run at all.
+        self.perceptual_style = (
+            losses.PerceptualStyleLoss(weights=vgg_weights)
+            if content_loss_weight or style_loss_weight
+            else None
+        )
 
     @property
     def inpaint_generator(self):
@@ -380,7 +385,8 @@ class InpaintModel(_GANModel):
         size = _check_input_size(input_size)
         _build(self.generator, [1, size, size, 4])
         _build(self.discriminator, [1, size, size, 3])
-        _build(self.perceptual_style.features, [1, size, size, 3])
+        if self.perceptual_style is not None:
+            _build(self.perceptual_style.features, [1, size, size, 3])
         self.built = True
 
     def call(self, batch, training=False):
@@ -391,7 +397,10 @@ class InpaintModel(_GANModel):
         """One forward of G2 and D2 on `edges` -> (G2 output, dict of the logged values)."""
         pred = self.predict_image(image, edges, mask, training=training)
         real_scores, fake_scores, _, _ = _split_real_fake(self.discriminator, image, pred, training)
-        perceptual, style = self.perceptual_style(pred, image, mask)
+        if self.perceptual_style is None:
+            perceptual = style = tf.constant(0.0)
+        else:
+            perceptual, style = self.perceptual_style(pred, image, mask)
         merged = composite(pred, image, mask)
         return pred, {
             "d2": losses.discriminator_loss(real_scores, fake_scores, self.gan_loss),

@@ -106,6 +106,16 @@ def test_one_step_updates_exactly_the_trained_networks(kind, batch):
                 assert not np.array_equal(new, old), f"{kind}: {path} did not change"
 
 
+def test_inpaint_model_without_vgg_losses_builds_no_vgg(batch):
+    model = InpaintModel(**TINY, vgg_weights=None, content_loss_weight=0, style_loss_weight=0)
+    assert model.perceptual_style is None
+    model.build_networks(32)
+    model.compile()
+    logs = model.train_step(batch)
+    assert float(logs["perceptual"]) == 0.0 and float(logs["style"]) == 0.0
+    assert float(logs["l1"]) > 0.0
+
+
 @pytest.mark.parametrize("kind", ["edge", "joint"])
 def test_test_step_changes_no_variable(kind, batch):
     model = make_model(kind)

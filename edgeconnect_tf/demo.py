@@ -12,7 +12,7 @@ shows the pipeline working end to end, not the paper's quality: for that, conver
 the published weights (`edgeconnect convert`). VGG losses are off here (no ImageNet
 weights without a download); set `vgg_weights` to a local file to use them.
 
-    python -m edgeconnect_tf.demo [--output demo_output] [--edge_steps 600] [--inpaint_steps 600]
+    python -m edgeconnect_tf.demo [--output demo_output] [--edge_steps 1500] [--inpaint_steps 2000]
 """
 
 import os
@@ -24,8 +24,8 @@ from absl import app, flags
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("output", "demo_output", "where data, runs, weights and demo.png go")
-flags.DEFINE_integer("edge_steps", 600, "training steps of the edge model")
-flags.DEFINE_integer("inpaint_steps", 600, "training steps of the inpainting model")
+flags.DEFINE_integer("edge_steps", 1500, "training steps of the edge model")
+flags.DEFINE_integer("inpaint_steps", 2000, "training steps of the inpainting model")
 flags.DEFINE_integer("crops", 24, "training crops cut from each photo")
 
 TRAIN_PHOTOS = (

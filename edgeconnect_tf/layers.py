@@ -14,7 +14,11 @@ from keras import ops
 
 from edgeconnect_tf.spectral_norm import SpectralNormalization
 
-CONV_INIT = keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
+
+def conv_init():
+    """N(0, 0.02), the reference's init. A new instance per layer: one shared Keras
+    initializer would give every kernel of the same shape the same values."""
+    return keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
 
 
 @keras.saving.register_keras_serializable(package="edgeconnect_tf")
@@ -96,7 +100,7 @@ class PaddedConv2D(keras.layers.Layer):
             dilation_rate=dilation,
             padding="valid",
             use_bias=use_bias,
-            kernel_initializer=CONV_INIT,
+            kernel_initializer=conv_init(),
             name="conv",
         )
         self.conv = SpectralNormalization(layer, name="sn") if spectral_norm else layer
@@ -129,7 +133,7 @@ def conv_transpose(filters, *, spectral_norm, name):
     output, which is exactly Keras's "same" for this kernel and stride.
     """
     layer = keras.layers.Conv2DTranspose(
-        filters, 4, strides=2, padding="same", kernel_initializer=CONV_INIT, name=name
+        filters, 4, strides=2, padding="same", kernel_initializer=conv_init(), name=name
     )
     return SpectralNormalization(layer, name=f"{name}_sn") if spectral_norm else layer
 

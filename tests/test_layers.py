@@ -62,3 +62,16 @@ def test_layers_round_trip_config():
     ]:
         clone = layer.__class__.from_config(layer.get_config())
         assert clone.get_config() == layer.get_config()
+
+
+def test_every_conv_gets_its_own_initial_kernel():
+    from edgeconnect_tf.networks import EdgeGenerator
+
+    g = EdgeGenerator(residual_blocks=2, filters=8)
+    g(np.zeros((1, 16, 16, 3), "float32"))
+    kernels = [v.numpy() for v in g.weights if v.path.endswith("kernel") and "middle" in v.path]
+    assert len(kernels) == 4
+    for i in range(len(kernels)):
+        for j in range(i + 1, len(kernels)):
+            assert not np.array_equal(kernels[i], kernels[j])
+    assert abs(float(np.std(np.concatenate([k.ravel() for k in kernels]))) - 0.02) < 0.003

@@ -1,0 +1,155 @@
+"""`edgeconnect export`: a SavedModel for TF Serving, or `.tflite` files with --tflite.
+
+    edgeconnect export --weights DIR --output BASE/edgeconnect/1
+    edgeconnect export --weights DIR --output tflite/ --tflite --size 256 512 \
+        --quantize none float16
+"""
+
+import glob
+import os
+import sys
+
+from edgeconnect_tf import export
+
+SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+
+
+def _size(text):
+    """'256' -> 256, '256x384' -> (256, 384) (height x width)."""
+    import argparse
+
+    try:
+        parts = [int(p) for p in text.lower().split("x")]
+    except ValueError:
+        parts = []
+    if len(parts) not in (1, 2) or min(parts, default=0) < export.MIN_SIZE:
+        raise argparse.ArgumentTypeError(
+            f"--size must be S or HxW with sides >= {export.MIN_SIZE}, got {text!r}"
+        )
+    return parts[0] if len(parts) == 1 else tuple(parts)
+
+
+def add_export_arguments(parser):
+    """Adds the export subcommand's arguments to an argparse parser."""
+    parser.add_argument("--weights", required=True, help="weights directory (config.json, ...)")
+    parser.add_argument(
+        "--output",
+        required=True,
+        help="SavedModel version directory BASE/NAME/VERSION (TF Serving layout); "
+        "with --tflite, the directory for the .tflite files",
+    )
+    parser.add_argument("--sigma", type=float, default=2.0, help="Canny sigma (default 2)")
+    parser.add_argument(
+        "--warmup-size",
+        type=int,
+        default=256,
+        help="side of the SavedModel's warm-up requests; 0 for none (default 256)",
+    )
+    parser.add_argument(
+        "--tflite", action="store_true", help="write .tflite files instead of a SavedModel"
+    )
+    parser.add_argument(
+        "--size",
+        type=_size,
+        nargs="+",
+        default=[256],
+        help="TFLite input size(s): S or HxW, one file each (default 256)",
+    )
+    parser.add_argument(
+        "--quantize",
+        nargs="+",
+        choices=export.QUANTIZE_MODES,
+        default=["none"],
+        help="TFLite weight/activation format(s), one file each (default none)",
+    )
+    parser.add_argument(
+        "--calibration",
+        help="folder of photos for --quantize int8 (default: scikit-image's sample photos)",
+    )
+    parser.add_argument(
+        "--calibration-count", type=int, default=16, help="int8 calibration pairs (default 16)"
+    )
+
+
+def tflite_name(size, quantize):
+    """File name for one TFLite variant, e.g. edgeconnect_256x256_float16.tflite."""
+    h, w = (size, size) if isinstance(size, int) else size
+    label = "float32" if quantize == "none" else quantize
+    return f"edgeconnect_{h}x{w}_{label}.tflite"
+
+
+def load_photos(folder=None):
+    """Calibration photos as uint8 [H, W, 3] arrays from `folder` or scikit-image's samples."""
+    import numpy as np
+
+    if folder:
+        import cv2
+
+        paths = sorted(
+            p for p in glob.glob(os.path.join(folder, "*")) if p.lower().endswith(IMAGE_EXTENSIONS)
+        )
+        if not paths:
+            raise ValueError(f"--calibration {folder!r} holds no {'/'.join(IMAGE_EXTENSIONS)}")
+        photos = []
+        for path in paths:
+            bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+            if bgr is None:
+                raise ValueError(f"--calibration: {path} is not a readable image")
+            photos.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        return photos
+    try:
+        import skimage.data
+    except ImportError:
+        raise ValueError(
+            "--quantize int8 needs calibration photos: pass --calibration FOLDER "
+            "(or install scikit-image for its sample photos)"
+        ) from None
+    return [np.asarray(getattr(skimage.data, name)()) for name in SKIMAGE_PHOTOS]
+
+
+def export_command(args):
+    """Runs the export; returns the exit code (1 with a one-line message for user errors)."""
+    from edgeconnect_tf.edgeconnect import EdgeConnect
+    from edgeconnect_tf.weights import WeightsError
+
+    try:
+        model = EdgeConnect.from_pretrained(args.weights, sigma=args.sigma)
+        if args.tflite:
+            _export_tflite(model, args)
+        else:
+            _export_saved_model(model, args)
+    except (WeightsError, ValueError) as e:
+        print(f"edgeconnect export: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _export_saved_model(model, args):
+    version = os.path.basename(os.path.normpath(args.output))
+    if not version.isdigit() or int(version) < 1:
+        raise ValueError(
+            f"--output must be BASE/NAME/VERSION with VERSION a positive integer "
+            f"(TF Serving's layout), got {args.output!r}"
+        )
+    export.export_saved_model(model, args.output, warmup_size=args.warmup_size)
+    print(f"wrote SavedModel {args.output} (signatures: {', '.join(export.SIGNATURES)})")
+
+
+def _export_tflite(model, args):
+    photos = load_photos(args.calibration) if "int8" in args.quantize else None
+    for size in args.size:
+        calibration = None
+        if photos is not None:
+            calibration = export.calibration_pairs(photos, size, count=args.calibration_count)
+        for quantize in args.quantize:
+            path = os.path.join(args.output, tflite_name(size, quantize))
+            ops = export.export_tflite(
+                model,
+                path,
+                size,
+                quantize,
+                calibration=calibration if quantize == "int8" else None,
+            )
+            megabytes = os.path.getsize(path) / 1e6
+            print(f"wrote {path} ({megabytes:.1f} MB, {sum(ops.values())} ops, builtin only)")

@@ -1,0 +1,377 @@
+// EdgeConnect editor: paint a hole, sketch guidance edges, inpaint through TF Serving's REST API.
+// Everything is kept at the image's native resolution; the view canvas is scaled by CSS.
+"use strict";
+
+const MODEL_URL = "/v1/models/edgeconnect:predict";
+const MAX_SIDE = 4096;
+const HOLE_COLOR = "#ff2850";
+const HOLE_ALPHA = 0.45;
+const DRAWN_EDGE_COLOR = "#3cf";
+const PREDICTED_EDGE_COLOR = "rgba(255, 230, 0, 0.9)";
+
+const $ = (id) => document.getElementById(id);
+const view = $("view");
+const viewCtx = view.getContext("2d");
+
+const state = {
+  original: null,      // HTMLCanvasElement with the opened image
+  originalBytes: null, // base64 PNG of the original
+  mask: null,          // canvas: white = hole
+  edges: null,         // canvas: white lines drawn by the user
+  result: null,        // canvas with the inpainted image
+  predictedEdges: null,// canvas with the edges the model used
+  resultDataURL: null,
+  tool: "hole",
+  size: 30,
+  comparing: false,
+  undo: [],
+  redo: [],
+  drawing: false,
+  last: null,
+};
+
+function makeCanvas(w, h) {
+  const c = document.createElement("canvas");
+  c.width = w;
+  c.height = h;
+  return c;
+}
+
+function showError(message) {
+  const box = $("error");
+  box.textContent = message;
+  box.hidden = !message;
+}
+
+function setStatus(message) { $("status").textContent = message || ""; }
+
+// ---- drawing ---------------------------------------------------------------------------------
+
+function render() {
+  if (!state.original) return;
+  const base = state.comparing || !state.result ? state.original : state.result;
+  viewCtx.globalAlpha = 1;
+  viewCtx.drawImage(base, 0, 0);
+  if (state.comparing) return;
+  if (!state.result) {
+    viewCtx.globalAlpha = HOLE_ALPHA;
+    viewCtx.drawImage(state.mask, 0, 0);
+    viewCtx.globalAlpha = 1;
+  }
+  if ($("show-edges").checked && state.result && state.predictedEdges) {
+    viewCtx.drawImage(state.predictedEdges, 0, 0);
+  }
+  viewCtx.drawImage(state.edges, 0, 0);
+}
+
+// White-on-black image -> canvas coloured `color` where white, transparent where black.
+function tinted(source, color) {
+  const c = makeCanvas(source.width, source.height);
+  const ctx = c.getContext("2d");
+  ctx.drawImage(source, 0, 0);
+  const data = ctx.getImageData(0, 0, c.width, c.height);
+  const px = data.data;
+  for (let i = 0; i < px.length; i += 4) px[i + 3] = px[i];
+  ctx.putImageData(data, 0, 0);
+  ctx.globalCompositeOperation = "source-in";
+  ctx.fillStyle = color;
+  ctx.fillRect(0, 0, c.width, c.height);
+  return c;
+}
+
+// Strokes canvas (opaque where drawn) -> base64 PNG, white where drawn, black elsewhere.
+function binaryPNG(canvas) {
+  const c = makeCanvas(canvas.width, canvas.height);
+  const ctx = c.getContext("2d");
+  const data = canvas.getContext("2d").getImageData(0, 0, c.width, c.height);
+  const px = data.data;
+  for (let i = 0; i < px.length; i += 4) {
+    const v = px[i + 3] > 127 ? 255 : 0;
+    px[i] = px[i + 1] = px[i + 2] = v;
+    px[i + 3] = 255;
+  }
+  ctx.putImageData(data, 0, 0);
+  return c.toDataURL("image/png").split(",")[1];
+}
+
+function toImageCoords(event) {
+  const rect = view.getBoundingClientRect();
+  return {
+    x: ((event.clientX - rect.left) * view.width) / rect.width,
+    y: ((event.clientY - rect.top) * view.height) / rect.height,
+  };
+}
+
+function strokeTo(p) {
+  const from = state.last || p;
+  const targets = state.tool === "edge" ? [state.edges]
+    : state.tool === "hole" ? [state.mask] : [state.mask, state.edges];
+  for (const canvas of targets) {
+    const ctx = canvas.getContext("2d");
+    ctx.lineCap = "round";
+    ctx.lineJoin = "round";
+    ctx.globalCompositeOperation = state.tool === "eraser" ? "destination-out" : "source-over";
+    ctx.strokeStyle = state.tool === "edge" ? DRAWN_EDGE_COLOR : HOLE_COLOR;
+    ctx.lineWidth = state.tool === "edge" ? Math.max(1, Math.round(state.size / 15)) : state.size;
+    ctx.beginPath();
+    ctx.moveTo(from.x, from.y);
+    ctx.lineTo(p.x + 0.01, p.y);
+    ctx.stroke();
+  }
+  state.last = p;
+}
+
+function snapshot() {
+  return [state.mask, state.edges].map((c) => {
+    const copy = makeCanvas(c.width, c.height);
+    copy.getContext("2d").drawImage(c, 0, 0);
+    return copy;
+  });
+}
+
+function restore(snap) {
+  [state.mask, state.edges].forEach((c, i) => {
+    const ctx = c.getContext("2d");
+    ctx.globalCompositeOperation = "source-over";
+    ctx.clearRect(0, 0, c.width, c.height);
+    ctx.drawImage(snap[i], 0, 0);
+  });
+}
+
+function pushUndo() {
+  state.undo.push(snapshot());
+  if (state.undo.length > 20) state.undo.shift();
+  state.redo = [];
+}
+
+function undo() {
+  if (!state.undo.length) return;
+  state.redo.push(snapshot());
+  restore(state.undo.pop());
+  clearResult();
+}
+
+function redo() {
+  if (!state.redo.length) return;
+  state.undo.push(snapshot());
+  restore(state.redo.pop());
+  clearResult();
+}
+
+function clearResult() {
+  state.result = null;
+  state.predictedEdges = null;
+  state.resultDataURL = null;
+  $("download").classList.add("disabled");
+  render();
+}
+
+view.addEventListener("pointerdown", (e) => {
+  if (!state.original) return;
+  view.setPointerCapture(e.pointerId);
+  pushUndo();
+  clearResult();
+  state.drawing = true;
+  state.last = null;
+  strokeTo(toImageCoords(e));
+  render();
+});
+view.addEventListener("pointermove", (e) => {
+  if (!state.drawing) return;
+  strokeTo(toImageCoords(e));
+  render();
+});
+const endStroke = () => { state.drawing = false; state.last = null; };
+view.addEventListener("pointerup", endStroke);
+view.addEventListener("pointercancel", endStroke);
+
+// ---- tools and keys --------------------------------------------------------------------------
+
+function setTool(tool) {
+  state.tool = tool;
+  for (const name of ["hole", "eraser", "edge"]) {
+    $(`tool-${name}`).classList.toggle("active", name === tool);
+  }
+}
+
+function setSize(size) {
+  state.size = Math.max(2, Math.min(200, Math.round(size)));
+  $("size").value = state.size;
+  $("size-value").textContent = state.size;
+}
+
+$("tool-hole").onclick = () => setTool("hole");
+$("tool-eraser").onclick = () => setTool("eraser");
+$("tool-edge").onclick = () => setTool("edge");
+$("size").oninput = (e) => setSize(Number(e.target.value));
+$("undo").onclick = undo;
+$("redo").onclick = redo;
+$("clear").onclick = () => {
+  if (!state.original) return;
+  pushUndo();
+  for (const c of [state.mask, state.edges]) c.getContext("2d").clearRect(0, 0, c.width, c.height);
+  clearResult();
+};
+$("show-edges").onchange = render;
+
+document.addEventListener("keydown", (e) => {
+  if (e.target instanceof HTMLInputElement && e.target.type !== "checkbox") return;
+  const key = e.key.toLowerCase();
+  if ((e.ctrlKey || e.metaKey) && key === "z") {
+    e.preventDefault();
+    if (e.shiftKey) redo(); else undo();
+  } else if (e.key === "[") setSize(state.size * 0.8);
+  else if (e.key === "]") setSize(state.size * 1.25);
+  else if (key === "b") setTool("hole");
+  else if (key === "e") setTool("eraser");
+  else if (key === "l") setTool("edge");
+  else if (key === "c" && !state.comparing) { state.comparing = true; render(); }
+});
+document.addEventListener("keyup", (e) => {
+  if (e.key.toLowerCase() === "c") { state.comparing = false; render(); }
+});
+
+// ---- opening an image ------------------------------------------------------------------------
+
+function openFile(file) {
+  showError("");
+  if (!file || !file.type.startsWith("image/")) {
+    showError(`${file ? file.name : "That"} is not an image file.`);
+    return;
+  }
+  const url = URL.createObjectURL(file);
+  const img = new Image();
+  img.onload = () => {
+    URL.revokeObjectURL(url);
+    if (Math.max(img.naturalWidth, img.naturalHeight) > MAX_SIDE) {
+      showError(`The image is ${img.naturalWidth}×${img.naturalHeight}; the editor takes up to ` +
+        `${MAX_SIDE} px a side. Downscale it first.`);
+      return;
+    }
+    loadImage(img);
+  };
+  img.onerror = () => { URL.revokeObjectURL(url); showError(`Could not decode ${file.name}.`); };
+  img.src = url;
+}
+
+function loadImage(img) {
+  const w = img.naturalWidth, h = img.naturalHeight;
+  state.original = makeCanvas(w, h);
+  state.original.getContext("2d").drawImage(img, 0, 0);
+  state.originalBytes = state.original.toDataURL("image/png").split(",")[1];
+  state.mask = makeCanvas(w, h);
+  state.edges = makeCanvas(w, h);
+  state.undo = [];
+  state.redo = [];
+  view.width = w;
+  view.height = h;
+  view.hidden = false;
+  fitView();
+  $("drop").hidden = true;
+  $("inpaint").disabled = false;
+  clearResult();
+  setStatus(`${w}×${h} image loaded.`);
+}
+
+// Shows the image as large as the window allows (small images scaled up, large ones down).
+function fitView() {
+  if (!state.original) return;
+  const maxW = $("stage").clientWidth - 32;
+  const maxH = window.innerHeight * 0.72;
+  const scale = Math.min(maxW / view.width, maxH / view.height);
+  view.style.width = `${Math.floor(view.width * scale)}px`;
+  view.style.height = `${Math.floor(view.height * scale)}px`;
+}
+window.addEventListener("resize", fitView);
+
+$("file").onchange = (e) => openFile(e.target.files[0]);
+const stage = $("stage");
+stage.addEventListener("dragover", (e) => { e.preventDefault(); $("drop").classList.add("over"); });
+stage.addEventListener("dragleave", () => $("drop").classList.remove("over"));
+stage.addEventListener("drop", (e) => {
+  e.preventDefault();
+  $("drop").classList.remove("over");
+  openFile(e.dataTransfer.files[0]);
+});
+
+// ---- inpainting ------------------------------------------------------------------------------
+
+function hasInk(canvas) {
+  const px = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  for (let i = 3; i < px.length; i += 4) if (px[i] > 127) return true;
+  return false;
+}
+
+function decodeToCanvas(b64) {
+  return new Promise((resolve, reject) => {
+    const img = new Image();
+    img.onload = () => {
+      const c = makeCanvas(img.naturalWidth, img.naturalHeight);
+      c.getContext("2d").drawImage(img, 0, 0);
+      resolve(c);
+    };
+    img.onerror = () => reject(new Error("the server's image could not be decoded"));
+    img.src = "data:image/png;base64," + b64;
+  });
+}
+
+async function inpaint() {
+  if (!state.original) return;
+  showError("");
+  if (!hasInk(state.mask)) {
+    showError("Paint the hole first: nothing is marked for removal.");
+    return;
+  }
+  const withEdges = hasInk(state.edges);
+  const instance = {
+    image_bytes: { b64: state.originalBytes },
+    mask_bytes: { b64: binaryPNG(state.mask) },
+  };
+  if (withEdges) instance.edges_bytes = { b64: binaryPNG(state.edges) };
+  const body = {
+    signature_name: withEdges ? "inpaint_bytes_with_edges" : "inpaint_bytes",
+    instances: [instance],
+  };
+  $("inpaint").disabled = true;
+  setStatus("Inpainting…");
+  const started = performance.now();
+  try {
+    const response = await fetch(MODEL_URL, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    let payload;
+    try { payload = await response.json(); } catch { payload = {}; }
+    if (!response.ok || payload.error) {
+      throw new Error(payload.error || `the server answered ${response.status}`);
+    }
+    const prediction = payload.predictions[0];
+    state.result = await decodeToCanvas(prediction.inpainted_png_bytes.b64);
+    state.predictedEdges = prediction.edges_png_bytes
+      ? tinted(await decodeToCanvas(prediction.edges_png_bytes.b64), PREDICTED_EDGE_COLOR) : null;
+    state.resultDataURL = "data:image/png;base64," + prediction.inpainted_png_bytes.b64;
+    const link = $("download");
+    link.href = state.resultDataURL;
+    link.classList.remove("disabled");
+    setStatus(`Done in ${((performance.now() - started) / 1000).toFixed(1)} s. Hold C to compare.`);
+    render();
+  } catch (err) {
+    setStatus("");
+    showError(`Inpainting failed: ${err.message}`);
+  } finally {
+    $("inpaint").disabled = false;
+  }
+}
+
+$("inpaint").onclick = inpaint;
+$("max-side").textContent = MAX_SIDE;
+
+// For tests and scripting.
+window.editor = {
+  state,
+  maskPNG: () => state.mask && binaryPNG(state.mask),
+  resultDataURL: () => state.resultDataURL,
+  setTool,
+  setSize,
+};

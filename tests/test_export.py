@@ -1,0 +1,508 @@
+"""SavedModel (TF Serving) and TFLite export: same pixels as the Keras model, clear errors."""
+
+import argparse
+import base64
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from edgeconnect_tf import export
+from edgeconnect_tf.cli_export import add_export_arguments, export_command, tflite_name
+from edgeconnect_tf.edgeconnect import EdgeConnect
+from edgeconnect_tf.weights import build_networks, save_networks
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.dirname(sys.executable)
+SIZE = 32  # TFLite input size
+
+
+def _cli(*argv):
+    parser = argparse.ArgumentParser()
+    add_export_arguments(parser)
+    return export_command(parser.parse_args([str(a) for a in argv]))
+
+
+def _inputs(h, w, seed=0):
+    """A photo crop (scikit-image's astronaut) and a rectangular hole, [1, H, W, C] float32."""
+    from skimage import data, transform
+
+    photo = transform.resize(data.astronaut(), (h, w), anti_aliasing=True).astype("float32")
+    mask = np.zeros((1, h, w, 1), "float32")
+    mask[:, h // 4 : h // 2 + 2, w // 3 : w // 2 + 3] = 1
+    return photo[None], mask
+
+
+def _png(array):
+    return export.encode_png(array)
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("weights")
+    nets = build_networks(
+        residual_blocks=1, filters=8, names=("edge_generator", "inpaint_generator")
+    )
+    save_networks(str(directory), nets)
+    return str(directory)
+
+
+@pytest.fixture(scope="module")
+def model(weights):
+    return EdgeConnect.from_pretrained(weights)
+
+
+@pytest.fixture(scope="module")
+def saved_model(weights, tmp_path_factory):
+    """Written by the CLI: BASE/edgeconnect/1."""
+    path = os.path.join(str(tmp_path_factory.mktemp("serving")), "edgeconnect", "1")
+    assert _cli("--weights", weights, "--output", path, "--warmup-size", 32) == 0
+    return path
+
+
+@pytest.fixture(scope="module")
+def loaded(saved_model):
+    return tf.saved_model.load(saved_model)
+
+
+@pytest.fixture(scope="module")
+def tflite_dir(weights, tmp_path_factory):
+    """float32 and float16 files written by the CLI."""
+    out = str(tmp_path_factory.mktemp("tflite"))
+    argv = ["--weights", weights, "--output", out, "--tflite", "--size", SIZE]
+    assert _cli(*argv, "--quantize", "none", "float16") == 0
+    return out
+
+
+def _runner(path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    return Interpreter(model_path=path, num_threads=2).get_signature_runner("inpaint")
+
+
+# --------------------------------------------------------------------------- SavedModel
+
+
+def test_layout_and_warmup_records(saved_model):
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    assert os.path.isfile(os.path.join(saved_model, "saved_model.pb"))
+    assert os.path.isdir(os.path.join(saved_model, "variables"))
+    path = os.path.join(saved_model, "assets.extra", export.WARMUP_FILE)
+    records = list(tf.data.TFRecordDataset(path).as_numpy_iterator())
+    logs = [prediction_log_pb2.PredictionLog.FromString(r) for r in records]
+    requests = {log.predict_log.request.model_spec.signature_name: log for log in logs}
+    assert sorted(requests) == sorted(export.SIGNATURES)
+    for log in logs:
+        assert log.predict_log.request.model_spec.name == "edgeconnect"
+    image = tf.make_ndarray(requests["serving_default"].predict_log.request.inputs["image"])
+    assert image.shape == (1, 32, 32, 3) and image.dtype == np.float32
+
+
+def test_warmup_records_run_through_their_signatures(loaded, saved_model):
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    path = os.path.join(saved_model, "assets.extra", export.WARMUP_FILE)
+    for record in tf.data.TFRecordDataset(path).as_numpy_iterator():
+        request = prediction_log_pb2.PredictionLog.FromString(record).predict_log.request
+        inputs = {k: tf.constant(tf.make_ndarray(v)) for k, v in request.inputs.items()}
+        out = loaded.signatures[request.model_spec.signature_name](**inputs)
+        assert all(np.all(np.isfinite(v.numpy())) for v in out.values() if v.dtype != tf.string)
+
+
+def test_hand_written_warmup_proto_matches_tensorflow_serving(monkeypatch):
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    inputs = export.warmup_requests(12)["inpaint_with_edges"]
+    official = export.prediction_log("m", "inpaint_with_edges", inputs)
+    monkeypatch.setitem(sys.modules, "tensorflow_serving", None)  # ImportError on import
+    by_hand = export.prediction_log("m", "inpaint_with_edges", inputs)
+    parse = prediction_log_pb2.PredictionLog.FromString
+    assert parse(by_hand) == parse(official)
+
+
+@pytest.mark.slow
+def test_fresh_process_without_package_matches_keras(model, saved_model, tmp_path):
+    """The SavedModel is self-contained: another process, no edgeconnect_tf, same pixels."""
+    cases = {"square": _inputs(32, 32), "odd": _inputs(30, 42)}
+    arrays = {}
+    for name, (image, mask) in cases.items():
+        arrays[f"{name}_image"], arrays[f"{name}_mask"] = image, mask
+    drawn = np.zeros_like(cases["odd"][1])
+    drawn[:, 10:14, 20] = 1
+    arrays["drawn"] = drawn
+    np.savez(tmp_path / "in.npz", **arrays)
+    script = textwrap.dedent(
+        f"""
+        import sys
+        import numpy as np
+        import tensorflow as tf
+        model = tf.saved_model.load({saved_model!r})
+        x = np.load({str(tmp_path / "in.npz")!r})
+        out = {{}}
+        for name in ("square", "odd"):
+            res = model.signatures["serving_default"](
+                image=tf.constant(x[name + "_image"]), mask=tf.constant(x[name + "_mask"]))
+            out[name + "_inpainted"] = res["inpainted"].numpy()
+            out[name + "_edges"] = res["edges"].numpy()
+        res = model.signatures["inpaint_with_edges"](
+            image=tf.constant(x["odd_image"]), mask=tf.constant(x["odd_mask"]),
+            edges=tf.constant(x["drawn"]))
+        out["drawn_inpainted"] = res["inpainted"].numpy()
+        assert not any(m.startswith("edgeconnect_tf") for m in sys.modules), "package imported"
+        np.savez({str(tmp_path / "out.npz")!r}, **out)
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": ""}
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=str(tmp_path), env=env)
+    out = np.load(tmp_path / "out.npz")
+    for name, (image, mask) in cases.items():
+        expected = model({"image": image, "mask": mask})
+        assert out[f"{name}_inpainted"].shape == image.shape
+        np.testing.assert_allclose(out[f"{name}_inpainted"], expected["inpainted"], atol=1e-5)
+        np.testing.assert_allclose(out[f"{name}_edges"], expected["edges"], atol=1e-5)
+    image, mask = cases["odd"]
+    expected = model({"image": image, "mask": mask, "edges": drawn})["inpainted"]
+    np.testing.assert_allclose(out["drawn_inpainted"], expected, atol=1e-5)
+    assert np.abs(out["drawn_inpainted"] - out["odd_inpainted"]).max() > 0  # edges matter
+
+
+def test_saved_model_cli_lists_signatures_and_names(saved_model):
+    cli = os.path.join(BIN, "saved_model_cli")
+    shown = subprocess.run(
+        [cli, "show", "--dir", saved_model, "--all"], capture_output=True, text=True, check=True
+    ).stdout
+    for signature in export.SIGNATURES:
+        assert f"signature_def['{signature}']" in shown
+    blocks = {block.split("'", 1)[0]: block for block in shown.split("signature_def['")[1:]}
+    for signature, names in {
+        "serving_default": ["image", "mask", "inpainted", "edges"],
+        "inpaint_with_edges": ["image", "mask", "edges", "inpainted"],
+        "inpaint_bytes": ["image_bytes", "mask_bytes", "inpainted_png_bytes"],
+    }.items():
+        for name in names:
+            assert f"['{name}'] tensor_info" in blocks[signature], (signature, name)
+    assert "DT_STRING" in blocks["inpaint_bytes"]
+
+
+def _decode_rest_body(body):
+    """What TF Serving does with a row-format ("instances") JSON body: one tensor per input."""
+    request = json.loads(body)
+    rows = request["instances"]
+    columns = {}
+    for row in rows:
+        for key, value in row.items():
+            if isinstance(value, dict) and set(value) == {"b64"}:
+                value = base64.b64decode(value["b64"])
+            columns.setdefault(key, []).append(value)
+    tensors = {}
+    for key, values in columns.items():
+        if isinstance(values[0], bytes):
+            tensors[key] = tf.constant(values, tf.string)
+        else:
+            tensors[key] = tf.constant(np.asarray(values, "float32"))
+    return request.get("signature_name", "serving_default"), tensors
+
+
+def _encode_rest_response(outputs):
+    """TF Serving's row-format response: `_bytes` outputs as {"b64": ...}."""
+    names = list(outputs)
+    n = outputs[names[0]].shape[0]
+    predictions = []
+    for i in range(n):
+        row = {}
+        for name in names:
+            value = outputs[name].numpy()[i]
+            row[name] = (
+                {"b64": base64.b64encode(value).decode()}
+                if name.endswith("_bytes")
+                else value.tolist()
+            )
+        predictions.append(row)
+    return json.dumps({"predictions": predictions})
+
+
+def test_rest_inpaint_bytes_matches_keras(model, loaded):
+    import cv2
+
+    pairs = [_inputs(30, 42), _inputs(32, 32)]
+    instances, expected = [], []
+    for image, mask in pairs:
+        pixels = np.round(image[0] * 255).astype(np.uint8)
+        instances.append(
+            {
+                "image_bytes": {"b64": base64.b64encode(_png(pixels)).decode()},
+                "mask_bytes": {"b64": base64.b64encode(_png(mask[0])).decode()},
+            }
+        )
+        x = (pixels.astype("float32") / 255.0)[None]
+        expected.append(np.asarray(model({"image": x, "mask": mask})["inpainted"])[0])
+    body = json.dumps({"signature_name": "inpaint_bytes", "instances": instances})
+
+    signature, tensors = _decode_rest_body(body)
+    response = json.loads(_encode_rest_response(loaded.signatures[signature](**tensors)))
+
+    assert len(response["predictions"]) == 2
+    for prediction, want, (image, mask) in zip(
+        response["predictions"], expected, pairs, strict=True
+    ):
+        png = base64.b64decode(prediction["inpainted_png_bytes"]["b64"])
+        got = cv2.cvtColor(cv2.imdecode(np.frombuffer(png, np.uint8), 1), cv2.COLOR_BGR2RGB)
+        assert got.shape == image.shape[1:]
+        want8 = np.round(np.clip(want, 0, 1) * 255)
+        assert np.abs(got.astype(float) - want8).max() <= 1  # float rounding at .5
+        known = mask[0, ..., 0] == 0
+        np.testing.assert_array_equal(got[known], np.round(image[0] * 255).astype(np.uint8)[known])
+
+
+@pytest.mark.parametrize("name", ["serving_default.json", "inpaint_bytes.json"])
+def test_example_rest_bodies_run(loaded, name):
+    with open(os.path.join(REPO, "export", "examples", name), encoding="utf-8") as f:
+        signature, tensors = _decode_rest_body(f.read())
+    assert signature == name[: -len(".json")]
+    response = json.loads(_encode_rest_response(loaded.signatures[signature](**tensors)))
+    (prediction,) = response["predictions"]
+    if signature == "serving_default":
+        assert np.asarray(prediction["inpainted"]).shape == (12, 12, 3)
+    else:
+        png = base64.b64decode(prediction["inpainted_png_bytes"]["b64"])
+        assert tf.io.decode_png(png).shape == (64, 64, 3)
+
+
+def test_inpaint_bytes_accepts_jpeg(loaded):
+    import cv2
+
+    image, mask = _inputs(24, 40)
+    ok, jpeg = cv2.imencode(".jpg", np.round(image[0] * 255).astype(np.uint8))
+    assert ok
+    out = loaded.signatures["inpaint_bytes"](
+        image_bytes=tf.constant([jpeg.tobytes()]), mask_bytes=tf.constant([_png(mask[0])])
+    )["inpainted_png_bytes"]
+    assert tf.io.decode_png(out[0]).shape == (24, 40, 3)
+
+
+def test_grpc_predict_request_matches_keras(model, loaded):
+    from tensorflow_serving.apis import predict_pb2
+
+    image, mask = _inputs(30, 42)
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "edgeconnect"
+    request.model_spec.signature_name = "serving_default"
+    request.inputs["image"].CopyFrom(tf.make_tensor_proto(image))
+    request.inputs["mask"].CopyFrom(tf.make_tensor_proto(mask))
+    wire = predict_pb2.PredictRequest.FromString(request.SerializeToString())
+
+    inputs = {k: tf.constant(tf.make_ndarray(v)) for k, v in wire.inputs.items()}
+    out = loaded.signatures[wire.model_spec.signature_name](**inputs)
+    expected = model({"image": image, "mask": mask})
+    np.testing.assert_allclose(out["inpainted"], expected["inpainted"], atol=1e-5)
+    np.testing.assert_allclose(out["edges"], expected["edges"], atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "case,message",
+    [
+        ("rank3", "`image` must be a rank-4 tensor"),
+        ("rgba", "`image` must have 3 channels"),
+        ("mask_size", "`mask` must have the batch size, height and width"),
+        ("mask_batch", "`mask` must have the batch size, height and width"),
+        ("mask_rank", "`mask` must be a rank-4 tensor"),
+        ("range", r"`image` values must be float32 in \[0, 1\] \(not 0..255\)"),
+        ("tiny", "height and width must be at least 9"),
+    ],
+)
+def test_bad_tensors_fail_with_invalid_argument(loaded, case, message):
+    image, mask = _inputs(32, 32)
+    image, mask = {
+        "rank3": (image[0], mask),
+        "rgba": (np.concatenate([image, image[..., :1]], -1), mask),
+        "mask_size": (image, mask[:, :20]),
+        "mask_batch": (image, np.concatenate([mask, mask])),
+        "mask_rank": (image, mask[..., 0]),
+        "range": (image * 255, mask),
+        "tiny": (image[:, :8], mask[:, :8]),
+    }[case]
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        loaded.signatures["serving_default"](image=tf.constant(image), mask=tf.constant(mask))
+
+
+def test_bad_edges_and_mismatched_bytes_fail(loaded):
+    image, mask = _inputs(32, 32)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="`edges` must have 1 channel"):
+        loaded.signatures["inpaint_with_edges"](
+            image=tf.constant(image), mask=tf.constant(mask), edges=tf.constant(image)
+        )
+    pixels = np.round(image[0] * 255).astype(np.uint8)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="`mask` must have the batch size"):
+        loaded.signatures["inpaint_bytes"](
+            image_bytes=tf.constant([_png(pixels)]), mask_bytes=tf.constant([_png(mask[0, :20])])
+        )
+
+
+def test_cli_rejects_non_version_output_and_missing_weights(weights, tmp_path, capsys):
+    assert _cli("--weights", weights, "--output", tmp_path / "edgeconnect" / "latest") == 1
+    assert "VERSION a positive integer" in capsys.readouterr().err
+    assert _cli("--weights", tmp_path / "nope", "--output", tmp_path / "m" / "1") == 1
+    assert "does not exist" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- TFLite
+
+
+def test_tflite_float32_matches_saved_model_builtin_ops_only(tflite_dir, loaded):
+    path = os.path.join(tflite_dir, tflite_name(SIZE, "none"))
+    ops = export.tflite_ops(path)
+    assert not [op for op in ops if op.startswith("Flex") or op == "CUSTOM"]
+    assert "WHILE" in ops and "CONV_2D" in ops  # Canny's hysteresis and the generators
+    assert "VAR_HANDLE" not in ops and "READ_VARIABLE" not in ops  # weights frozen
+    # The generators' reflection pads are traced as slices (XNNPACK-delegable); the
+    # MIRROR_PADs left are Canny's and the pad to multiples of 4.
+    assert ops.get("MIRROR_PAD", 0) <= 3
+    from edgeconnect_tf.layers import ReflectionPadding2D
+
+    assert ReflectionPadding2D.call.__module__ == "edgeconnect_tf.layers"  # restored
+    runner = _runner(path)
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=path)
+    assert interpreter.get_signature_list() == {
+        "inpaint": {"inputs": ["image", "mask"], "outputs": ["edges", "inpainted"]}
+    }
+    for seed in range(2):
+        image, mask = _inputs(SIZE, SIZE)
+        image = np.roll(image, 7 * seed, axis=2)
+        got = runner(image=image, mask=mask)
+        want = loaded.signatures["serving_default"](
+            image=tf.constant(image), mask=tf.constant(mask)
+        )
+        for name in ("inpainted", "edges"):
+            assert np.abs(got[name] - want[name].numpy()).max() <= 1e-4, name
+
+
+def test_tflite_float16_close_and_half_the_size(tflite_dir, loaded):
+    fp32 = os.path.join(tflite_dir, tflite_name(SIZE, "none"))
+    fp16 = os.path.join(tflite_dir, tflite_name(SIZE, "float16"))
+    assert os.path.getsize(fp16) < 0.7 * os.path.getsize(fp32)
+    image, mask = _inputs(SIZE, SIZE)
+    got = _runner(fp16)(image=image, mask=mask)
+    want = loaded.signatures["serving_default"](image=tf.constant(image), mask=tf.constant(mask))
+    assert np.abs(got["inpainted"] - want["inpainted"].numpy()).max() <= 1e-2
+
+
+def _photo_pairs(size):
+    """Held-out real photos (not the calibration ones) with free-form holes."""
+    from skimage import data
+
+    photos = [np.repeat(data.camera()[..., None], 3, -1), data.immunohistochemistry()]
+    return export.calibration_pairs(photos, size, count=2, seed=7)
+
+
+def _psnr(a, b):
+    return 10 * np.log10(1.0 / max(float(np.mean((a - b) ** 2)), 1e-12))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("quantize", ["dynamic", "int8"])
+def test_tflite_quantized_psnr_drop(model, tflite_dir, tmp_path, quantize):
+    from skimage import data
+
+    calibration = None
+    if quantize == "int8":
+        calibration = export.calibration_pairs([data.astronaut(), data.coffee()], SIZE, count=4)
+    path = str(tmp_path / f"{quantize}.tflite")
+    ops = export.export_tflite(model, path, SIZE, quantize, calibration=calibration)
+    assert not [op for op in ops if op.startswith("Flex")]
+    fp32 = _runner(os.path.join(tflite_dir, tflite_name(SIZE, "none")))
+    quant = _runner(path)
+    drops = []
+    for image, mask in _photo_pairs(SIZE):
+        ref = fp32(image=image[None], mask=mask[None])["inpainted"][0]
+        got = quant(image=image[None], mask=mask[None])["inpainted"][0]
+        drops.append(_psnr(ref, image) - _psnr(got, image))
+        assert _psnr(got, ref) > 25  # loose floor: random tiny networks, not trained ones
+    print(f"{quantize}: PSNR drop vs float32 on photos {np.round(drops, 3).tolist()} dB")
+    assert np.all(np.isfinite(drops))
+    if quantize == "int8":
+        from ai_edge_litert import schema_py_generated as schema
+
+        with open(path, "rb") as f:
+            parsed = schema.ModelT.InitFromPackedBuf(bytearray(f.read()), 0)
+        types = [t.type for t in parsed.subgraphs[0].tensors]
+        assert types.count(schema.TensorType.INT8) > 10  # the generators run in int8
+        assert "QUANTIZE" in ops and "DEQUANTIZE" in ops
+
+
+def test_int8_needs_calibration(model, tmp_path):
+    with pytest.raises(ValueError, match="calibration"):
+        export.export_tflite(model, str(tmp_path / "m.tflite"), SIZE, "int8")
+    with pytest.raises(ValueError, match="quantize must be one of"):
+        export.export_tflite(model, str(tmp_path / "m.tflite"), SIZE, "int4")
+
+
+def test_flex_ops_fail_loudly(model, tmp_path, monkeypatch):
+    def needs_flex(model, size):
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec([1, 4, 4, 3], tf.float32, name="image"),
+                tf.TensorSpec([1, 4, 4, 1], tf.float32, name="mask"),
+            ]
+        )
+        def inpaint(image, mask):  # a matrix determinant has no TFLite builtin
+            return {"inpainted": tf.linalg.det(image[..., 0] + mask[..., 0])}
+
+        return inpaint
+
+    monkeypatch.setattr(export, "tflite_function", needs_flex)
+    with pytest.raises(ValueError, match="builtin ops only"):
+        export.export_tflite(model, str(tmp_path / "m.tflite"), SIZE)
+    assert not os.path.exists(tmp_path / "m.tflite")
+
+
+def test_device_runner_script_end_to_end(tflite_dir, tmp_path):
+    """export/tflite_inpaint.py on a PNG pair, without TensorFlow in the process."""
+    import cv2
+
+    model_path = os.path.join(tflite_dir, tflite_name(SIZE, "none"))
+    image, mask = _inputs(48, 40)  # not the model's size: resized there and back
+    pixels = np.round(image[0] * 255).astype(np.uint8)
+    cv2.imwrite(str(tmp_path / "photo.png"), cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(tmp_path / "mask.png"), (mask[0, ..., 0] * 255).astype(np.uint8))
+    script = os.path.join(REPO, "export", "tflite_inpaint.py")
+    argv = [
+        script,
+        "--model",
+        model_path,
+        "--image",
+        str(tmp_path / "photo.png"),
+        "--mask",
+        str(tmp_path / "mask.png"),
+        "--output",
+        str(tmp_path / "out.png"),
+    ]
+    code = (
+        "import runpy, sys\n"
+        f"sys.argv = {argv!r}\n"
+        "try:\n"
+        "    runpy.run_path(sys.argv[0], run_name='__main__')\n"
+        "except SystemExit as e:\n"
+        "    assert not e.code, e.code\n"
+        "assert 'tensorflow' not in sys.modules, 'runner imported TensorFlow'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=str(tmp_path))
+    out = cv2.cvtColor(cv2.imread(str(tmp_path / "out.png")), cv2.COLOR_BGR2RGB)
+    assert out.shape == pixels.shape
+    known = mask[0, ..., 0] == 0
+    np.testing.assert_array_equal(out[known], pixels[known])
+
+    # The hole matches the signature runner on the resized inputs, resized back.
+    small = cv2.resize(pixels.astype("float32") / 255, (SIZE, SIZE), interpolation=cv2.INTER_AREA)
+    small_mask = cv2.resize(mask[0, ..., 0], (SIZE, SIZE), interpolation=cv2.INTER_NEAREST)
+    ref = _runner(model_path)(image=small[None], mask=small_mask[None, ..., None])["inpainted"]
+    ref = cv2.resize(ref[0], (40, 48), interpolation=cv2.INTER_CUBIC)
+    ref = np.round(np.clip(ref, 0, 1) * 255)
+    assert np.abs(out[~known].astype(float) - ref[~known]).max() <= 1

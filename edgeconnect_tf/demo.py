@@ -32,8 +32,6 @@ TRAIN_PHOTOS = (
     "astronaut",
     "rocket",
     "hubble_deep_field",
-    "immunohistochemistry",
-    "retina",
     "camera",
     "brick",
     "grass",

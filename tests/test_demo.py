@@ -8,6 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
+from edgeconnect_tf import demo
+
 
 @pytest.mark.slow
 def test_demo_trains_and_writes_the_grid(tmp_path):
@@ -17,7 +19,7 @@ def test_demo_trains_and_writes_the_grid(tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "PSNR in the holes" in proc.stdout
-    assert len(os.listdir(out / "data" / "train")) == 12  # one crop per training photo
+    assert len(os.listdir(out / "data" / "train")) == len(demo.TRAIN_PHOTOS)  # 1 crop each
     for run in ("edge", "inpaint"):
         assert (out / "runs" / run / "weights" / "config.json").is_file()
         assert any(f.startswith("events") for _, _, fs in os.walk(out / "runs" / run) for f in fs)

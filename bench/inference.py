@@ -322,8 +322,8 @@ def layer_profile(size=256, residual_blocks=8, filters=64, repeat=5, fast=False,
 
     from edgeconnect_tf.layers import ResidualBlock
 
-    if fast:
-        patch_fast_residual_blocks()
+    if fast:  # each block its own XLA cluster (xla=False) or inside the global one
+        patch_fast_residual_blocks(compiled=not xla)
     model = _edgeconnect(residual_blocks, filters)
     g2 = model.inpaint_generator
     x = tf.constant(np.random.default_rng(SEED).random((1, size, size, 4)).astype("float32"))

@@ -177,11 +177,13 @@ def main(argv=None):
             "generators_fast_xla",
             "generators_fast_jit",
             "generators_bf16",
+            "generators_fast_jit_bf16",
             "pipeline",
             "pipeline_xla",
             "pipeline_fast_xla",
             "pipeline_fast_jit",
             "pipeline_bf16",
+            "pipeline_fast_jit_bf16",
             "savedmodel",
         ]
         for size in sizes:
@@ -233,16 +235,18 @@ def main(argv=None):
         for stage in ("edge", "inpaint", "joint"):
             kw = {"size": train_size, "batch": 2, "repeat": max(2, repeat - 2), **net}
             ref = run("train_step", "torch_train", f"torch train {stage}", stage=stage, **kw)
-            for jit, fast, compiled in (
-                (False, False, False),
-                (True, False, False),
-                (True, True, False),
-                (False, True, True),
+            for jit, fast, compiled, policy in (
+                (False, False, False, None),
+                (True, False, False, None),
+                (True, True, False, None),
+                (False, True, True, None),
+                (False, False, False, "mixed_bfloat16"),
+                (False, True, True, "mixed_bfloat16"),
             ):
                 name = ("fast_" if fast else "") + ("jit_" if compiled else "")
-                name += "xla" if jit else "function"
+                name += ("xla" if jit else "function") + (f"_{policy}" if policy else "")
                 res = run("train_step", "tf_train", f"TF train {stage} {name}", stage=stage,
-                          jit=jit, fast=fast, compiled=compiled, **kw)  # fmt: skip
+                          jit=jit, fast=fast, compiled=compiled, policy=policy, **kw)  # fmt: skip
                 rows.append(
                     f"| train b2 | {stage} {name} | {train_size}² | {fmt_s(res)} | {fmt_s(ref)} "
                     f"| {ratio(ref, res)} | {share(res, rate)} | {share(ref, rate)} | "

@@ -80,6 +80,7 @@ def tf_train(
     jit=False,
     fast=False,
     compiled=False,
+    policy=None,
     repeat=3,
     max_seconds=120.0,
 ):
@@ -87,11 +88,14 @@ def tf_train(
 
     `jit`: XLA (`compile(jit_compile=True)`); `fast`: residual blocks through
     `edgeconnect_tf.fast_ops` (Winograd forward and backward); `compiled` (with
-    `fast`, without `jit`): each block its own XLA cluster.
+    `fast`, without `jit`): each block its own XLA cluster. `policy`: a Keras
+    dtype policy to set first (e.g. "mixed_bfloat16"; default: leave it).
     """
     import keras
     import tensorflow as tf
 
+    if policy:
+        keras.config.set_dtype_policy(policy)
     if fast:
         patch_fast_residual_blocks(compiled=compiled)
     from edgeconnect_tf.models import EdgeInpaintModel, EdgeModel, InpaintModel
@@ -125,7 +129,8 @@ def tf_train(
         "framework": "tensorflow",
         "variant": ("fast_" if fast else "")
         + ("jit_" if compiled else "")
-        + ("xla" if jit else "function"),
+        + ("xla" if jit else "function")
+        + (f"_{policy}" if policy and policy != "float32" else ""),
         "stage": stage,
         "size": size,
         "batch": batch,

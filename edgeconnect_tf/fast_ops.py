@@ -178,11 +178,12 @@ def reflect_pad(x, p):
     return tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="REFLECT")
 
 
-def conv_weights(padded_conv, training=False):
+def conv_weights(padded_conv, training=False, dtype=None):
     """(kernel [kh, kw, C, K], bias or None) of a `layers.PaddedConv2D`, spectral norm applied.
 
     With `training=True` a spectral-norm kernel gets its power iteration (and
-    `u`, `v` update), as the layer itself does in training.
+    `u`, `v` update), as the layer itself does in training. Cast to `dtype`
+    (default: the layer's compute dtype).
     """
     from edgeconnect_tf.spectral_norm import SpectralNormalization
 
@@ -192,7 +193,7 @@ def conv_weights(padded_conv, training=False):
         bias = conv.layer.bias
     else:
         kernel, bias = conv.kernel, conv.bias
-    dtype = padded_conv.compute_dtype
+    dtype = dtype or padded_conv.compute_dtype
     kernel = tf.cast(kernel, dtype)
     return kernel, None if bias is None else tf.cast(bias, dtype)
 
@@ -229,7 +230,9 @@ def residual_block(block, x, training=False):
 
     x [N, H, W, C] with static shape, H and W even; same result as `block(x)`
     to float32 rounding. Differentiable (the transforms and batched matmuls
-    have Winograd-sized gradients too).
+    have Winograd-sized gradients too). The block computes in float32 whatever
+    the dtype policy (Winograd's transforms amplify rounding: in bfloat16 they
+    would cost most of its 8 bits); x's dtype comes back.
     """
     weights = _block_weights(block, x, training)
     return block_core(x, *weights, dilation=block.dilation)
@@ -242,17 +245,19 @@ def _block_weights(block, x, training):
     for padded_conv in (block.conv1, block.conv2):
         if not padded_conv.conv.built:  # first call on this path: create the variables
             padded_conv.conv.build((None, None, None, channels))
-        kernel, bias = conv_weights(padded_conv, training)
+        kernel, bias = conv_weights(padded_conv, training, dtype=tf.float32)
         weights += [kernel, tf.zeros([kernel.shape[-1]], kernel.dtype) if bias is None else bias]
     return weights
 
 
 def block_core(x, k1, b1, k2, b2, dilation=2):
-    """x + IN(conv3x3(pad1(ReLU(IN(conv3x3_dil(pad_d(x))))))) with Winograd convs."""
+    """x + IN(conv3x3(pad1(ReLU(IN(conv3x3_dil(pad_d(x))))))) with Winograd convs, in float32."""
+    dtype = x.dtype
+    x = tf.cast(x, tf.float32)
     y = dilated_conv3x3_valid(reflect_pad(x, dilation), k1, b1, dilation=dilation)
     y = instance_norm(y, relu=True)
     y = conv3x3_valid(reflect_pad(y, 1), k2, b2)
-    return x + instance_norm(y)
+    return tf.cast(x + instance_norm(y), dtype)
 
 
 _compiled_block_core = tf.function(block_core, jit_compile=True, autograph=False)

@@ -180,6 +180,28 @@ def test_bad_image_and_wrong_mask_size_get_400(server):
     assert "Traceback" not in json.dumps(payload)
 
 
+def _read_response(sock):
+    """Headers and body of one HTTP response (they may come in separate packets)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data.decode()
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return (head + b"\r\n\r\n" + body).decode()
+
+
 def test_request_size_limit(server):
     # Announce a body over the limit and send none: the server must answer 413 at once
     # instead of reading it.
@@ -189,7 +211,7 @@ def test_request_size_limit(server):
             b"POST /v1/models/edgeconnect:predict HTTP/1.1\r\nHost: x\r\n"
             b"Content-Type: application/json\r\nContent-Length: 50000000\r\n\r\n"
         )
-        response = sock.recv(65536).decode()
+        response = _read_response(sock)
     assert response.startswith("HTTP/1.1 413")
     assert "larger than 2000000 bytes" in response
 

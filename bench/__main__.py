@@ -174,16 +174,14 @@ def main(argv=None):
         variants = [
             "generators",
             "generators_xla",
-            "generators_fast_xla",
-            "generators_fast_jit",
+            "generators_winograd",
+            "generators_winograd_xla",
             "generators_bf16",
-            "generators_fast_jit_bf16",
+            "generators_winograd_bf16",
             "pipeline",
             "pipeline_xla",
-            "pipeline_fast_xla",
-            "pipeline_fast_jit",
+            "pipeline_winograd",
             "pipeline_bf16",
-            "pipeline_fast_jit_bf16",
             "savedmodel",
         ]
         for size in sizes:
@@ -234,19 +232,23 @@ def main(argv=None):
     if "train" in args.parts:
         for stage in ("edge", "inpaint", "joint"):
             kw = {"size": train_size, "batch": 2, "repeat": max(2, repeat - 2), **net}
-            ref = run("train_step", "torch_train", f"torch train {stage}", stage=stage, **kw)
-            for jit, fast, compiled, policy in (
-                (False, False, False, None),
-                (True, False, False, None),
-                (True, True, False, None),
-                (False, True, True, None),
-                (False, False, False, "mixed_bfloat16"),
-                (False, True, True, "mixed_bfloat16"),
+            ref32 = run("train_step", "torch_train", f"torch train {stage}", stage=stage, **kw)
+            for jit, winograd, policy in (
+                (False, False, None),
+                (True, False, None),
+                (False, True, None),
+                (True, True, None),
+                (False, False, "mixed_bfloat16"),
             ):
-                name = ("fast_" if fast else "") + ("jit_" if compiled else "")
-                name += ("xla" if jit else "function") + (f"_{policy}" if policy else "")
+                name = ("winograd_" if winograd else "") + ("xla" if jit else "function")
+                name += f"_{policy}" if policy else ""
                 res = run("train_step", "tf_train", f"TF train {stage} {name}", stage=stage,
-                          jit=jit, fast=fast, compiled=compiled, policy=policy, **kw)  # fmt: skip
+                          jit=jit, winograd=winograd, policy=policy, **kw)  # fmt: skip
+                ref = ref32
+                if policy:  # against the reference under torch.autocast in bfloat16
+                    ref = run("train_step", "torch_train", f"torch train {stage} bf16",
+                              stage=stage, autocast="bf16", **kw)  # fmt: skip
+                    name += " (ref: torch autocast bf16)"
                 rows.append(
                     f"| train b2 | {stage} {name} | {train_size}² | {fmt_s(res)} | {fmt_s(ref)} "
                     f"| {ratio(ref, res)} | {share(res, rate)} | {share(ref, rate)} | "
@@ -256,7 +258,7 @@ def main(argv=None):
     if "memory" in args.parts:
         ref = run("inference", "torch_inference", f"torch memory {memory_size}²",
                   size=memory_size, repeat=1, max_seconds=1, **net)  # fmt: skip
-        for variant in ("pipeline", "pipeline_fast_xla"):
+        for variant in ("pipeline", "pipeline_winograd"):
             res = run("inference", "tf_inference", f"TF memory {variant} {memory_size}²",
                       size=memory_size, variant=variant, repeat=1, max_seconds=1, warmup=0,
                       quality=False, **net)  # fmt: skip

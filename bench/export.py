@@ -90,7 +90,9 @@ def naive_tflite(model, size, path, dynamic):
     workdir = tempfile.mkdtemp()
     module = tf.Module()
     module.model, module.inpaint = model, inpaint
-    tf.saved_model.save(module, workdir, signatures={"inpaint": inpaint})
+    tf.saved_model.save(
+        module, workdir, signatures={"inpaint": inpaint}, options=export.SAVE_OPTIONS
+    )
     converter = tf.lite.TFLiteConverter.from_saved_model(workdir, signature_keys=["inpaint"])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     with open(path, "wb") as f:

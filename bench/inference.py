@@ -11,10 +11,12 @@ Variants (TensorFlow):
 - `generators`: G1 -> composite edges -> G2 (what the PyTorch case runs),
   one `tf.function`;
 - `generators_xla`: the same with `jit_compile=True`;
-- `generators_fast`, `generators_fast_xla`: the residual blocks through
-  `edgeconnect_tf.fast_ops` (Winograd F(4×4, 3×3), phase-split dilated conv);
-- `pipeline`, `pipeline_xla`, `pipeline_fast_xla`: the whole `EdgeConnect`
-  call (adds Canny, padding, compositing);
+- `_winograd`: `EdgeConnect(winograd=True)`, the residual blocks through
+  `edgeconnect_tf.fast_ops` (Winograd F(4×4, 3×3), phase-split dilated conv),
+  each block its own XLA cluster, or inside the caller's with `_xla`;
+- `_bf16`: Keras' `mixed_bfloat16` policy;
+- `pipeline...`: the whole `EdgeConnect` call (adds Canny, padding,
+  compositing);
 - `savedmodel`: `export.export_saved_model`, reloaded, `serving_default`
   (adds the input checks);
 - `tflite(quantize)`: `export.export_tflite` run with LiteRT's interpreter
@@ -88,18 +90,17 @@ def generators_fn(model):
 
 
 BASES = ("generators", "pipeline", "savedmodel")
-MODIFIERS = ("fast", "jit", "bf16", "xla")
+MODIFIERS = ("winograd", "bf16", "xla")
 
 
 def parse_variant(variant):
-    """Splits e.g. `generators_fast_xla` into ("generators", {"fast", "xla"}); checks it."""
+    """Splits e.g. `generators_winograd_xla` into ("generators", {"winograd", "xla"}); checks it."""
     base, *mods = variant.split("_")
     if base not in BASES or not set(mods) <= set(MODIFIERS) or len(set(mods)) != len(mods):
         raise ValueError(
-            f"variant must be one of {BASES} followed by any of _fast, _bf16, _xla; got {variant!r}"
+            f"variant must be one of {BASES} followed by any of _winograd, _bf16, _xla; "
+            f"got {variant!r}"
         )
-    if "jit" in mods and ("fast" not in mods or "xla" in mods):
-        raise ValueError("_jit goes with _fast and without _xla (per-block XLA clusters)")
     if base == "savedmodel" and mods:
         raise ValueError("the savedmodel variant takes no modifiers")
     return base, set(mods)
@@ -118,12 +119,13 @@ def tf_inference(
     """One TensorFlow variant at size×size, batch 1 (see the module docstring).
 
     Variant = base (`generators`, `pipeline`, `savedmodel`) + modifiers:
-    `_fast` routes the residual blocks through `edgeconnect_tf.fast_ops`
-    (Winograd, phase-split dilated conv), `_jit` (with `_fast`) compiles each
-    block as its own XLA cluster inside an otherwise uncompiled graph, `_bf16` runs under Keras'
-    `mixed_bfloat16` policy (oneDNN bf16 convolutions where the CPU has them),
-    `_xla` compiles the call with XLA. With `quality`, lossy variants (`_fast`,
-    `_bf16`) are compared on the hole with the fp32 original path.
+    `_winograd` sets `EdgeConnect.winograd` (the residual blocks through
+    `edgeconnect_tf.fast_ops`: Winograd, phase-split dilated conv; each block
+    its own XLA cluster, or part of the caller's under `_xla`), `_bf16` runs
+    under Keras' `mixed_bfloat16` policy (oneDNN bf16 convolutions where the
+    CPU has them), `_xla` compiles the call with XLA. With `quality`, lossy
+    variants (`_winograd`, `_bf16`) are compared on the hole with the fp32
+    direct path.
     """
     import keras
     import tensorflow as tf
@@ -135,7 +137,7 @@ def tf_inference(
     edges = _known_edges(gray, mask)
     model = _edgeconnect(residual_blocks, filters)
     reference = None
-    if quality and mods & {"fast", "bf16"}:
+    if quality and mods & {"winograd", "bf16"}:
         if base == "generators":
             reference = generators_fn(model)(gray, edges, image, mask).numpy()
         else:
@@ -146,8 +148,7 @@ def tf_inference(
         model = _edgeconnect(residual_blocks, filters)
         for k, net in _generators(model).items():
             net.set_weights(fp32_weights[k])
-    if "fast" in mods:
-        patch_fast_residual_blocks(compiled="jit" in mods)
+    model.winograd = "winograd" in mods
     t0 = time.perf_counter()
     if base == "generators":
         fn = tf.function(generators_fn(model), jit_compile=xla, autograph=False)

@@ -29,7 +29,6 @@ from bench.common import (
     discriminator_macs,
     generator_macs,
     measure,
-    patch_fast_residual_blocks,
     vgg_macs,
 )
 
@@ -78,26 +77,24 @@ def tf_train(
     residual_blocks=8,
     filters=64,
     jit=False,
-    fast=False,
-    compiled=False,
+    winograd=False,
     policy=None,
     repeat=3,
     max_seconds=120.0,
 ):
     """Seconds per `train_step` of our model for `stage` (median of `repeat` after 1 warm-up).
 
-    `jit`: XLA (`compile(jit_compile=True)`); `fast`: residual blocks through
-    `edgeconnect_tf.fast_ops` (Winograd forward and backward); `compiled` (with
-    `fast`, without `jit`): each block its own XLA cluster. `policy`: a Keras
-    dtype policy to set first (e.g. "mixed_bfloat16"; default: leave it).
+    `jit`: XLA (`compile(jit_compile=True)`); `winograd`: the config key of
+    that name (residual blocks through `edgeconnect_tf.fast_ops`, Winograd
+    forward and backward, each block its own XLA cluster or inside the step's).
+    `policy`: a Keras dtype policy to set first (e.g. "mixed_bfloat16").
     """
     import keras
     import tensorflow as tf
 
     if policy:
         keras.config.set_dtype_policy(policy)
-    if fast:
-        patch_fast_residual_blocks(compiled=compiled)
+    from edgeconnect_tf.layers import set_winograd
     from edgeconnect_tf.models import EdgeInpaintModel, EdgeModel, InpaintModel
 
     keras.utils.set_random_seed(SEED)
@@ -113,6 +110,7 @@ def tf_train(
     else:
         raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
     model.build_networks(size)
+    set_winograd(model.networks.values(), winograd)
     model.compile(jit_compile=jit)
     data = {k: tf.constant(v) for k, v in _batch(size, batch).items()}
     train = tf.function(model.train_step, jit_compile=jit)
@@ -127,8 +125,7 @@ def tf_train(
     timing = measure(step, warmup=1, repeat=repeat, max_seconds=max_seconds)
     return {
         "framework": "tensorflow",
-        "variant": ("fast_" if fast else "")
-        + ("jit_" if compiled else "")
+        "variant": ("winograd_" if winograd else "")
         + ("xla" if jit else "function")
         + (f"_{policy}" if policy and policy != "float32" else ""),
         "stage": stage,
@@ -318,19 +315,29 @@ def make_torch_step(
 
 
 def torch_train(
-    stage, size=256, batch=2, residual_blocks=8, filters=64, repeat=3, max_seconds=120.0
+    stage,
+    size=256,
+    batch=2,
+    residual_blocks=8,
+    filters=64,
+    repeat=3,
+    max_seconds=120.0,
+    autocast=None,
 ):
-    """Seconds per reference-style PyTorch training step (see the module docstring)."""
+    """Seconds per reference-style PyTorch training step (see the module docstring).
+
+    `autocast`: None (fp32) or "bf16" (`torch.autocast("cpu", torch.bfloat16)`).
+    """
     import torch
 
-    step, _ = make_torch_step(stage, size, batch, residual_blocks, filters)
+    step, _ = make_torch_step(stage, size, batch, residual_blocks, filters, autocast=autocast)
     t0 = time.perf_counter()
     first = step()
     setup = time.perf_counter() - t0
     timing = measure(step, warmup=1, repeat=repeat, max_seconds=max_seconds)
     return {
         "framework": "torch",
-        "variant": "reference",
+        "variant": "reference" + (f"_{autocast}" if autocast else ""),
         "stage": stage,
         "size": size,
         "batch": batch,

@@ -54,6 +54,12 @@ def add_inpaint_arguments(parser):
         "auto: full up to 512 px, crop above (default)",
     )
     parser.add_argument(
+        "--winograd",
+        action="store_true",
+        help="Winograd residual blocks: ~1.7x faster per image on CPU, same pixels to ~1e-5, "
+        "after a ~2 s compile per new image size (for many images of one size)",
+    )
+    parser.add_argument(
         "--resize-mask",
         action="store_true",
         help="resize masks/edges of another size to the image (nearest) instead of failing",
@@ -89,6 +95,12 @@ def add_eval_arguments(parser):
     parser.add_argument("--limit", type=int, help="evaluate the first N images only")
     parser.add_argument(
         "--strategy", choices=STRATEGIES, default="full", help="inpaint strategy (default: full)"
+    )
+    parser.add_argument(
+        "--winograd",
+        action="store_true",
+        help="Winograd residual blocks: ~1.7x faster per image on CPU, same pixels to ~1e-5, "
+        "after a ~2 s compile per new image size (for many images of one size)",
     )
     parser.add_argument(
         "--no-baselines", action="store_true", help="skip the OpenCV Telea/Navier-Stokes rows"
@@ -182,10 +194,10 @@ def _check_weights(directory):
             raise WeightsError(f"{path} is missing ({name.replace('_', ' ')} weights)")
 
 
-def _load_model(directory):
+def _load_model(directory, winograd=False):
     from edgeconnect_tf.edgeconnect import EdgeConnect
 
-    return EdgeConnect.from_pretrained(directory)
+    return EdgeConnect.from_pretrained(directory, winograd=winograd)
 
 
 def _read_job(job, resize_mask):
@@ -267,7 +279,7 @@ def inpaint_command(args):
         todo = jobs if args.overwrite else [j for j in jobs if not done(j)]
         for job in todo:  # every input must be usable before anything is written
             _read_job(job, args.resize_mask)
-        model = _load_model(args.weights) if todo else None
+        model = _load_model(args.weights, args.winograd) if todo else None
     except (ValueError, OSError) as e:  # InpaintError and WeightsError are ValueErrors
         return _error("inpaint", e)
 
@@ -335,7 +347,7 @@ def eval_command(args):
         )
         for sample in samples:
             sample["check"]()
-        model = _load_model(args.weights)
+        model = _load_model(args.weights, args.winograd)
         inception = None
         if args.inception_weights:
             from edgeconnect_tf.metrics import InceptionFeatures

@@ -169,6 +169,11 @@ class Config:
     )
     mixed_precision: str = _field("none", "Keras mixed-precision policy", MIXED_PRECISION)
     jit_compile: bool = _field(False, "compile the train step with XLA")
+    winograd: bool = _field(
+        False,
+        "residual blocks as Winograd convs, each its own XLA cluster: ~1.3x faster float32 "
+        "steps on CPU, same gradients to float32 rounding (blocks compute in float32)",
+    )
     verbose: int = _field(1, "Keras progress: 0 silent, 1 progress bar, 2 one line per epoch")
 
     def __post_init__(self):

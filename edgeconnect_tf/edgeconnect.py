@@ -4,11 +4,14 @@ image, mask -> gray -> Canny edges of the known part -> G1 edges in the hole
 -> G2 colours guided by the edges -> composite with the known pixels.
 """
 
+import contextlib
+
 import keras
 import tensorflow as tf
 
 from edgeconnect_tf.canny import canny
 from edgeconnect_tf.image_ops import composite, pad_to_multiple, rgb_to_gray
+from edgeconnect_tf.layers import set_winograd
 from edgeconnect_tf.networks import EdgeGenerator, InpaintGenerator
 from edgeconnect_tf.weights import load_networks
 
@@ -28,6 +31,12 @@ class EdgeConnect(keras.Model):
                    outside the hole, G1's raw output (or the drawn edges) inside
         raw:       [B, H, W, 3] G2's output before compositing
 
+    `winograd=True` runs the generators' residual blocks (80 % of their
+    multiply-adds) as Winograd convolutions in float32: ~1.7× faster per image
+    on CPU, same pixels to ~1e-5, after a one-off XLA compile (~2 s) for each
+    new input size. Worth it for many images of one size (evaluation, batch
+    jobs); see `layers.ResidualBlock`. Exports always trace the plain blocks.
+
     Example:
     >>> model = EdgeConnect.from_pretrained("weights/places2")
     >>> out = model({"image": image, "mask": mask})
@@ -40,6 +49,7 @@ class EdgeConnect(keras.Model):
         sigma=2.0,
         residual_blocks=8,
         filters=64,
+        winograd=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -47,9 +57,10 @@ class EdgeConnect(keras.Model):
         self.residual_blocks, self.filters = residual_blocks, filters
         self.edge_generator = edge_generator or EdgeGenerator(residual_blocks, filters)
         self.inpaint_generator = inpaint_generator or InpaintGenerator(residual_blocks, filters)
+        self.winograd = winograd
 
     @classmethod
-    def from_pretrained(cls, directory, sigma=2.0):
+    def from_pretrained(cls, directory, sigma=2.0, winograd=False):
         """Loads G1 and G2 from a weights directory (see `edgeconnect_tf.weights`)."""
         nets, config = load_networks(directory)
         return cls(
@@ -58,7 +69,28 @@ class EdgeConnect(keras.Model):
             sigma=sigma,
             residual_blocks=config.get("residual_blocks", 8),
             filters=config.get("filters", 64),
+            winograd=winograd,
         )
+
+    @property
+    def winograd(self):
+        """Whether inference calls use the Winograd residual blocks (settable)."""
+        return self._winograd
+
+    @winograd.setter
+    def winograd(self, value):
+        self._winograd = bool(value)
+        set_winograd([self.edge_generator, self.inpaint_generator], self._winograd)
+
+    @contextlib.contextmanager
+    def plain_blocks(self):
+        """Within: the residual blocks compute directly (for tracing exports)."""
+        previous = self.winograd
+        self.winograd = False
+        try:
+            yield self
+        finally:
+            self.winograd = previous
 
     def predict_edges(self, gray, edges, mask, training=False):
         """G1 on [gray·(1−m) + m, edges·(1−m), m]; returns its raw edge map [B, H, W, 1]."""
@@ -108,4 +140,5 @@ class EdgeConnect(keras.Model):
             "sigma": self.sigma,
             "residual_blocks": self.residual_blocks,
             "filters": self.filters,
+            "winograd": self.winograd,
         }

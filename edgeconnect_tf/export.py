@@ -263,7 +263,8 @@ def export_saved_model(model, directory, *, warmup_size=256, model_name=None):
     """
     if os.path.isdir(directory) and os.listdir(directory):
         raise ValueError(f"--output {directory!r} exists and is not empty; pick a new version")
-    build_archive(model).write_out(directory, verbose=False)
+    with plain_blocks(model):
+        build_archive(model).write_out(directory, options=SAVE_OPTIONS, verbose=False)
     if warmup_size:
         name = model_name or os.path.basename(os.path.dirname(os.path.abspath(directory)))
         write_warmup_file(directory, warmup_records(name, warmup_size))
@@ -439,6 +440,19 @@ def delegable_reflection_padding():
         ReflectionPadding2D.call = original
 
 
+# Inference graphs only: the training-time custom gradients (instance norm, Winograd
+# convs) keep forward tensors, which SavedModel cannot serialize with their gradients.
+SAVE_OPTIONS = tf.saved_model.SaveOptions(experimental_custom_gradients=False)
+
+
+def plain_blocks(model):
+    """Exports trace the direct residual blocks: no XLA cluster in a SavedModel or
+    `.tflite` (TF Serving and TFLite run without XLA), whatever `model.winograd` says."""
+    if hasattr(model, "plain_blocks"):
+        return model.plain_blocks()
+    return contextlib.nullcontext()
+
+
 def converter_for(model, size, workdir):
     """A `tf.lite.TFLiteConverter` for the static-shape pipeline, builtin ops only.
 
@@ -450,7 +464,7 @@ def converter_for(model, size, workdir):
     """
     from tensorflow.python.framework import convert_to_constants
 
-    with delegable_reflection_padding():
+    with delegable_reflection_padding(), plain_blocks(model):
         concrete = tflite_function(model, size).get_concrete_function()
     frozen = convert_to_constants.convert_variables_to_constants_v2(
         concrete, lower_control_flow=False
@@ -464,7 +478,9 @@ def converter_for(model, size, workdir):
     module = tf.Module()
     module.pipeline = frozen_pipeline
     path = os.path.join(workdir, "saved_model")
-    tf.saved_model.save(module, path, signatures={TFLITE_SIGNATURE: frozen_pipeline})
+    tf.saved_model.save(
+        module, path, signatures={TFLITE_SIGNATURE: frozen_pipeline}, options=SAVE_OPTIONS
+    )
     converter = tf.lite.TFLiteConverter.from_saved_model(path, signature_keys=[TFLITE_SIGNATURE])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     converter.allow_custom_ops = False

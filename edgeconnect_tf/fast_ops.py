@@ -121,24 +121,76 @@ def winograd_output(m, batch, tiles_h, tiles_w):
     return tf.reshape(y, [batch, TILE * tiles_h, TILE * tiles_w, k])
 
 
+def winograd_output_adjoint(dy, tiles_h, tiles_w):
+    """Adjoint of `winograd_output`: dy [N, 4·th, 4·tw, K] -> [36, N·th·tw, K], A·dy·Aᵀ per tile."""
+    n, k = dy.shape[0], dy.shape[-1]
+    tiles = tf.reshape(dy, [n, tiles_h, TILE, tiles_w, TILE, k])
+    rows = [tiles[:, :, a] for a in range(TILE)]  # each [N, th, tw, 4, K]
+    out = []
+    for i in range(6):
+        r = _combine(A_T[:, i], rows)
+        cols = [r[:, :, :, b] for b in range(TILE)]  # each [N, th, tw, K]
+        out.extend(_combine(A_T[:, j], cols) for j in range(6))
+    return tf.reshape(tf.stack(out, axis=0), [36, -1, k])
+
+
+def winograd_filter_adjoint(du):
+    """Adjoint of `winograd_filter`: [36, C, K] -> [3, 3, C, K] (Gᵀ du G)."""
+    g = tf.constant(G, du.dtype)
+    du = tf.reshape(du, [6, 6, du.shape[1], du.shape[2]])
+    return tf.einsum("ir,ijck,js->rsck", g, du, g)
+
+
 def conv3x3_valid(x, kernel, bias=None):
     """Valid 3×3 convolution (cross-correlation, TF's) by Winograd F(4×4, 3×3).
 
     x [N, H + 2, W + 2, C], kernel [3, 3, C, K] -> [N, H, W, K]. H and W need
     not be multiples of 4 (the input is zero-padded and the output cropped).
+
+    Hand-written gradient, Winograd-sized too: the kernel's from the saved
+    transformed input (36 matmuls [C, tiles] x [tiles, K], then Gᵀ · G); the
+    input's as the full correlation of dy with the flipped kernel, itself a
+    Winograd conv of dy zero-padded by 2. (Autodiff through the tile slices
+    costs 4-5× the forward; this costs ~2×.)
     """
-    x = tf.convert_to_tensor(x)
-    n, hp, wp, _ = _static_shape(x)
+    y = _winograd_conv3x3(tf.convert_to_tensor(x), tf.convert_to_tensor(kernel))
+    return y if bias is None else y + bias
+
+
+def _tiles(x):
+    """(padded x, tiles_h, tiles_w, h, w) for a valid 3×3 conv of x [N, H + 2, W + 2, C]."""
+    _, hp, wp, _ = _static_shape(x)
     h, w = hp - 2, wp - 2
     th, tw = -(-h // TILE), -(-w // TILE)
     if th * TILE != h or tw * TILE != w:
         x = tf.pad(x, [[0, 0], [0, th * TILE - h], [0, tw * TILE - w], [0, 0]])
+    return x, th, tw, h, w
+
+
+def _winograd_forward(x, kernel):
+    """(y [N, H, W, K], transformed input [36, tiles, C]) of a valid 3×3 conv."""
+    n = x.shape[0]
+    x, th, tw, h, w = _tiles(x)
     v = winograd_input(x, th, tw)
-    m = tf.matmul(v, winograd_filter(kernel))
-    y = winograd_output(m, n, th, tw)
+    y = winograd_output(tf.matmul(v, winograd_filter(kernel)), n, th, tw)
     if th * TILE != h or tw * TILE != w:
         y = y[:, :h, :w]
-    return y if bias is None else y + bias
+    return y, v
+
+
+@tf.custom_gradient
+def _winograd_conv3x3(x, kernel):
+    y, v = _winograd_forward(x, kernel)
+
+    def grad(dy):
+        _, th, tw, h, w = _tiles(x)
+        dy_tiles = tf.pad(dy, [[0, 0], [0, th * TILE - h], [0, tw * TILE - w], [0, 0]])
+        du = tf.matmul(v, winograd_output_adjoint(dy_tiles, th, tw), transpose_a=True)
+        flipped = tf.transpose(kernel[::-1, ::-1], [0, 1, 3, 2])  # [3, 3, K, C]
+        dx, _ = _winograd_forward(tf.pad(dy, [[0, 0], [2, 2], [2, 2], [0, 0]]), flipped)
+        return dx, winograd_filter_adjoint(du)
+
+    return y, grad
 
 
 def dilated_conv3x3_valid(x, kernel, bias=None, dilation=2):

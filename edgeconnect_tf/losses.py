@@ -246,7 +246,7 @@ class PerceptualStyleLoss:
       ``style_loss(outputs * masks, images * masks)``); without a mask, on the
       unmasked images.
 
-    The four images (pred, gt, pred·m, gt·m) go through the VGG as one batch.
+    The VGG runs twice: on [pred, pred·m] and, without gradient, on [gt, gt·m].
     This is a plain Python object, not a Keras layer, so a model holding it does not
     save the VGG weights in its checkpoints; create it inside the strategy scope.
 
@@ -263,20 +263,28 @@ class PerceptualStyleLoss:
 
     def __call__(self, pred, gt, mask=None):
         pred, gt = _f32(pred), _f32(gt)
-        images = [pred, gt]
+        preds, gts = [pred], [gt]
         if mask is not None:
             mask = _f32(mask)
-            images += [pred * mask, gt * mask]
-        feats = self.features(tf.concat(images, axis=0))
-        parts = len(images)
+            preds.append(pred * mask)
+            gts.append(gt * mask)
+        # Two passes, so that the gradient runs back through the VGG for the
+        # predictions only (one batch of four would backpropagate through all).
+        pred_feats = self.features(tf.concat(preds, axis=0))
+        gt_feats = self.features(tf.stop_gradient(tf.concat(gts, axis=0)))
+        parts = len(preds)
+
+        def first_and_last(feats, name):
+            halves = tf.split(_f32(feats[name]), parts, axis=0)
+            return halves[0], halves[-1]
 
         perceptual = tf.constant(0.0, tf.float32)
         for name in PERCEPTUAL_LAYERS:
-            p, g = tf.split(_f32(feats[name]), parts, axis=0)[:2]
+            p, g = first_and_last(pred_feats, name)[0], first_and_last(gt_feats, name)[0]
             perceptual += tf.reduce_mean(tf.abs(p - g))
 
         style = tf.constant(0.0, tf.float32)
         for name in STYLE_LAYERS:
-            p, g = tf.split(feats[name], parts, axis=0)[-2:]
+            p, g = first_and_last(pred_feats, name)[1], first_and_last(gt_feats, name)[1]
             style += tf.reduce_mean(tf.abs(gram_matrix(p) - gram_matrix(g)))
         return perceptual, style

@@ -41,6 +41,7 @@ import tensorflow as tf
 from edgeconnect_tf import callbacks as cb
 from edgeconnect_tf import weights as weights_lib
 from edgeconnect_tf.config import ConfigError, config_help, load_config
+from edgeconnect_tf.layers import set_winograd
 
 MODEL_TYPES = ("edge", "inpaint", "edge_inpaint", "joint")
 
@@ -304,6 +305,7 @@ def _train(config, strategy, chief, train_ds, val_ds, sample_batch, extra_callba
     with strategy.scope():
         model = build_model(config, model_type)
         model.build_networks(config.input_size)
+        set_winograd(model.networks.values(), config.winograd)
         model.compile(
             g_optimizer=_optimizer(config, lr),
             d_optimizer=_optimizer(config, lr * config.d2g_lr),

@@ -74,8 +74,8 @@ def test_torch_vgg19_stops_at_relu5_2_with_vgg_shapes():
 
 
 def test_parse_variant():
-    assert parse_variant("generators_fast_xla") == ("generators", {"fast", "xla"})
-    for bad in ("pipeline_turbo", "savedmodel_xla", "generators_jit", "gen"):
+    assert parse_variant("generators_winograd_xla") == ("generators", {"winograd", "xla"})
+    for bad in ("pipeline_turbo", "savedmodel_xla", "generators_jit", "gen", "pipeline_xla_xla"):
         with pytest.raises(ValueError):
             parse_variant(bad)
 

@@ -148,3 +148,128 @@ def test_compiled_residual_block_matches_layer_in_a_plain_graph():
     expected = block(x).numpy()
     got = tf.function(lambda v: fast_ops.compiled_residual_block(block, v))(x).numpy()
     np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+def _pipeline_inputs(size, seed=3):
+    from edgeconnect_tf.export import sample_inputs
+
+    return sample_inputs(size, seed=seed)
+
+
+def test_winograd_edgeconnect_matches_plain_eager_graph_and_xla():
+    from edgeconnect_tf.edgeconnect import EdgeConnect
+
+    keras.utils.set_random_seed(4)
+    model = EdgeConnect(residual_blocks=2, filters=8)
+    image, mask = _pipeline_inputs(48)
+    plain = model({"image": image, "mask": mask})["raw"].numpy()
+    model.winograd = True
+    assert all(block.winograd for block in model.inpaint_generator.middle)
+    assert all(block.winograd for block in model.edge_generator.middle)
+    calls = []
+    original = fast_ops.compiled_residual_block
+
+    def counting(block, x, training=False):
+        calls.append(tuple(x.shape))
+        return original(block, x, training)
+
+    fast_ops.compiled_residual_block = counting
+    try:
+        eager = model({"image": image, "mask": mask})["raw"].numpy()
+        graph = tf.function(lambda i, m: model({"image": i, "mask": m})["raw"])(image, mask)
+        xla = tf.function(lambda i, m: model({"image": i, "mask": m})["raw"], jit_compile=True)
+        xla = xla(image, mask)
+    finally:
+        fast_ops.compiled_residual_block = original
+    # 2 blocks x 2 generators, eager and in the plain graph; under XLA the
+    # blocks join the caller's cluster instead.
+    assert len(calls) == 8 and set(calls) == {(1, 12, 12, 32)}
+    for out in (eager, graph.numpy(), xla.numpy()):
+        np.testing.assert_allclose(out, plain, atol=2e-5)
+    assert np.abs(eager - plain).max() > 0  # it did take the other path
+
+
+def test_winograd_blocks_leave_dynamic_shapes_alone_and_round_trip():
+    from edgeconnect_tf.edgeconnect import EdgeConnect
+
+    keras.utils.set_random_seed(5)
+    model = EdgeConnect(residual_blocks=1, filters=8, winograd=True)
+    image, mask = _pipeline_inputs(32)
+    original = fast_ops.compiled_residual_block
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("fast path taken")
+
+    fast_ops.compiled_residual_block = forbidden
+    try:
+        spec = tf.TensorSpec([1, None, None, 3]), tf.TensorSpec([1, None, None, 1])
+        dynamic = tf.function(lambda i, m: model({"image": i, "mask": m})["raw"])
+        dynamic.get_concrete_function(*spec)
+        with model.plain_blocks():
+            assert not model.winograd and not model.edge_generator.middle[0].winograd
+            model({"image": image, "mask": mask})
+        assert model.winograd and model.edge_generator.middle[0].winograd
+    finally:
+        fast_ops.compiled_residual_block = original
+    config = model.get_config()
+    assert config["winograd"] is True and EdgeConnect.from_config(config).winograd
+
+
+@pytest.mark.parametrize("stage", ["edge", "inpaint"])
+def test_winograd_training_step_gradients_match_the_plain_step(stage):
+    from edgeconnect_tf.layers import set_winograd
+    from edgeconnect_tf.models import EdgeModel, InpaintModel
+
+    rng = np.random.default_rng(7)
+    size = 32
+    mask = np.zeros((2, size, size, 1), "float32")
+    mask[:, 8:20, 6:22] = 1
+    image = rng.random((2, size, size, 3)).astype("float32")
+    batch = {
+        "image": image,
+        "gray": image.mean(-1, keepdims=True),
+        "edge": (rng.random((2, size, size, 1)) > 0.8).astype("float32"),
+        "mask": mask,
+    }
+    batch = {k: tf.constant(v) for k, v in batch.items()}
+    gradients = []
+    for winograd in (False, True):
+        keras.utils.set_random_seed(8)
+        net = {"residual_blocks": 2, "filters": 8}
+        model = EdgeModel(**net) if stage == "edge" else InpaintModel(vgg_weights=None, **net)
+        model.build_networks(size)
+        set_winograd(model.networks.values(), winograd)
+
+        @tf.function
+        def grads(batch, model=model):
+            with tf.GradientTape(persistent=True) as tape:
+                if stage == "edge":
+                    _, logs = model.compute_losses(batch, True)
+                    g_loss = logs["g1"] + logs["fm"]
+                else:
+                    _, logs = model.compute_losses(
+                        batch["image"], batch["edge"], batch["mask"], True
+                    )
+                    g_loss = model.generator_loss(logs)
+            return tape.gradient(g_loss, model.generator_variables())
+
+        gradients.append([g.numpy() for g in grads(batch)])
+    plain, fast = gradients
+    assert len(plain) == len(fast) > 0
+    # Biases before an instance norm have a zero gradient (rounding noise ~1e-8
+    # in both): absolute tolerance relative to the largest gradient of all.
+    scale = max(np.abs(p).max() for p in plain)
+    for p, f in zip(plain, fast, strict=True):
+        np.testing.assert_allclose(f, p, rtol=2e-3, atol=1e-4 * scale)
+    assert any(not np.array_equal(p, f) for p, f in zip(plain, fast, strict=True))
+
+
+def test_tflite_export_of_a_winograd_model_traces_the_plain_blocks(tmp_path):
+    from edgeconnect_tf.edgeconnect import EdgeConnect
+    from edgeconnect_tf.export import export_tflite
+
+    keras.utils.set_random_seed(6)
+    model = EdgeConnect(residual_blocks=1, filters=4, winograd=True)
+    ops = export_tflite(model, str(tmp_path / "m.tflite"), size=32)
+    assert "CONV_2D" in ops and not any("XLA" in op.upper() or "CUSTOM" in op for op in ops)
+    assert model.winograd  # restored after the export

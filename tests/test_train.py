@@ -282,3 +282,17 @@ def test_train_command_usage_errors(tmp_path, capsys, images):
     argv = ["--model", "edge", "--train_flist", str(tmp_path / "none"), "--output_dir", out]
     assert train_command(argv) == 2
     assert "train_flist" in capsys.readouterr().err
+
+
+def test_winograd_key_switches_the_generators_residual_blocks(images, tmp_path):
+    seen = {}
+
+    class Blocks(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            nets = self.model.networks
+            seen["blocks"] = [b.winograd for b in nets["edge_generator"].middle]
+
+    cfg = _config(images, tmp_path / "w", "--max_iters", "1", "--winograd", "true")
+    result = train(cfg, "edge", callbacks=[Blocks()])
+    assert seen["blocks"] == [True] and result.step == 1
+    assert np.isfinite(result.logs["d1"]) and np.isfinite(result.logs["g1"])

@@ -6,7 +6,7 @@
     python -m bench --wait-load 2.5         # wait for a quiet machine before each case
 
 Parts: matmul (the TF 2048² fp32 matmul rate every share is taken of), flops
-(the MAC count check), inference (256², 512²: tf.function, XLA, the fast
+(the MAC count check), inference (256², 512²: tf.function, XLA, the Winograd
 residual blocks, bf16, the whole pipeline, SavedModel; PyTorch reference),
 profile (G2 layer by layer), tflite
 (fp32, float16, dynamic-range, int8; quality on the hole), train (edge,
@@ -203,10 +203,10 @@ def main(argv=None):
 
     if "profile" in args.parts:
         size = sizes[0]
-        for fast, xla in ((False, False), (True, False)):
-            label = "fast residual blocks, each an XLA cluster" if fast else "tf.function"
+        for winograd, xla in ((False, False), (True, False)):
+            label = "Winograd residual blocks, each an XLA cluster" if winograd else "tf.function"
             prof = run("inference", "layer_profile", f"G2 layer profile {size}² {label}",
-                       size=size, repeat=repeat, fast=fast, xla=xla, **net)  # fmt: skip
+                       size=size, repeat=repeat, winograd=winograd, xla=xla, **net)  # fmt: skip
             if "layers" in prof:
                 from bench.inference import print_profile
 

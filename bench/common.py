@@ -399,27 +399,3 @@ def snr(test, ref, mask=None):
 
 if __name__ == "__main__":
     _child_main(sys.argv[1:])
-
-
-def patch_fast_residual_blocks(compiled=False):
-    """Routes `layers.ResidualBlock.call` through `edgeconnect_tf.fast_ops` in this process.
-
-    What helper_notes/perf_patches/layers_winograd.patch does in the package,
-    applied at run time so the benchmark can measure it without editing
-    layers.py. `compiled=True` makes each block its own XLA cluster
-    (`fast_ops.compiled_residual_block`), for graphs not compiled as a whole.
-    Inputs without a static even shape keep the original path.
-    """
-    from edgeconnect_tf import fast_ops
-    from edgeconnect_tf.layers import ResidualBlock
-
-    original = getattr(ResidualBlock.call, "_original", ResidualBlock.call)
-    block_fn = fast_ops.compiled_residual_block if compiled else fast_ops.residual_block
-
-    def call(self, x, training=False):
-        if fast_ops.supported(x):
-            return block_fn(self, x, training=training)
-        return original(self, x, training=training)
-
-    call._original = original
-    ResidualBlock.call = call

@@ -7,7 +7,7 @@ stages:
 
 - TensorFlow: Keras dtype policy `float32`, `mixed_bfloat16` or
   `mixed_float16` (loss scaling by `models.compile`), with or without XLA
-  (`jit_compile`), optionally the fast residual blocks (`fast`);
+  (`jit_compile`), optionally the Winograd residual blocks (`winograd`);
 - PyTorch reference: fp32, `torch.autocast` bf16 or fp16 (GradScaler in
   training), NCHW as the authors run it.
 
@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from bench.common import measure, patch_fast_residual_blocks
+from bench.common import measure
 
 SEED = 0
 TF_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
@@ -69,7 +69,7 @@ def tf_gpu_inference(
     batch=8,
     policy="float32",
     xla=True,
-    fast=False,
+    winograd=False,
     residual_blocks=8,
     filters=64,
     repeat=10,
@@ -86,9 +86,8 @@ def tf_gpu_inference(
     from edgeconnect_tf.export import sample_inputs
 
     keras.config.set_dtype_policy(policy)
-    if fast:
-        patch_fast_residual_blocks()
     model = _edgeconnect(residual_blocks, filters)
+    model.winograd = winograd
     image, mask = sample_inputs(size, seed=SEED)
     image, mask = np.repeat(image, batch, 0), np.repeat(mask, batch, 0)
     gray = (image @ np.array([0.2125, 0.7154, 0.0721], "float32"))[..., None]
@@ -100,7 +99,7 @@ def tf_gpu_inference(
     timing = measure(lambda: fn(*args).numpy(), warmup=2, repeat=repeat)
     return {
         "framework": "tensorflow",
-        "variant": f"{policy}{'_fast' if fast else ''}{'_xla' if xla else ''}",
+        "variant": f"{policy}{'_winograd' if winograd else ''}{'_xla' if xla else ''}",
         "size": size,
         "batch": batch,
         "setup_seconds": setup,
@@ -170,7 +169,7 @@ def tf_gpu_train(
     batch=8,
     policy="float32",
     xla=True,
-    fast=False,
+    winograd=False,
     residual_blocks=8,
     filters=64,
     repeat=5,
@@ -186,9 +185,9 @@ def tf_gpu_train(
 
     keras.config.set_dtype_policy(policy)
     result = tf_train(
-        stage, size, batch, residual_blocks, filters, jit=xla, fast=fast, repeat=repeat
+        stage, size, batch, residual_blocks, filters, jit=xla, winograd=winograd, repeat=repeat
     )
-    result["variant"] = f"{policy}{'_fast' if fast else ''}{'_xla' if xla else ''}"
+    result["variant"] = f"{policy}{'_winograd' if winograd else ''}{'_xla' if xla else ''}"
     result["images_per_second"] = batch / result["seconds"]
     result["device"] = (tf_gpus() or ["CPU"])[0]
     return result

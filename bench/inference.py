@@ -32,7 +32,6 @@ import numpy as np
 from bench.common import (
     edgeconnect_macs,
     measure,
-    patch_fast_residual_blocks,
     psnr,
     reset_peak_rss,
     snr,
@@ -209,13 +208,8 @@ def tflite_inference(
     max_seconds=60.0,
     threads=None,
     calibration_count=8,
-    fast=False,
 ):
-    """`export_tflite` at size×size run with LiteRT; quality against TF's fp32 pipeline.
-
-    `fast=True` converts the model with the fast residual blocks (Winograd as
-    TFLite ops: strided slices, BATCH_MATMUL).
-    """
+    """`export_tflite` at size×size run with LiteRT; quality against TF's fp32 pipeline."""
     import tensorflow as tf
 
     from bench.export import photo_inputs, tflite_call
@@ -229,8 +223,6 @@ def tflite_inference(
     calibration = None
     if quantize == "int8":
         calibration = calibration_pairs(_photos(), size, count=calibration_count, seed=SEED)
-    if fast:  # after the reference ran on the original path
-        patch_fast_residual_blocks()
     t0 = time.perf_counter()
     path = os.path.join(tempfile.mkdtemp(prefix="bench_tflite_"), f"edgeconnect_{size}.tflite")
     ops = export_tflite(model, path, size=size, quantize=quantize, calibration=calibration)
@@ -247,7 +239,7 @@ def tflite_inference(
     got = out["inpainted"]
     return {
         "framework": "tflite",
-        "variant": f"tflite_{quantize}" + ("_fast" if fast else ""),
+        "variant": f"tflite_{quantize}",
         "size": size,
         "seconds": timing["median"],
         "seconds_min": timing["min"],
@@ -311,7 +303,7 @@ def torch_inference(size, residual_blocks=8, filters=64, repeat=5, max_seconds=6
     }
 
 
-def layer_profile(size=256, residual_blocks=8, filters=64, repeat=5, fast=False, xla=False):
+def layer_profile(size=256, residual_blocks=8, filters=64, repeat=5, winograd=False, xla=False):
     """Where G2's time goes: each layer (and each part of a residual block) timed alone.
 
     Every layer runs as its own `tf.function` on the activation the generator
@@ -323,9 +315,8 @@ def layer_profile(size=256, residual_blocks=8, filters=64, repeat=5, fast=False,
 
     from edgeconnect_tf.layers import ResidualBlock
 
-    if fast:  # each block its own XLA cluster (xla=False) or inside the global one
-        patch_fast_residual_blocks(compiled=not xla)
     model = _edgeconnect(residual_blocks, filters)
+    model.winograd = winograd  # each block its own XLA cluster, or inside the global one
     g2 = model.inpaint_generator
     x = tf.constant(np.random.default_rng(SEED).random((1, size, size, 4)).astype("float32"))
     rows = []
@@ -339,7 +330,7 @@ def layer_profile(size=256, residual_blocks=8, filters=64, repeat=5, fast=False,
     h = x
     for layer in g2.encoder + g2.middle + g2.decoder:
         name = f"{type(layer).__name__}:{layer.name}"
-        if isinstance(layer, ResidualBlock) and not fast:
+        if isinstance(layer, ResidualBlock) and not winograd:
             r = layer
             c = h.shape[-1]
             n = h.shape[1] * h.shape[2] * c * 9 * c
@@ -359,7 +350,7 @@ def layer_profile(size=256, residual_blocks=8, filters=64, repeat=5, fast=False,
         "layers": rows,
         "total_seconds": total,
         "sum_seconds": sum(r[2] for r in rows),
-        "fast": fast,
+        "winograd": winograd,
         "xla": xla,
     }
 

@@ -1,7 +1,8 @@
-"""A faster inference path for the EdgeConnect generators: same weights, same pixels.
+"""Winograd residual blocks for the EdgeConnect generators: same weights, same pixels.
 
-`fast_generator(generator)` returns a function computing what
-`generator(x, training=False)` computes (to float32 rounding), with less
+`layers.ResidualBlock(winograd=True)` (set for a whole model by
+`EdgeConnect(winograd=True)` or the training config's `winograd` key) computes
+its block through `residual_block` / `compiled_residual_block`, with less
 arithmetic in the residual blocks, which hold 80 % of a generator's
 multiply-adds:
 
@@ -9,24 +10,18 @@ multiply-adds:
   tiles of 6×6 are transformed (Bᵀ d B), multiplied channel-wise with the
   transformed kernel (G g Gᵀ) in 36 batched matmuls, and transformed back
   (Aᵀ m A). 36 products per 16 outputs instead of 144: 4× fewer
-  multiply-adds, at the price of the (memory-bound) transforms.
+  multiply-adds, at the price of the (memory-bound) transforms. The gradients
+  are Winograd-sized too (see `conv3x3_valid`).
 - The dilation-2 3×3 convolution runs as a plain 3×3 convolution on the four
   space-to-batch phases of its reflect-padded input (rows/columns even/odd),
   so it takes the Winograd path too and no dilated kernel is needed.
 - Instance norm is one moments pass and one fused scale-shift(-ReLU).
 
-The other layers (the 7×7 convs, the strided and transposed 4×4 convs) are the
-generator's own layers. Spectral norm uses the stored `u`, `v` (inference).
-Shapes must be static (trace one `tf.function` per input size); H and W must be
-multiples of 4, as for the generator itself.
+Shapes must be static (one trace per input size), H and W even.
 
 Numerics: Winograd F(4×4, 3×3) in float32 differs from direct convolution by a
 few 1e-6 relative per conv; after 16 convs and instance norms the outputs of a
 generator agree to ~1e-5 (see tests/test_fast_ops.py).
-
-Example:
-    >>> fast_g2 = tf.function(fast_generator(model.inpaint_generator), jit_compile=True)
-    >>> out = fast_g2(x)  # == model.inpaint_generator(x) up to ~1e-5
 """
 
 import numpy as np
@@ -326,36 +321,3 @@ def compiled_residual_block(block, x, training=False):
     """
     weights = _block_weights(block, x, training)
     return _compiled_block_core(x, *weights, dilation=block.dilation)
-
-
-def fast_generator(generator, training=False):
-    """A function x -> generator(x, training) using the fast residual blocks.
-
-    `generator` is an `EdgeGenerator` or `InpaintGenerator` (built). Wrap the
-    result in `tf.function` (with `jit_compile=True` for XLA fusion of the
-    transforms and norms); shapes must be static.
-    """
-    from edgeconnect_tf.layers import InstanceNormalization
-
-    def run(x):
-        x = tf.cast(x, generator.compute_dtype)
-        layers = generator.encoder + generator.middle + generator.decoder
-        i = 0
-        while i < len(layers):
-            layer = layers[i]
-            nxt = layers[i + 1] if i + 1 < len(layers) else None
-            if isinstance(layer, InstanceNormalization):
-                fuse = nxt is not None and type(nxt).__name__ == "ReLU"
-                x = instance_norm(x, relu=fuse)
-                i += 2 if fuse else 1
-                continue
-            if type(layer).__name__ == "ResidualBlock":
-                x = residual_block(layer, x, training)
-            elif type(layer).__name__ in ("PaddedConv2D", "SpectralNormalization"):
-                x = layer(x, training=training)
-            else:
-                x = layer(x)
-            i += 1
-        return generator.output_activation(tf.cast(x, tf.float32))
-
-    return run

@@ -105,14 +105,18 @@ def test_residual_block_training_updates_spectral_norm_vectors_like_the_layer():
 
 
 @pytest.mark.parametrize("generator, channels", [(EdgeGenerator, 3), (InpaintGenerator, 4)])
-def test_fast_generator_matches_generator_with_and_without_xla(generator, channels):
+def test_winograd_generator_matches_generator_with_and_without_xla(generator, channels):
+    from edgeconnect_tf.layers import set_winograd
+
     net = generator(residual_blocks=2, filters=8)
     x = tf.constant(np.random.default_rng(6).random((1, 32, 48, channels)).astype("float32"))
     expected = net(x).numpy()
-    eager = fast_ops.fast_generator(net)(x).numpy()
-    xla = tf.function(fast_ops.fast_generator(net), jit_compile=True)(x).numpy()
+    set_winograd([net], True)
+    eager = net(x).numpy()
+    xla = tf.function(net, jit_compile=True)(x).numpy()
     np.testing.assert_allclose(eager, expected, atol=1e-5)
     np.testing.assert_allclose(xla, expected, atol=1e-5)
+    assert not np.array_equal(eager, expected)  # the Winograd path ran
 
 
 def test_fast_path_needs_static_shapes():

@@ -35,7 +35,7 @@ import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from edgeconnect_tf import export  # noqa: E402
+from edgeconnect_tf.deploy import saved_model, tflite  # noqa: E402
 from edgeconnect_tf.edgeconnect import EdgeConnect  # noqa: E402
 from edgeconnect_tf.weights import build_networks  # noqa: E402
 
@@ -61,8 +61,8 @@ def photo_inputs(size):
 
         photos = [data.astronaut()]
     except ImportError:
-        photos = [np.round(export.sample_inputs(size)[0][0] * 255).astype(np.uint8)]
-    image, mask = export.calibration_pairs(photos, size, count=1, seed=3)[0]
+        photos = [np.round(saved_model.sample_inputs(size)[0][0] * 255).astype(np.uint8)]
+    image, mask = tflite.calibration_pairs(photos, size, count=1, seed=3)[0]
     return image[None], mask[None]
 
 
@@ -91,13 +91,13 @@ def naive_tflite(model, size, path, dynamic):
     module = tf.Module()
     module.model, module.inpaint = model, inpaint
     tf.saved_model.save(
-        module, workdir, signatures={"inpaint": inpaint}, options=export.SAVE_OPTIONS
+        module, workdir, signatures={"inpaint": inpaint}, options=saved_model.SAVE_OPTIONS
     )
     converter = tf.lite.TFLiteConverter.from_saved_model(workdir, signature_keys=["inpaint"])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     with open(path, "wb") as f:
         f.write(converter.convert())
-    return export.tflite_ops(path)
+    return tflite.tflite_ops(path)
 
 
 def tflite_call(path, size, threads, dynamic=False):
@@ -151,7 +151,7 @@ def main(argv=None):
     saved = None
     if "savedmodel" in args.variants:
         path = os.path.join(workdir, "edgeconnect", "1")
-        export.export_saved_model(model, path, warmup_size=0)
+        saved_model.export_saved_model(model, path, warmup_size=0)
         saved = tf.saved_model.load(path).signatures["serving_default"]
         size_mb = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs)
         size_mb /= 1e6
@@ -171,7 +171,7 @@ def main(argv=None):
             if variant not in args.variants:
                 continue
             path = os.path.join(workdir, f"{variant}_{size}.tflite")
-            op_lists[f"{variant} {size}"] = export.export_tflite(model, path, size, quantize)
+            op_lists[f"{variant} {size}"] = tflite.export_tflite(model, path, size, quantize)
             calls[variant] = (tflite_call(path, size, args.threads), os.path.getsize(path) / 1e6)
         if args.naive:
             for dynamic in (False, True):

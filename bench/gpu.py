@@ -83,7 +83,7 @@ def tf_gpu_inference(
     import tensorflow as tf
 
     from bench.inference import _edgeconnect, _known_edges, generators_fn
-    from edgeconnect_tf.export import sample_inputs
+    from edgeconnect_tf.deploy.saved_model import sample_inputs
 
     keras.config.set_dtype_policy(policy)
     model = _edgeconnect(residual_blocks, filters)
@@ -125,7 +125,7 @@ def torch_gpu_inference(
     from torch_reference import EdgeGenerator, InpaintGenerator
 
     from bench.inference import _known_edges
-    from edgeconnect_tf.export import sample_inputs
+    from edgeconnect_tf.deploy.saved_model import sample_inputs
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.manual_seed(SEED)

@@ -45,7 +45,7 @@ def _threads():
 
 
 def _inputs(size):
-    from edgeconnect_tf.export import sample_inputs
+    from edgeconnect_tf.deploy.saved_model import sample_inputs
 
     return sample_inputs(size, seed=SEED)
 
@@ -164,7 +164,7 @@ def tf_inference(
             return fn(*args).numpy()
 
     else:  # savedmodel
-        from edgeconnect_tf.export import export_saved_model
+        from edgeconnect_tf.deploy.saved_model import export_saved_model
 
         workdir = tempfile.mkdtemp(prefix="bench_savedmodel_")
         path = export_saved_model(model, os.path.join(workdir, "edgeconnect", "1"), warmup_size=0)
@@ -213,7 +213,7 @@ def tflite_inference(
     import tensorflow as tf
 
     from bench.export import photo_inputs, tflite_call
-    from edgeconnect_tf.export import calibration_pairs, export_tflite
+    from edgeconnect_tf.deploy.tflite import calibration_pairs, export_tflite
 
     image, mask = photo_inputs(size)  # a real photo: quality on realistic content
     model = _edgeconnect(residual_blocks, filters)

@@ -38,7 +38,7 @@ STAGES = ("edge", "inpaint", "joint")
 
 def _batch(size, batch):
     """image [B,S,S,3], gray, edge (sparse binary), mask (a rectangle per image), float32."""
-    from edgeconnect_tf.export import sample_inputs
+    from edgeconnect_tf.deploy.saved_model import sample_inputs
 
     images, masks = [], []
     for i in range(batch):

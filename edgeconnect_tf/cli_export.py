@@ -9,7 +9,7 @@ import glob
 import os
 import sys
 
-from edgeconnect_tf import export
+from edgeconnect_tf.deploy import saved_model, tflite
 
 SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
@@ -23,9 +23,9 @@ def _size(text):
         parts = [int(p) for p in text.lower().split("x")]
     except ValueError:
         parts = []
-    if len(parts) not in (1, 2) or min(parts, default=0) < export.MIN_SIZE:
+    if len(parts) not in (1, 2) or min(parts, default=0) < saved_model.MIN_SIZE:
         raise argparse.ArgumentTypeError(
-            f"--size must be S or HxW with sides >= {export.MIN_SIZE}, got {text!r}"
+            f"--size must be S or HxW with sides >= {saved_model.MIN_SIZE}, got {text!r}"
         )
     return parts[0] if len(parts) == 1 else tuple(parts)
 
@@ -59,7 +59,7 @@ def add_export_arguments(parser):
     parser.add_argument(
         "--quantize",
         nargs="+",
-        choices=export.QUANTIZE_MODES,
+        choices=tflite.QUANTIZE_MODES,
         default=["none"],
         help="TFLite weight/activation format(s), one file each (default none)",
     )
@@ -132,8 +132,8 @@ def _export_saved_model(model, args):
             f"--output must be BASE/NAME/VERSION with VERSION a positive integer "
             f"(TF Serving's layout), got {args.output!r}"
         )
-    export.export_saved_model(model, args.output, warmup_size=args.warmup_size)
-    print(f"wrote SavedModel {args.output} (signatures: {', '.join(export.SIGNATURES)})")
+    saved_model.export_saved_model(model, args.output, warmup_size=args.warmup_size)
+    print(f"wrote SavedModel {args.output} (signatures: {', '.join(saved_model.SIGNATURES)})")
 
 
 def _export_tflite(model, args):
@@ -141,10 +141,10 @@ def _export_tflite(model, args):
     for size in args.size:
         calibration = None
         if photos is not None:
-            calibration = export.calibration_pairs(photos, size, count=args.calibration_count)
+            calibration = tflite.calibration_pairs(photos, size, count=args.calibration_count)
         for quantize in args.quantize:
             path = os.path.join(args.output, tflite_name(size, quantize))
-            ops = export.export_tflite(
+            ops = tflite.export_tflite(
                 model,
                 path,
                 size,

@@ -28,14 +28,21 @@ class ReflectionPadding2D(keras.layers.Layer):
     """Reflect padding (PyTorch `ReflectionPad2d`: the edge pixel is not repeated).
 
     [B, H, W, C] -> [B, H + 2p, W + 2p, C]; needs p < H and p < W.
+
+    `by_slices=True` (set by `set_reflection_slices`, not serialized) builds the
+    same values from one-pixel slices and concatenations when H and W are
+    static: TFLite's XNNPACK delegate takes those, not MIRROR_PAD.
     """
 
     def __init__(self, padding, **kwargs):
         super().__init__(**kwargs)
         self.padding = int(padding)
+        self.by_slices = False
 
     def call(self, x):
         p = self.padding
+        if self.by_slices and x.shape[1] is not None and x.shape[2] is not None:
+            return _reflect_pad_by_slices(x, p)
         return ops.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), mode="reflect")
 
     def compute_output_shape(self, input_shape):
@@ -45,6 +52,16 @@ class ReflectionPadding2D(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "padding": self.padding}
+
+
+def _reflect_pad_by_slices(x, p):
+    height, width = x.shape[1], x.shape[2]
+    top = [x[:, k : k + 1] for k in range(p, 0, -1)]
+    bottom = [x[:, height - 1 - k : height - k] for k in range(1, p + 1)]
+    x = tf.concat([*top, x, *bottom], axis=1)
+    left = [x[:, :, k : k + 1] for k in range(p, 0, -1)]
+    right = [x[:, :, width - 1 - k : width - k] for k in range(1, p + 1)]
+    return tf.concat([*left, x, *right], axis=2)
 
 
 def instance_norm(x, epsilon=1e-5):
@@ -218,9 +235,20 @@ class ResidualBlock(keras.layers.Layer):
         }
 
 
-def set_winograd(networks, enabled):
-    """Sets `winograd` on every `ResidualBlock` inside `networks` (Keras layers/models)."""
+def _layers_of_type(networks, kind):
     for network in networks:
         for layer in network._flatten_layers(include_self=True, recursive=True):
-            if isinstance(layer, ResidualBlock):
-                layer.winograd = bool(enabled)
+            if isinstance(layer, kind):
+                yield layer
+
+
+def set_winograd(networks, enabled):
+    """Sets `winograd` on every `ResidualBlock` inside `networks` (Keras layers/models)."""
+    for layer in _layers_of_type(networks, ResidualBlock):
+        layer.winograd = bool(enabled)
+
+
+def set_reflection_slices(networks, enabled):
+    """Sets `by_slices` on every `ReflectionPadding2D` inside `networks`."""
+    for layer in _layers_of_type(networks, ReflectionPadding2D):
+        layer.by_slices = bool(enabled)

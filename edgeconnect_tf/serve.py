@@ -48,8 +48,8 @@ def load_signatures(model_dir=None, weights_dir=None):
         signatures = dict(loaded.signatures)
         signatures["__loaded__"] = loaded  # keeps the variables alive
         return signatures
+    from edgeconnect_tf.deploy.saved_model import serving_functions
     from edgeconnect_tf.edgeconnect import EdgeConnect
-    from edgeconnect_tf.export import serving_functions
 
     model = EdgeConnect.from_pretrained(weights_dir)
     return {

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from edgeconnect_tf import export
 from edgeconnect_tf.cli_export import add_export_arguments, export_command, tflite_name
+from edgeconnect_tf.deploy import saved_model as sm
+from edgeconnect_tf.deploy import tflite
 from edgeconnect_tf.edgeconnect import EdgeConnect
 from edgeconnect_tf.weights import build_networks, save_networks
 
@@ -39,7 +40,7 @@ def _inputs(h, w, seed=0):
 
 
 def _png(array):
-    return export.encode_png(array)
+    return sm.encode_png(array)
 
 
 @pytest.fixture(scope="module")
@@ -93,11 +94,11 @@ def test_layout_and_warmup_records(saved_model):
 
     assert os.path.isfile(os.path.join(saved_model, "saved_model.pb"))
     assert os.path.isdir(os.path.join(saved_model, "variables"))
-    path = os.path.join(saved_model, "assets.extra", export.WARMUP_FILE)
+    path = os.path.join(saved_model, "assets.extra", sm.WARMUP_FILE)
     records = list(tf.data.TFRecordDataset(path).as_numpy_iterator())
     logs = [prediction_log_pb2.PredictionLog.FromString(r) for r in records]
     requests = {log.predict_log.request.model_spec.signature_name: log for log in logs}
-    assert sorted(requests) == sorted(export.SIGNATURES)
+    assert sorted(requests) == sorted(sm.SIGNATURES)
     for log in logs:
         assert log.predict_log.request.model_spec.name == "edgeconnect"
     image = tf.make_ndarray(requests["serving_default"].predict_log.request.inputs["image"])
@@ -107,7 +108,7 @@ def test_layout_and_warmup_records(saved_model):
 def test_warmup_records_run_through_their_signatures(loaded, saved_model):
     from tensorflow_serving.apis import prediction_log_pb2
 
-    path = os.path.join(saved_model, "assets.extra", export.WARMUP_FILE)
+    path = os.path.join(saved_model, "assets.extra", sm.WARMUP_FILE)
     for record in tf.data.TFRecordDataset(path).as_numpy_iterator():
         request = prediction_log_pb2.PredictionLog.FromString(record).predict_log.request
         inputs = {k: tf.constant(tf.make_ndarray(v)) for k, v in request.inputs.items()}
@@ -115,15 +116,13 @@ def test_warmup_records_run_through_their_signatures(loaded, saved_model):
         assert all(np.all(np.isfinite(v.numpy())) for v in out.values() if v.dtype != tf.string)
 
 
-def test_hand_written_warmup_proto_matches_tensorflow_serving(monkeypatch):
-    from tensorflow_serving.apis import prediction_log_pb2
-
-    inputs = export.warmup_requests(12)["inpaint_with_edges"]
-    official = export.prediction_log("m", "inpaint_with_edges", inputs)
+def test_export_without_serving_apis_warns_and_skips_warmup(model, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorflow_serving", None)  # ImportError on import
-    by_hand = export.prediction_log("m", "inpaint_with_edges", inputs)
-    parse = prediction_log_pb2.PredictionLog.FromString
-    assert parse(by_hand) == parse(official)
+    target = str(tmp_path / "m" / "1")
+    with pytest.warns(UserWarning, match="tensorflow-serving-api"):
+        sm.export_saved_model(model, target, warmup_size=16)
+    assert os.path.exists(os.path.join(target, "saved_model.pb"))
+    assert not os.path.exists(os.path.join(target, "assets.extra", sm.WARMUP_FILE))
 
 
 @pytest.mark.slow
@@ -177,7 +176,7 @@ def test_saved_model_cli_lists_signatures_and_names(saved_model):
     shown = subprocess.run(
         [cli, "show", "--dir", saved_model, "--all"], capture_output=True, text=True, check=True
     ).stdout
-    for signature in export.SIGNATURES:
+    for signature in sm.SIGNATURES:
         assert f"signature_def['{signature}']" in shown
     blocks = {block.split("'", 1)[0]: block for block in shown.split("signature_def['")[1:]}
     for signature, names in {
@@ -356,16 +355,13 @@ def test_cli_rejects_non_version_output_and_missing_weights(weights, tmp_path, c
 
 def test_tflite_float32_matches_saved_model_builtin_ops_only(tflite_dir, loaded):
     path = os.path.join(tflite_dir, tflite_name(SIZE, "none"))
-    ops = export.tflite_ops(path)
+    ops = tflite.tflite_ops(path)
     assert not [op for op in ops if op.startswith("Flex") or op == "CUSTOM"]
     assert "WHILE" in ops and "CONV_2D" in ops  # Canny's hysteresis and the generators
     assert "VAR_HANDLE" not in ops and "READ_VARIABLE" not in ops  # weights frozen
     # The generators' reflection pads are traced as slices (XNNPACK-delegable); the
     # MIRROR_PADs left are Canny's and the pad to multiples of 4.
     assert ops.get("MIRROR_PAD", 0) <= 3
-    from edgeconnect_tf.layers import ReflectionPadding2D
-
-    assert ReflectionPadding2D.call.__module__ == "edgeconnect_tf.layers"  # restored
     runner = _runner(path)
     from ai_edge_litert.interpreter import Interpreter
 
@@ -399,7 +395,7 @@ def _photo_pairs(size):
     from skimage import data
 
     photos = [np.repeat(data.camera()[..., None], 3, -1), data.immunohistochemistry()]
-    return export.calibration_pairs(photos, size, count=2, seed=7)
+    return tflite.calibration_pairs(photos, size, count=2, seed=7)
 
 
 def _psnr(a, b):
@@ -413,9 +409,9 @@ def test_tflite_quantized_psnr_drop(model, tflite_dir, tmp_path, quantize):
 
     calibration = None
     if quantize == "int8":
-        calibration = export.calibration_pairs([data.astronaut(), data.coffee()], SIZE, count=4)
+        calibration = tflite.calibration_pairs([data.astronaut(), data.coffee()], SIZE, count=4)
     path = str(tmp_path / f"{quantize}.tflite")
-    ops = export.export_tflite(model, path, SIZE, quantize, calibration=calibration)
+    ops = tflite.export_tflite(model, path, SIZE, quantize, calibration=calibration)
     assert not [op for op in ops if op.startswith("Flex")]
     fp32 = _runner(os.path.join(tflite_dir, tflite_name(SIZE, "none")))
     quant = _runner(path)
@@ -439,9 +435,9 @@ def test_tflite_quantized_psnr_drop(model, tflite_dir, tmp_path, quantize):
 
 def test_int8_needs_calibration(model, tmp_path):
     with pytest.raises(ValueError, match="calibration"):
-        export.export_tflite(model, str(tmp_path / "m.tflite"), SIZE, "int8")
+        tflite.export_tflite(model, str(tmp_path / "m.tflite"), SIZE, "int8")
     with pytest.raises(ValueError, match="quantize must be one of"):
-        export.export_tflite(model, str(tmp_path / "m.tflite"), SIZE, "int4")
+        tflite.export_tflite(model, str(tmp_path / "m.tflite"), SIZE, "int4")
 
 
 def test_flex_ops_fail_loudly(model, tmp_path, monkeypatch):
@@ -457,9 +453,9 @@ def test_flex_ops_fail_loudly(model, tmp_path, monkeypatch):
 
         return inpaint
 
-    monkeypatch.setattr(export, "tflite_function", needs_flex)
+    monkeypatch.setattr(tflite, "tflite_function", needs_flex)
     with pytest.raises(ValueError, match="builtin ops only"):
-        export.export_tflite(model, str(tmp_path / "m.tflite"), SIZE)
+        tflite.export_tflite(model, str(tmp_path / "m.tflite"), SIZE)
     assert not os.path.exists(tmp_path / "m.tflite")
 
 

@@ -155,7 +155,7 @@ def test_compiled_residual_block_matches_layer_in_a_plain_graph():
 
 
 def _pipeline_inputs(size, seed=3):
-    from edgeconnect_tf.export import sample_inputs
+    from edgeconnect_tf.deploy.saved_model import sample_inputs
 
     return sample_inputs(size, seed=seed)
 
@@ -269,8 +269,8 @@ def test_winograd_training_step_gradients_match_the_plain_step(stage):
 
 
 def test_tflite_export_of_a_winograd_model_traces_the_plain_blocks(tmp_path):
+    from edgeconnect_tf.deploy.tflite import export_tflite
     from edgeconnect_tf.edgeconnect import EdgeConnect
-    from edgeconnect_tf.export import export_tflite
 
     keras.utils.set_random_seed(6)
     model = EdgeConnect(residual_blocks=1, filters=4, winograd=True)

@@ -14,6 +14,29 @@ def test_reflection_padding_matches_numpy_reflect():
     np.testing.assert_array_equal(y, np.pad(x, ((0, 0), (3, 3), (3, 3), (0, 0)), mode="reflect"))
 
 
+def test_reflection_padding_by_slices_is_bit_identical_and_scoped():
+    from edgeconnect_tf.deploy.tflite import tracing_for_tflite
+    from edgeconnect_tf.edgeconnect import EdgeConnect
+
+    x = np.random.rand(2, 5, 7, 3).astype("float32")
+    layer = ReflectionPadding2D(3)
+    layer.by_slices = True
+    np.testing.assert_array_equal(layer(x), np.pad(x, ((0, 0), (3, 3), (3, 3), (0, 0)), "reflect"))
+
+    model = EdgeConnect(residual_blocks=1, filters=4, winograd=True)
+    pads = [
+        layer
+        for net in (model.edge_generator, model.inpaint_generator)
+        for layer in net._flatten_layers()
+        if isinstance(layer, ReflectionPadding2D)
+    ]
+    other = ReflectionPadding2D(1)  # another model's layer is never switched
+    with tracing_for_tflite(model):
+        assert pads and all(p.by_slices for p in pads) and not model.winograd
+        assert not other.by_slices
+    assert not any(p.by_slices for p in pads) and model.winograd
+
+
 def test_instance_norm_matches_numpy():
     x = (np.random.rand(2, 6, 5, 4) * 10 + 3).astype("float32")
     mean = x.mean(axis=(1, 2), keepdims=True)

@@ -1,0 +1,1 @@
+"""Deployment artifacts: `saved_model` for TensorFlow Serving, `tflite` for devices."""

@@ -1,0 +1,333 @@
+"""The SavedModel for TensorFlow Serving: the whole pipeline behind four signatures.
+
+Canny of the known part, G1, G2 and the composite run inside, so a client
+sends an image and a mask and gets the filled image back. Written with
+`keras.export.ExportArchive` in TF Serving's layout `BASE/NAME/VERSION/`:
+
+- `serving_default`: `image` float32 [N, H, W, 3] in [0, 1] (the Python API's
+  convention, so a client gets the same pixels as `EdgeConnect`; float32
+  rather than uint8 also lets clients send already-resized or blended
+  images), `mask` float32 [N, H, W, 1] in [0, 1] (1 = hole) -> `inpainted`
+  float32 [N, H, W, 3], `edges` float32 [N, H, W, 1]. Any H, W >= 9
+  (reflect-padded to multiples of 4 inside, cropped back).
+- `inpaint_with_edges`: the same plus `edges` [N, H, W, 1] in [0, 1], lines
+  drawn by a person, which replace G1's prediction inside the hole.
+- `inpaint_bytes`: `image_bytes`, `mask_bytes` string [N] (PNG/JPEG/BMP/GIF
+  files; mask white = hole, gray > 127) -> `inpainted_png_bytes` string [N]
+  (8-bit RGB PNG). TF Serving's REST API base64-encodes outputs whose name
+  ends in `_bytes`. Images of a batch may differ in size.
+- Warm-up records (`assets.extra/tf_serving_warmup_requests`), one per
+  signature, so the server traces and allocates before the first request.
+
+Inputs are checked inside the graph; a bad tensor fails with InvalidArgument
+and a message saying what was expected (rank 4, 3 channels, mask size = image
+size, values in [0, 1], H and W >= 9). The tensor signatures therefore declare
+unknown shapes (`saved_model_cli` shows `unknown_rank`): with declared shapes
+the server would reject a rank-3 tensor with a generic placeholder error.
+"""
+
+import os
+import warnings
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+# Inference graphs only: the training-time custom gradients (instance norm, Winograd
+# convs) keep forward tensors, which SavedModel cannot serialize with their gradients.
+SAVE_OPTIONS = tf.saved_model.SaveOptions(experimental_custom_gradients=False)
+SIGNATURES = ("serving_default", "inpaint_with_edges", "inpaint_bytes", "inpaint_bytes_with_edges")
+FILE_INPUTS = ("image_bytes", "mask_bytes", "edges_bytes")
+WARMUP_FILE = "tf_serving_warmup_requests"
+MIN_SIZE = 9  # padded to 12: the residual blocks reflect-pad 2 px at 1/4 resolution (3 px)
+MASK_THRESHOLD = 127  # mask files: gray value > 127 is a hole
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def validate_inputs(image, mask, edges=None):
+    """Checks serving inputs in the graph; returns them with their static rank restored.
+
+    image [N, H, W, 3], mask [N, H, W, 1], edges [N, H, W, 1] (optional), all
+    float32 in [0, 1], H and W >= MIN_SIZE. A violation raises
+    InvalidArgumentError (in a graph: when it runs) naming the input, what was
+    expected and the shape or value received. Each check is vacuous when an
+    earlier one fails (channels are only checked for rank-4 tensors, sizes
+    only when ranks and channels are right), so the message names the first
+    problem whatever order the runtime runs the checks in.
+    """
+    named = [("image", image, 3), ("mask", mask, 1)]
+    if edges is not None:
+        named.append(("edges", edges, 1))
+    checks, shape_ok = [], []
+    for name, x, channels in named:
+        expected = f"[N, H, W, {channels}]"
+        rank_ok = tf.equal(tf.rank(x), 4)
+        # Padded to 4 entries so that no slice can fail, whatever runs first.
+        shape = tf.concat([tf.shape(x), [-1, -1, -1, -1]], 0)[:4]
+        channels_ok = tf.equal(shape[3], channels)
+        checks.append(
+            tf.debugging.Assert(
+                rank_ok, [f"`{name}` must be a rank-4 tensor {expected}, got shape", tf.shape(x)]
+            )
+        )
+        plural = "s" if channels > 1 else ""
+        checks.append(
+            tf.debugging.Assert(
+                tf.logical_or(tf.logical_not(rank_ok), channels_ok),
+                [f"`{name}` must have {channels} channel{plural} {expected}, got shape", shape],
+            )
+        )
+        shape_ok.append((name, shape, tf.logical_and(rank_ok, channels_ok)))
+    all_ok = tf.reduce_all(tf.stack([ok for _, _, ok in shape_ok]))
+    image_shape = shape_ok[0][1]
+    for name, shape, _ in shape_ok[1:]:
+        checks.append(
+            tf.debugging.Assert(
+                tf.logical_or(
+                    tf.logical_not(all_ok), tf.reduce_all(tf.equal(shape[:3], image_shape[:3]))
+                ),
+                [
+                    f"`{name}` must have the batch size, height and width [N, H, W] of "
+                    f"`image`; got `{name}` shape",
+                    shape,
+                    "and `image` shape",
+                    image_shape,
+                ],
+            )
+        )
+    checks.append(
+        tf.debugging.Assert(
+            tf.logical_or(tf.logical_not(all_ok), tf.reduce_min(image_shape[1:3]) >= MIN_SIZE),
+            [
+                f"`image` height and width must be at least {MIN_SIZE} pixels, got shape",
+                image_shape,
+            ],
+        )
+    )
+    for name, x, _ in named:
+        flat = tf.reshape(x, [-1])  # any rank: reductions over unknown ranks can misfire
+        low, high = tf.reduce_min(flat), tf.reduce_max(flat)
+        checks.append(
+            tf.debugging.Assert(
+                tf.logical_and(low >= 0.0, high <= 1.0),
+                [
+                    f"`{name}` values must be float32 in [0, 1] (not 0..255), got min",
+                    low,
+                    "max",
+                    high,
+                ],
+            )
+        )
+    out = []
+    with tf.control_dependencies([c for c in checks if c is not None]):
+        for (_, x, channels), (_, shape, _) in zip(named, shape_ok, strict=True):
+            # A reshape rather than tf.ensure_shape: grappler would read EnsureShape's
+            # rank back into the unknown-rank input and fold the rank checks to true.
+            y = tf.reshape(x, tf.stack([shape[0], shape[1], shape[2], channels]))
+            y.set_shape([None, None, None, channels])
+            out.append(y)
+    return tuple(out) if edges is not None else (out[0], out[1])
+
+
+# --------------------------------------------------------------------------- SavedModel
+
+
+def _any_shape(name):
+    """A float32 input of unknown rank: the shape is checked in the graph (module docstring)."""
+    return tf.TensorSpec(shape=None, dtype=tf.float32, name=name)
+
+
+def _decode(data, channels):
+    return tf.io.decode_image(data, channels=channels, dtype=tf.uint8, expand_animations=False)
+
+
+def _to_png(image):
+    """[H, W, C] float in [0, 1] -> PNG bytes of the 8-bit image (rounded)."""
+    pixels = tf.cast(tf.round(tf.clip_by_value(image, 0.0, 1.0) * 255.0), tf.uint8)
+    return tf.io.encode_png(pixels)
+
+
+def serving_functions(model):
+    """{signature name: (function, input signature)} of the serving signatures.
+
+    What `build_archive` exports and what `edgeconnect serve --weights` runs in
+    memory, so the editor sees the same contract with or without a SavedModel.
+    """
+    if not model.built:  # `from_pretrained` builds the generators, not the model itself
+        image, mask = sample_inputs(32)
+        model({"image": image, "mask": mask}, training=False)
+
+    def serving_default(image, mask):
+        image, mask = validate_inputs(image, mask)
+        out = model({"image": image, "mask": mask}, training=False)
+        return {"inpainted": out["inpainted"], "edges": out["edges"]}
+
+    def inpaint_with_edges(image, mask, edges):
+        image, mask, edges = validate_inputs(image, mask, edges)
+        out = model({"image": image, "mask": mask, "edges": edges}, training=False)
+        return {"inpainted": out["inpainted"], "edges": out["edges"]}
+
+    def inpaint_files(files):
+        image = tf.image.convert_image_dtype(_decode(files[0], 3), tf.float32)
+        mask = tf.cast(_decode(files[1], 1) > MASK_THRESHOLD, tf.float32)
+        inputs = [image[None], mask[None]]
+        if len(files) == 3:
+            inputs.append(tf.cast(_decode(files[2], 1) > MASK_THRESHOLD, tf.float32)[None])
+        inputs = validate_inputs(*inputs)
+        out = model(dict(zip(("image", "mask", "edges"), inputs, strict=False)), training=False)
+        return _to_png(out["inpainted"][0]), _to_png(out["edges"][0])
+
+    def map_files(*files):
+        for name, other in zip(("mask_bytes", "edges_bytes"), files[1:], strict=False):
+            tf.debugging.assert_equal(
+                tf.shape(files[0]),
+                tf.shape(other),
+                message=f"`image_bytes` and `{name}` must hold as many files each",
+            )
+        pngs, edges = tf.map_fn(
+            inpaint_files,
+            files,
+            fn_output_signature=(tf.TensorSpec([], tf.string), tf.TensorSpec([], tf.string)),
+        )
+        return {"inpainted_png_bytes": pngs, "edges_png_bytes": edges}
+
+    def inpaint_bytes(image_bytes, mask_bytes):
+        return map_files(image_bytes, mask_bytes)
+
+    def inpaint_bytes_with_edges(image_bytes, mask_bytes, edges_bytes):
+        return map_files(image_bytes, mask_bytes, edges_bytes)
+
+    files = [tf.TensorSpec([None], tf.string, name=n) for n in FILE_INPUTS]
+    return {
+        "serving_default": (serving_default, [_any_shape("image"), _any_shape("mask")]),
+        "inpaint_with_edges": (
+            inpaint_with_edges,
+            [_any_shape("image"), _any_shape("mask"), _any_shape("edges")],
+        ),
+        "inpaint_bytes": (inpaint_bytes, files[:2]),
+        "inpaint_bytes_with_edges": (inpaint_bytes_with_edges, files),
+    }
+
+
+def build_archive(model):
+    """A `keras.export.ExportArchive` tracking `model` with the serving signatures."""
+    functions = serving_functions(model)
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    for name, (fn, signature) in functions.items():
+        archive.add_endpoint(name, fn, input_signature=signature)
+    return archive
+
+
+def export_saved_model(model, directory, *, warmup_size=256, model_name=None):
+    """Writes `model` (an `EdgeConnect`) as a SavedModel with serving signatures and warm-up.
+
+    Args:
+        model: an `edgeconnect_tf.edgeconnect.EdgeConnect`.
+        directory: the version directory, `BASE/NAME/VERSION` for TF Serving
+            (VERSION a positive integer); must not exist or be empty.
+        warmup_size: side of the warm-up requests' images; 0 writes none.
+        model_name: name in the warm-up requests' model spec; default NAME,
+            the parent directory's name.
+
+    Returns:
+        `directory`.
+    """
+    if os.path.isdir(directory) and os.listdir(directory):
+        raise ValueError(f"--output {directory!r} exists and is not empty; pick a new version")
+    # Exports trace the direct residual blocks: TF Serving runs without XLA.
+    with model.plain_blocks():
+        build_archive(model).write_out(directory, options=SAVE_OPTIONS, verbose=False)
+    if warmup_size and _has_serving_apis():
+        name = model_name or os.path.basename(os.path.dirname(os.path.abspath(directory)))
+        write_warmup_file(directory, warmup_records(name, warmup_size))
+    return directory
+
+
+# --------------------------------------------------------------------------- warm-up
+
+
+def sample_inputs(size, seed=0):
+    """A smooth synthetic image [1, S, S, 3] and a rectangular hole [1, S, S, 1] (float32)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:size, 0:size] / max(size - 1, 1)
+    image = np.stack([x, y, 0.5 + 0.4 * np.sin(6 * x * y)], axis=-1)
+    image = np.clip(image + 0.02 * rng.standard_normal(image.shape), 0, 1).astype("float32")
+    mask = np.zeros((size, size, 1), "float32")
+    mask[size // 4 : size // 2, size // 3 : 2 * size // 3] = 1.0
+    return image[None], mask[None]
+
+
+def encode_png(array):
+    """[H, W, C] float in [0, 1] or uint8 -> PNG bytes (numpy/TF only, no OpenCV)."""
+    array = np.asarray(array)
+    if array.dtype != np.uint8:
+        array = np.round(np.clip(array, 0, 1) * 255).astype(np.uint8)
+    return tf.io.encode_png(array).numpy()
+
+
+def warmup_requests(size):
+    """{signature name: {input name: numpy array}}: one warm-up request per signature."""
+    image, mask = sample_inputs(size)
+    drawn = np.zeros_like(mask)
+    drawn[:, size // 4 : size // 2, size // 2] = 1.0
+    files = {
+        "image_bytes": np.array([encode_png(image[0])], dtype=object),
+        "mask_bytes": np.array([encode_png((mask[0] * 255).astype(np.uint8))], dtype=object),
+    }
+    drawn_png = np.array([encode_png((drawn[0] * 255).astype(np.uint8))], dtype=object)
+    return {
+        "serving_default": {"image": image, "mask": mask},
+        "inpaint_with_edges": {"image": image, "mask": mask, "edges": drawn},
+        "inpaint_bytes": files,
+        "inpaint_bytes_with_edges": {**files, "edges_bytes": drawn_png},
+    }
+
+
+def warmup_records(model_name, size):
+    """Serialized `tensorflow.serving.PredictionLog` protos, one per signature."""
+    return [
+        prediction_log(model_name, signature, inputs)
+        for signature, inputs in warmup_requests(size).items()
+    ]
+
+
+def _has_serving_apis():
+    try:
+        import tensorflow_serving.apis  # noqa: F401
+    except ImportError:
+        warnings.warn(
+            "no warm-up requests written: tensorflow-serving-api is not installed "
+            "(pip install --no-deps tensorflow-serving-api)",
+            stacklevel=3,
+        )
+        return False
+    return True
+
+
+def prediction_log(model_name, signature_name, inputs):
+    """A serialized `tensorflow.serving.PredictionLog` holding a PredictRequest."""
+    from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model_name
+    request.model_spec.signature_name = signature_name
+    for key in sorted(inputs):
+        request.inputs[key].CopyFrom(tf.make_tensor_proto(inputs[key]))
+    log = prediction_log_pb2.PredictionLog(
+        predict_log=prediction_log_pb2.PredictLog(request=request)
+    )
+    return log.SerializeToString(deterministic=True)
+
+
+def write_warmup_file(directory, records):
+    """Writes `records` to `directory/assets.extra/tf_serving_warmup_requests` (TFRecord)."""
+    extra = os.path.join(directory, "assets.extra")
+    os.makedirs(extra, exist_ok=True)
+    path = os.path.join(extra, WARMUP_FILE)
+    with tf.io.TFRecordWriter(path) as writer:
+        for record in records:
+            writer.write(record)
+    return path

@@ -1,0 +1,287 @@
+"""`.tflite` files for devices: the whole pipeline at one static input size.
+
+`export_tflite` writes one file per input size with static shapes
+[1, S, S, ...], builtin ops only (a Flex op makes the conversion fail),
+signature `inpaint` (inputs `image`, `mask`; outputs `inpainted`, `edges`).
+Quantization: `none` (float32), `float16` (weights stored as float16,
+computed in float32), `dynamic` (weights int8, activations quantized on the
+fly), `int8` (see `export_tflite` and `quantize_int8`). Two things matter for
+speed and correctness (bench/RESULTS.md, "Export"):
+- The variables are frozen into constants before conversion. Converted as a
+  SavedModel that still holds them, the file keeps VAR_HANDLE/READ_VARIABLE
+  ops, recomputes spectral norm per call, hands XNNPACK run-time conv
+  weights it does not accelerate (about 2x slower) and, in TF 2.21, never
+  initializes the variables (no weights in the file, NaN outputs).
+- Static shapes: with dynamic H and W the builtin-only conversion fails
+  (TF 2.21 reports the Canny blur's depthwise conv and the generators' first
+  convs as needing Flex); with static ones the dilated convs stay single
+  CONV_2D ops (no SPACE_TO_BATCH_ND) and the shape arithmetic folds away.
+"""
+
+import contextlib
+import os
+import shutil
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from edgeconnect_tf.deploy.saved_model import MIN_SIZE, SAVE_OPTIONS
+from edgeconnect_tf.layers import set_reflection_slices
+
+TFLITE_SIGNATURE = "inpaint"
+QUANTIZE_MODES = ("none", "float16", "dynamic", "int8")
+
+
+def _size_hw(size):
+    h, w = (size, size) if isinstance(size, int) else tuple(size)
+    if min(h, w) < MIN_SIZE:
+        raise ValueError(f"size must be at least {MIN_SIZE} pixels per side, got {size!r}")
+    return int(h), int(w)
+
+
+def tflite_function(model, size):
+    """The pipeline as a `tf.function` with static shapes [1, H, W, C] for conversion."""
+    h, w = _size_hw(size)
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([1, h, w, 3], tf.float32, name="image"),
+            tf.TensorSpec([1, h, w, 1], tf.float32, name="mask"),
+        ],
+        autograph=False,
+    )
+    def pipeline(image, mask):
+        out = model({"image": image, "mask": mask}, training=False)
+        return {"inpainted": out["inpainted"], "edges": out["edges"]}
+
+    return pipeline
+
+
+@contextlib.contextmanager
+def tracing_for_tflite(model):
+    """Within: direct residual blocks and slice-based reflection pads for TFLite tracing.
+
+    Slices + concat give the same values as MIRROR_PAD bit for bit, but XNNPACK
+    does not take MIRROR_PAD, so each of the 36 reflection pads of G1 + G2 would
+    end an XNNPACK partition and run on the single-threaded builtin kernel: 41
+    partitions with MIRROR_PAD, 13 with slices, about 12 % less latency at 256²
+    (bench/RESULTS.md). Only this model's layers change, and only while inside.
+    """
+    networks = [model.edge_generator, model.inpaint_generator]
+    with model.plain_blocks():
+        set_reflection_slices(networks, True)
+        try:
+            yield model
+        finally:
+            set_reflection_slices(networks, False)
+
+
+def converter_for(model, size, workdir):
+    """A `tf.lite.TFLiteConverter` for the static-shape pipeline, builtin ops only.
+
+    The variables are frozen into constants first (the converter's SavedModel
+    importer keeps Keras variables as VAR_HANDLE/READ_VARIABLE, so spectral
+    norm would run per call and XNNPACK would see non-constant conv weights),
+    then saved as a variable-free SavedModel in `workdir` so the `.tflite`
+    gets a named signature (`inpaint`) with named inputs and outputs.
+    """
+    from tensorflow.python.framework import convert_to_constants
+
+    with tracing_for_tflite(model):
+        concrete = tflite_function(model, size).get_concrete_function()
+    frozen = convert_to_constants.convert_variables_to_constants_v2(
+        concrete, lower_control_flow=False
+    )
+    specs = concrete.structured_input_signature[0]
+
+    @tf.function(input_signature=specs, autograph=False)
+    def frozen_pipeline(image, mask):
+        return tf.nest.pack_sequence_as(concrete.structured_outputs, frozen(image, mask))
+
+    module = tf.Module()
+    module.pipeline = frozen_pipeline
+    path = os.path.join(workdir, "saved_model")
+    tf.saved_model.save(
+        module, path, signatures={TFLITE_SIGNATURE: frozen_pipeline}, options=SAVE_OPTIONS
+    )
+    converter = tf.lite.TFLiteConverter.from_saved_model(path, signature_keys=[TFLITE_SIGNATURE])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    converter.allow_custom_ops = False
+    return converter
+
+
+def export_tflite(model, path, size=256, quantize="none", calibration=None):
+    """Converts the pipeline for one input size to a `.tflite` file; returns its op names.
+
+    Args:
+        model: an `EdgeConnect`.
+        path: the `.tflite` file to write.
+        size: side S of the square input, or (H, W).
+        quantize: `none`, `float16`, `dynamic` or `int8`. `int8` is full-integer
+            quantization of the generators calibrated on `calibration`; the
+            model's inputs and outputs stay float32, and ops without an int8
+            kernel stay float (builtin float fallback, no Flex).
+        calibration: for `int8`, an iterable of (image [H, W, 3], mask [H, W, 1])
+            float32 pairs (real photos and hole masks) at the export size; see
+            `calibration_pairs`.
+
+    Raises:
+        ValueError: unknown `quantize`, `int8` without calibration data, or the
+            converter needed an op outside TFLite's builtins (Flex).
+    """
+    if quantize not in QUANTIZE_MODES:
+        raise ValueError(f"quantize must be one of {QUANTIZE_MODES}, got {quantize!r}")
+    h, w = _size_hw(size)
+    workdir = tempfile.mkdtemp(prefix="edgeconnect_tflite_")
+    try:
+        converter = converter_for(model, (h, w), workdir)
+        if quantize == "float16":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_types = [tf.float16]
+        elif quantize == "dynamic":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        elif quantize == "int8":
+            pairs = _check_calibration(calibration, h, w)
+        try:
+            flatbuffer = converter.convert()
+        except Exception as e:  # the converter raises ConverterError and others
+            raise ValueError(
+                f"TFLite conversion with builtin ops only failed (no Flex ops allowed): {e}"
+            ) from e
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    if quantize == "int8":
+        flatbuffer = quantize_int8(flatbuffer, pairs)
+    ops = tflite_ops(flatbuffer)
+    flex = sorted(op for op in ops if op.startswith("Flex") or op == "CUSTOM")
+    if flex:
+        raise ValueError(f"the TFLite model needs non-builtin ops {flex}; refusing to write it")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(flatbuffer)
+    return ops
+
+
+def _schema():
+    """The TFLite flatbuffer schema module (ai-edge-litert's, else TensorFlow's copy)."""
+    try:
+        from ai_edge_litert import schema_py_generated
+    except ImportError:
+        from tensorflow.lite.python import schema_py_generated
+    return schema_py_generated
+
+
+def tflite_ops(model):
+    """Op names of a TFLite model (path or flatbuffer bytes), with their counts, subgraphs too."""
+    schema = _schema()
+
+    if isinstance(model, (str, os.PathLike)):
+        with open(model, "rb") as f:
+            model = f.read()
+    parsed = schema.ModelT.InitFromPackedBuf(bytearray(model), 0)
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    counts = {}
+    for subgraph in parsed.subgraphs:
+        for op in subgraph.operators or []:
+            code = parsed.operatorCodes[op.opcodeIndex]
+            builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+            name = names.get(builtin, str(builtin))
+            if name == "CUSTOM":
+                name = (code.customCode or b"CUSTOM").decode()
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def _check_calibration(calibration, h, w):
+    if calibration is None:
+        raise ValueError("quantize='int8' needs calibration images and masks")
+    pairs = [(np.asarray(i, "float32"), np.asarray(m, "float32")) for i, m in calibration]
+    if not pairs:
+        raise ValueError("quantize='int8' needs at least one calibration pair")
+    for image, mask in pairs:
+        if image.shape != (h, w, 3) or mask.shape != (h, w, 1):
+            raise ValueError(
+                f"calibration pairs must be [{h}, {w}, 3] and [{h}, {w}, 1], "
+                f"got {image.shape} and {mask.shape}"
+            )
+    return pairs
+
+
+GENERATOR_SCOPES = (b"edge_generator", b"inpaint_generator")
+
+
+def quantize_int8(float_model, pairs):
+    """Full-integer quantization of G1 and G2 inside a float `.tflite`; Canny stays float32.
+
+    TFLite's own calibrator crashes (segfault, TF 2.21) on models whose WHILE
+    loop reads a tensor from outside the loop, as Canny's hysteresis does, so
+    we calibrate here: run the float model on `pairs` with all tensors kept,
+    record each generator activation's min and max into the flatbuffer, and
+    hand it to the converter's MLIR quantizer. Only tensors inside the two
+    generators get statistics, so only their ops become int8 (weights per
+    channel, activations per tensor); Canny, the compositing and the model's
+    float32 inputs and outputs stay float, with QUANTIZE/DEQUANTIZE at the
+    borders. Ops without an int8 kernel would stay float too.
+    """
+    import flatbuffers
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    from tensorflow.lite.python.convert import mlir_quantize
+
+    schema = _schema()
+    model = schema.ModelT.InitFromPackedBuf(bytearray(float_model), 0)
+    graph = model.subgraphs[0]
+
+    def is_activation(tensor):
+        buffer = model.buffers[tensor.buffer] if tensor.buffer < len(model.buffers) else None
+        constant = buffer is not None and buffer.data is not None and len(buffer.data) > 0
+        in_generator = any(scope in (tensor.name or b"") for scope in GENERATOR_SCOPES)
+        return tensor.type == schema.TensorType.FLOAT32 and not constant and in_generator
+
+    wanted = [i for i, t in enumerate(graph.tensors) if is_activation(t)]
+    interpreter = Interpreter(
+        model_content=float_model,
+        experimental_preserve_all_tensors=True,
+        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+    )
+    runner = interpreter.get_signature_runner(TFLITE_SIGNATURE)
+    low = dict.fromkeys(wanted, np.inf)
+    high = dict.fromkeys(wanted, -np.inf)
+    for image, mask in pairs:
+        runner(image=image[None], mask=mask[None])
+        for i in wanted:
+            values = interpreter.get_tensor(i)
+            low[i] = min(low[i], float(values.min()))
+            high[i] = max(high[i], float(values.max()))
+    for i in wanted:
+        stats = schema.QuantizationParametersT()
+        stats.min, stats.max = [low[i]], [high[i]]
+        graph.tensors[i].quantization = stats
+    builder = flatbuffers.Builder(len(float_model) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return mlir_quantize(
+        bytes(builder.Output()), input_data_type=tf.float32, output_data_type=tf.float32
+    )
+
+
+def calibration_pairs(images, size, count=8, seed=0):
+    """(image, mask) pairs for int8 calibration: photos resized to `size`, free-form holes.
+
+    `images` are [H, W, 3] uint8 or float photos (e.g. `skimage.data` samples
+    or a folder of the training domain); masks come from
+    `edgeconnect_tf.masks.free_form_mask`.
+    """
+    from edgeconnect_tf.masks import free_form_mask
+
+    h, w = _size_hw(size)
+    pairs = []
+    images = list(images)
+    if not images:
+        raise ValueError("calibration needs at least one photo")
+    for k in range(count):
+        photo = np.asarray(images[k % len(images)])
+        photo = photo.astype("float32") / (255.0 if photo.dtype == np.uint8 else 1.0)
+        image = tf.image.resize(photo[..., :3], (h, w), antialias=True).numpy()
+        mask = free_form_mask(tf.constant([seed, k]), h, w).numpy()
+        pairs.append((np.clip(image, 0, 1).astype("float32"), mask.astype("float32")))
+    return pairs

@@ -11,7 +11,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["edgeconnect_tf", "edgeconnect_tf.*"]),
     include_package_data=True,
-    package_data={"edgeconnect_tf": ["editor/static/*"]},
+    package_data={"edgeconnect_tf": ["configs/*.yaml", "editor/static/*"]},
     install_requires=[
         "tensorflow>=2.20",
         "keras>=3.10",
@@ -24,6 +24,7 @@ setup(
     ],
     extras_require={
         "torch": ["torch==2.13.0"],
+        "demo": ["scikit-image>=0.24"],
         "test": ["pytest>=8.0", "scikit-image>=0.24", "ruff>=0.6", "playwright>=1.50"],
         "litert": ["ai-edge-litert>=1.2"],
         "app": ["fastapi>=0.110", "uvicorn>=0.30"],

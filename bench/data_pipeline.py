@@ -217,9 +217,6 @@ def main():
                 f"numpy loader, {cores} processes": lambda: numpy_batches(paths, mask_paths, pool),
             }
             stages = {
-                "tf.data, edge=None (Canny left to the train step)": lambda: tf_batches(
-                    image_dir, mask_dir, 0, edge=None
-                ),
                 "tf.data: everything, fixed sigma 2": lambda: tf_batches(image_dir, mask_dir, 2),
                 "Canny alone (tf.function, batch 8, sigma 1-4)": lambda: canny_only(paths, True),
                 "Canny alone (tf.function, batch 8, sigma 2)": lambda: canny_only(paths, False),

@@ -3,34 +3,43 @@
 from edgeconnect_tf import EdgeConnect
 model = EdgeConnect.from_pretrained("weights/places2")
 result, edges = model.inpaint(image, mask)
+
+`edgeconnect_tf.inpaint` is the numpy API's module (`inpaint.inpaint(model,
+image, mask)`, what `EdgeConnect.inpaint` calls). The names below are imported
+on first use, so that importing the package (the command line's `--help`, the
+numpy-only modules) does not start TensorFlow.
 """
+
+import importlib
 
 __version__ = "0.1.0"
 
-from edgeconnect_tf.canny import canny
-from edgeconnect_tf.config import Config, load_config
-from edgeconnect_tf.dataset import build_dataset
-from edgeconnect_tf.edgeconnect import EdgeConnect
-from edgeconnect_tf.inference import InpaintError, inpaint
-from edgeconnect_tf.models import EdgeInpaintModel, EdgeModel, InpaintModel
-from edgeconnect_tf.networks import Discriminator, EdgeGenerator, InpaintGenerator
-from edgeconnect_tf.spectral_norm import SpectralNormalization
-from edgeconnect_tf.train import train
+_EXPORTS = {
+    "Config": "config",
+    "Discriminator": "networks",
+    "EdgeConnect": "edgeconnect",
+    "EdgeGenerator": "networks",
+    "EdgeInpaintModel": "models",
+    "EdgeModel": "models",
+    "InpaintError": "inpaint",
+    "InpaintGenerator": "networks",
+    "InpaintModel": "models",
+    "SpectralNormalization": "spectral_norm",
+    "build_dataset": "dataset",
+    "canny": "canny",
+    "load_config": "config",
+    "train": "train",
+}
+__all__ = sorted(_EXPORTS)
 
-__all__ = [
-    "Config",
-    "Discriminator",
-    "EdgeConnect",
-    "EdgeGenerator",
-    "EdgeInpaintModel",
-    "EdgeModel",
-    "InpaintError",
-    "InpaintGenerator",
-    "InpaintModel",
-    "SpectralNormalization",
-    "build_dataset",
-    "canny",
-    "inpaint",
-    "load_config",
-    "train",
-]
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'edgeconnect_tf' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"edgeconnect_tf.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted([*globals(), *__all__])

@@ -15,10 +15,11 @@ the same hooks.
 import math
 import os
 
-import cv2
 import keras
 import numpy as np
 import tensorflow as tf
+
+from edgeconnect_tf.io import write_image
 
 SAMPLE_COLUMNS = ("gt", "masked", "edges", "raw", "composite")
 _HIGHER_IS_BETTER = ("psnr", "ssim", "precision", "recall", "f1", "accuracy")
@@ -355,18 +356,6 @@ def sample_grid(images, columns=SAMPLE_COLUMNS, border=2):
     return np.round(grid * 255.0).astype(np.uint8)
 
 
-def write_png(path, rgb):
-    """Writes a uint8 RGB [H, W, 3] array as PNG (atomically: temp file + rename)."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise OSError(f"could not encode {path}")
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(data.tobytes())
-    os.replace(tmp, path)
-
-
 class SampleWriter(keras.callbacks.Callback):
     """Every `interval` steps: `model.sample(batch)` as a PNG grid and a TensorBoard image.
 
@@ -386,7 +375,7 @@ class SampleWriter(keras.callbacks.Callback):
         step = int(self.step.numpy())
         grid = sample_grid({k: np.asarray(v) for k, v in self.model.sample(self.batch).items()})
         if self.sample_dir:
-            write_png(os.path.join(self.sample_dir, f"step_{step:07d}.png"), grid)
+            write_image(os.path.join(self.sample_dir, f"step_{step:07d}.png"), grid)
         if self.writer is not None:
             with self.writer.as_default(step=step):
                 tf.summary.image("samples", grid[None], max_outputs=1)

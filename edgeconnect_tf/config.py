@@ -4,12 +4,13 @@ Keys mirror the reference's `config.yml` in lower case (`lr`, `d2g_lr`, `batch_s
 `max_iters`, `save_interval`, ...) plus keys of ours (network size, distribution
 strategy, mixed precision, XLA, learning-rate schedule, output directory). An
 unknown key or a value of the wrong type or range is a `ConfigError` naming the key
-(and the file it came from); any key can be overridden from the command line with
-`--key value`. The effective configuration is written as YAML into the run
-directory next to the checkpoints, so a run can be reproduced.
+(and the file it came from); any key can be overridden (`edgeconnect train --lr 1e-5`).
+The effective configuration is written as YAML into the run directory next to the
+checkpoints, so a run can be reproduced. The paper's configurations ship with the
+package: `places2`, `celeba`, `psv` and `quickstart` (tiny, CPU-sized) name them.
 
 Example:
->>> config = load_config("configs/places2.yaml", ["--lr", "1e-5", "--batch_size", "4"])
+>>> config = load_config("places2", {"lr": "1e-5", "batch_size": 4})
 >>> config.lr, config.batch_size
 (1e-05, 4)
 """
@@ -17,12 +18,14 @@ Example:
 import dataclasses
 import math
 import os
-import textwrap
 import types
 import typing
 
 import yaml
 
+from edgeconnect_tf.io import atomic_write
+
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 MODELS = ("edge", "inpaint", "edge_inpaint", "joint")
 # Mask kinds of masks.mask_sampler: reference MASK codes, sources and presets.
 MASK_CODES = (1, 2, 3, 4, 5, 6)
@@ -301,20 +304,12 @@ class Config:
         """The config as YAML text; also written (atomically) to `path` if given."""
         text = yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
         if path is not None:
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-            tmp = path + ".tmp"
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write(text)
-            os.replace(tmp, path)
+            atomic_write(path, text)
         return text
 
     def replace(self, _source="overrides", **changes):
         """A copy with `changes` applied and validated (ConfigError for unknown keys)."""
         return Config.from_dict({**self.to_dict(), **changes}, source=_source)
-
-    def override(self, args):
-        """A copy with `--key value` / `--key=value` strings applied, typed by the field."""
-        return self.replace(_source="command-line overrides", **parse_overrides(args))
 
 
 def _suggest(key, names):
@@ -399,55 +394,29 @@ def _parse_float(text, expected):
         raise TypeError(f"expected {expected}, got {text!r}") from None
 
 
-def parse_overrides(args):
-    """`["--lr", "1e-5", "--jit_compile=true"]` -> `{"lr": "1e-5", "jit_compile": "true"}`.
-
-    Values stay strings; `Config.replace` types them by field. Dashes in keys are
-    read as underscores (`--max-iters`). A flag with no value is a ConfigError,
-    except for boolean keys (`--jit_compile` means true).
-    """
-    bools = {f.name for f in dataclasses.fields(Config) if f.type is bool}
-    out = {}
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        if not arg.startswith("--") or len(arg) == 2:
-            raise ConfigError(f"expected --key value, got {arg!r}")
-        key, eq, value = arg[2:].partition("=")
-        key = key.replace("-", "_").lower()
-        if not eq:
-            nxt = args[i + 1] if i + 1 < len(args) else None
-            if nxt is None or (nxt.startswith("--") and len(nxt) > 2):
-                if key not in bools:
-                    raise ConfigError(f"--{key} needs a value")
-                value = "true"
-            else:
-                value = nxt
-                i += 1
-        out[key] = value
-        i += 1
-    return out
+def builtin_configs():
+    """Names of the configurations that ship with the package (places2, celeba, ...)."""
+    return sorted(f[: -len(".yaml")] for f in os.listdir(CONFIG_DIR) if f.endswith(".yaml"))
 
 
-def load_config(path=None, overrides=(), **changes):
-    """Config from YAML `path` (or defaults), then `--key value` `overrides`, then `changes`."""
-    config = Config.from_yaml(path) if path else Config()
+def config_path(name_or_path):
+    """A YAML path as given, or the shipped configuration of that name."""
+    if os.path.exists(name_or_path) or name_or_path.endswith((".yaml", ".yml")):
+        return name_or_path
+    if name_or_path in builtin_configs():
+        return os.path.join(CONFIG_DIR, name_or_path + ".yaml")
+    raise ConfigError(
+        f"config {name_or_path!r} is neither a file nor one of the shipped configurations "
+        f"({', '.join(builtin_configs())})"
+    )
+
+
+def load_config(path=None, overrides=None, **changes):
+    """Config from YAML `path` or a shipped name (or defaults), then `overrides`
+    ({key: value or string}, e.g. from the command line), then `changes`."""
+    config = Config.from_yaml(config_path(path)) if path else Config()
     if overrides:
-        config = config.override(list(overrides))
+        config = config.replace(_source="command-line overrides", **overrides)
     if changes:
         config = config.replace(**changes)
     return config
-
-
-def config_help():
-    """One line per key: name, default and help text (for `edgeconnect train --help`)."""
-    lines = []
-    for f in dataclasses.fields(Config):
-        default = f.default_factory() if callable(f.default_factory) else f.default
-        choices = f.metadata.get("choices")
-        extra = f" {{{'|'.join(choices)}}}" if choices else ""
-        text = textwrap.fill(
-            f.metadata["help"], 88, initial_indent=" " * 6, subsequent_indent=" " * 6
-        )
-        lines.append(f"  --{f.name}{extra} (default: {default!r})\n{text}")
-    return "\n".join(lines)

@@ -29,10 +29,8 @@ checkpoint) raises `ConvertError` naming the file and the first offending key.
 torch is imported only when converting.
 """
 
-import argparse
 import os
 import re
-import sys
 
 import numpy as np
 
@@ -43,12 +41,6 @@ CHECKPOINTS = {
     "inpaint_discriminator": ("InpaintingModel_dis.pth", "discriminator"),
 }
 REQUIRED = ("edge_generator", "inpaint_generator")
-_INPUT_CHANNELS = {
-    "edge_generator": 3,
-    "inpaint_generator": 4,
-    "edge_discriminator": 2,
-    "inpaint_discriminator": 3,
-}
 _TORCH_HINT = "pip install 'edgeconnect-tf[torch]'"
 
 
@@ -69,7 +61,7 @@ def _import_torch():
 # ---------------------------------------------------------------- reading
 
 
-def _one_line(text, limit=300):
+def one_line(text, limit=300):
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -92,7 +84,7 @@ def load_state_dict(path, entry, trust_pickle=False):
             try:
                 obj = torch.load(path, map_location="cpu", weights_only=False)
             except Exception as e2:
-                raise ConvertError(f"{path}: not a PyTorch checkpoint ({_one_line(e2)})") from None
+                raise ConvertError(f"{path}: not a PyTorch checkpoint ({one_line(e2)})") from None
         elif unsupported:
             raise ConvertError(
                 f"{path}: holds a Python object ({unsupported.group(1)}) that a weights-only "
@@ -102,7 +94,7 @@ def load_state_dict(path, entry, trust_pickle=False):
         else:
             detail = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\n\n|$)", str(e), re.S)
             reason = detail.group(1) if detail else f"{type(e).__name__}: {e}".rstrip(": ")
-            raise ConvertError(f"{path}: not a PyTorch checkpoint ({_one_line(reason)})") from None
+            raise ConvertError(f"{path}: not a PyTorch checkpoint ({one_line(reason)})") from None
 
     if not isinstance(obj, dict):
         raise ConvertError(f"{path}: expected a dict with key {entry!r}, got {type(obj).__name__}")
@@ -346,45 +338,3 @@ def convert_checkpoints(checkpoint_dir, output_dir, trust_pickle=False):
         "filters": filters,
         "iteration": metadata["iteration"],
     }
-
-
-def convert_command(checkpoints, output, trust_pickle=False):
-    """CLI body of `edgeconnect convert`: prints one line, returns the exit code (0 or 1)."""
-    try:
-        info = convert_checkpoints(checkpoints, output, trust_pickle=trust_pickle)
-    except (ConvertError, OSError) as e:
-        print(f"edgeconnect convert: error: {_one_line(e, 1000)}", file=sys.stderr)
-        return 1
-    print(
-        f"wrote {output}: {', '.join(info['networks'])} "
-        f"(residual_blocks={info['residual_blocks']}, filters={info['filters']}, "
-        f"iteration={info['iteration']})"
-    )
-    return 0
-
-
-def add_arguments(parser):
-    """Adds `--checkpoints`, `--output`, `--trust-pickle` to an argparse parser."""
-    parser.add_argument(
-        "--checkpoints",
-        required=True,
-        help="directory with EdgeModel_gen.pth and InpaintingModel_gen.pth (and *_dis.pth)",
-    )
-    parser.add_argument("--output", required=True, help="weights directory to write")
-    parser.add_argument(
-        "--trust-pickle",
-        action="store_true",
-        help="allow a full unpickle of checkpoints holding non-tensor objects (runs their code)",
-    )
-    return parser
-
-
-def main(argv=None):
-    """`python -m edgeconnect_tf.convert --checkpoints DIR --output DIR`."""
-    parser = add_arguments(argparse.ArgumentParser(prog="edgeconnect convert"))
-    args = parser.parse_args(argv)
-    return convert_command(args.checkpoints, args.output, args.trust_pickle)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

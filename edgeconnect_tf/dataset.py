@@ -21,8 +21,6 @@ Each element is a dict of batched tensors:
            external edge map (times Canny with `nms`)
     mask:  [B, H, W, 1] float32 in {0, 1}, 1 = hole
     path:  [B] string, the image file (test mode only)
-    sigma: [B] float32, Canny's sigma per image, instead of "edge" with
-           `edge=None` (edges computed later, e.g. in the train step on a GPU)
 
 Training (`training=True`): the file list is shuffled every epoch and repeated
 forever; images are centre-cropped to a square, resized to `input_size`
@@ -54,14 +52,15 @@ files are sharded here and the batch size becomes the per-replica one.
 import os
 import threading
 
+import numpy as np
 import tensorflow as tf
 from absl import logging
 
 from edgeconnect_tf import masks as masks_lib
 from edgeconnect_tf.canny import canny, random_sigma
 from edgeconnect_tf.image_ops import rgb_to_gray
+from edgeconnect_tf.io import IMAGE_EXTENSIONS, ImageFileError, list_images
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 TFRECORD_EXTENSIONS = (".tfrecord", ".tfrecords", ".tfrec")
 TFRECORD_KEYS = ("image/encoded", "image")
 _GLOB_CHARS = "*?["
@@ -100,11 +99,12 @@ def list_files(source, name="source"):
     elif not tf.io.gfile.exists(source):
         raise ValueError(f"`{name}` {source!r} does not exist.")
     elif tf.io.gfile.isdir(source):
-        found = []
-        for root, _, files in tf.io.gfile.walk(source):
-            found.extend(os.path.join(root, f) for f in files)
-        paths = sorted(p for p in found if p.lower().endswith(IMAGE_EXTENSIONS))
-        if not paths:
+        try:
+            paths = list_images(source, f"`{name}` directory")
+        except ImageFileError:
+            found = []
+            for root, _, files in tf.io.gfile.walk(source):
+                found.extend(os.path.join(root, f) for f in files)
             paths = sorted(p for p in found if p.lower().endswith(TFRECORD_EXTENSIONS))
         if not paths:
             raise ValueError(
@@ -166,10 +166,7 @@ def build_dataset(
         sigma: Canny sigma; 0 draws an integer sigma in 1..4 per image; -1
             gives empty edge maps (the reference's SIGMA).
         edge: "canny" (1) or "external" (2): edge maps from `edge_source`,
-            paired with the images by index (resized like the image). None:
-            no "edge" entry but "sigma" ([B] float32, -1 = no edges), for a
-            train step that runs `canny(gray, sigma, mask=...)` on its own
-            device (Canny is most of this pipeline's CPU time).
+            paired with the images by index (resized like the image).
         edge_source: edge map files for `edge="external"`.
         nms: with external edges, multiply them by the Canny edges.
         seed: integer seed of every random choice.
@@ -185,8 +182,8 @@ def build_dataset(
     """
     paths, kind = list_files(source, "source")
     edge = {1: "canny", 2: "external"}.get(edge, edge)
-    if edge not in ("canny", "external", None):
-        raise ValueError(f"`edge` must be 'canny' (1), 'external' (2) or None, got {edge!r}.")
+    if edge not in ("canny", "external"):
+        raise ValueError(f"`edge` must be 'canny' (1) or 'external' (2), got {edge!r}.")
     if batch_size < 1:
         raise ValueError(f"`batch_size` must be >= 1, got {batch_size}.")
     if not (sigma == -1 or sigma >= 0):
@@ -302,8 +299,41 @@ def _decode_record(record):
 
 
 def _decode(data, channels):
-    """Encoded image -> uint8 [h, w, channels]; gray/RGBA/16-bit converted (top byte)."""
-    return tf.io.decode_image(data, channels=channels, dtype=tf.uint8, expand_animations=False)
+    """Encoded image -> uint8 [h, w, channels]; gray/RGBA/16-bit converted (top byte).
+
+    TensorFlow decodes PNG, JPEG, BMP, GIF and WebP; TIFF (the rest of
+    `io.IMAGE_EXTENSIONS`) goes through OpenCV in a `tf.numpy_function`.
+    """
+    magic = tf.strings.substr(data, 0, 4)
+    is_tiff = tf.logical_or(tf.equal(magic, b"II*\x00"), tf.equal(magic, b"MM\x00*"))
+
+    def tiff():
+        image = tf.numpy_function(
+            lambda b: _decode_with_opencv(b, channels), [data], tf.uint8, stateful=False
+        )
+        return tf.ensure_shape(image, [None, None, channels])
+
+    def other():
+        return tf.io.decode_image(data, channels=channels, dtype=tf.uint8, expand_animations=False)
+
+    return tf.cond(is_tiff, tiff, other)
+
+
+def _decode_with_opencv(data, channels):
+    import cv2
+
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise ValueError("not a readable image")
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)  # the top byte, as decode_image does
+    image = image.reshape(image.shape[:2] + (-1,))[..., :3]
+    if channels == 1:
+        weights = (0.114, 0.587, 0.299) if image.shape[-1] == 3 else (1.0,)  # BGR -> luma
+        return np.round(image @ np.array(weights)).astype(np.uint8)[..., None]
+    if image.shape[-1] == 1:
+        return np.repeat(image, 3, axis=-1)
+    return np.ascontiguousarray(image[..., ::-1])  # BGR -> RGB
 
 
 def _decode_for_size(data, size):
@@ -471,10 +501,7 @@ def _finish(batch, training, sigma, edge, nms):
         return canny(gray, sigma=value, mask=known)
 
     out = {"image": image, "gray": gray, "mask": mask}
-    if edge is None:  # the train step computes them (e.g. on its GPU)
-        size = tf.shape(image)[:1]
-        out["sigma"] = batch["sigma"] if sigma == 0 else tf.fill(size, float(sigma))
-    elif edge == "external":
+    if edge == "external":
         out["edge"] = batch["external_edge"] * detect() if nms else batch["external_edge"]
     elif sigma == -1:
         out["edge"] = tf.zeros_like(gray)

@@ -2,7 +2,7 @@
 
 1. Cuts training crops from scikit-image's bundled photos (two held out).
 2. Trains a small edge model (G1 + D1) and a small inpainting model (G2 + D2)
-   with `configs/quickstart.yaml`, through the same `train` as `edgeconnect train`:
+   with the shipped `quickstart` config, through the same `train` as `edgeconnect train`:
    Keras progress bars, checkpoints, TensorBoard logs, sample grids.
 3. Inpaints the held-out photos with `EdgeConnect` (Canny -> G1 -> G2 -> composite)
    and writes `demo_output/demo.png`: photo, hole, edges, EdgeConnect, OpenCV Telea.
@@ -13,20 +13,17 @@ the published weights (`edgeconnect convert`). VGG losses are off here (no Image
 weights without a download); set `vgg_weights` to a local file to use them.
 
     python -m edgeconnect_tf.demo [--output demo_output] [--edge_steps 1500] [--inpaint_steps 2000]
+
+The photos come with scikit-image (`pip install "edgeconnect-tf[demo]"`).
 """
 
+import argparse
 import os
+import sys
 import time
 
 import cv2
 import numpy as np
-from absl import app, flags
-
-FLAGS = flags.FLAGS
-flags.DEFINE_string("output", "demo_output", "where data, runs, weights and demo.png go")
-flags.DEFINE_integer("edge_steps", 1500, "training steps of the edge model")
-flags.DEFINE_integer("inpaint_steps", 2000, "training steps of the inpainting model")
-flags.DEFINE_integer("crops", 24, "training crops cut from each photo")
 
 TRAIN_PHOTOS = (
     "astronaut",
@@ -43,7 +40,6 @@ TRAIN_PHOTOS = (
 HELD_OUT = ("chelsea", "coffee")
 CROP = 128
 TEST_SIZE = 128
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _photo(name):
@@ -125,17 +121,32 @@ def demo_grid(model, size=TEST_SIZE):
     return np.concatenate(rows, axis=0), {k: float(np.mean(v)) for k, v in scores.items()}
 
 
-def main(argv):
-    del argv
+def add_arguments(parser):
+    parser.add_argument("--output", default="demo_output", help="where data, runs, weights go")
+    parser.add_argument("--edge_steps", type=int, default=1500, help="edge model training steps")
+    parser.add_argument("--inpaint_steps", type=int, default=2000, help="inpaint model steps")
+    parser.add_argument("--crops", type=int, default=24, help="training crops cut from each photo")
+
+
+def main(args):
+    try:
+        import skimage.data  # noqa: F401
+    except ImportError:
+        print('the demo\'s photos come with scikit-image: pip install "edgeconnect-tf[demo]"')
+        return 1
+    from edgeconnect_tf.cli import quiet_tensorflow
+
+    quiet_tensorflow()
     from edgeconnect_tf.config import load_config
     from edgeconnect_tf.edgeconnect import EdgeConnect
+    from edgeconnect_tf.io import write_image
     from edgeconnect_tf.train import train
     from edgeconnect_tf.weights import load_networks, save_networks
 
     started = time.time()
-    out = os.path.abspath(FLAGS.output)
+    out = os.path.abspath(args.output)
     data_dir = os.path.join(out, "data", "train")
-    n = write_training_crops(data_dir, FLAGS.crops)
+    n = write_training_crops(data_dir, args.crops)
     print(f"[1/3] {n} training crops of {len(TRAIN_PHOTOS)} photos in {data_dir}", flush=True)
 
     common = dict(
@@ -144,11 +155,10 @@ def main(argv):
         content_loss_weight=0.0,
         style_loss_weight=0.0,
     )
-    config_path = os.path.join(REPO_ROOT, "configs", "quickstart.yaml")
     results = {}
-    for model_type, steps in (("edge", FLAGS.edge_steps), ("inpaint", FLAGS.inpaint_steps)):
+    for model_type, steps in (("edge", args.edge_steps), ("inpaint", args.inpaint_steps)):
         print(f"[2/3] training the {model_type} model for {steps} steps", flush=True)
-        config = load_config(config_path, max_iters=steps, **common)
+        config = load_config("quickstart", max_iters=steps, **common)
         results[model_type] = train(config, model_type)
 
     weights_dir = os.path.join(out, "weights")
@@ -160,18 +170,23 @@ def main(argv):
     model = EdgeConnect.from_pretrained(weights_dir)
     grid, scores = demo_grid(model)
     path = os.path.join(out, "demo.png")
-    cv2.imwrite(path, grid[..., ::-1])
+    write_image(path, grid)
     minutes = (time.time() - started) / 60
+    tensorboard = os.path.join(os.path.dirname(sys.executable), "tensorboard")
     print(
         f"wrote {path} ({minutes:.1f} min). PSNR in the holes: EdgeConnect "
         f"{scores['edgeconnect']:.2f} dB, OpenCV Telea {scores['telea']:.2f} dB.\n"
-        f"TensorBoard: .venv/bin/tensorboard --logdir {os.path.join(out, 'runs')}"
+        f"TensorBoard: {tensorboard} --logdir {os.path.join(out, 'runs')}"
     )
+    return 0
 
 
-def run():
-    app.run(main)
+def run(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m edgeconnect_tf.demo", description=__doc__)
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    add_arguments(parser)
+    return main(parser.parse_args(argv))
 
 
 if __name__ == "__main__":
-    run()
+    sys.exit(run())

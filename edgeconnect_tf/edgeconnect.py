@@ -10,7 +10,13 @@ import keras
 import tensorflow as tf
 
 from edgeconnect_tf.canny import canny
-from edgeconnect_tf.image_ops import composite, pad_to_multiple, rgb_to_gray
+from edgeconnect_tf.image_ops import (
+    composite,
+    edge_generator_inputs,
+    inpaint_generator_inputs,
+    pad_to_multiple,
+    rgb_to_gray,
+)
 from edgeconnect_tf.layers import set_winograd
 from edgeconnect_tf.networks import EdgeGenerator, InpaintGenerator
 from edgeconnect_tf.weights import load_networks
@@ -93,23 +99,22 @@ class EdgeConnect(keras.Model):
             self.winograd = previous
 
     def predict_edges(self, gray, edges, mask, training=False):
-        """G1 on [gray·(1−m) + m, edges·(1−m), m]; returns its raw edge map [B, H, W, 1]."""
-        known = 1.0 - mask
-        inputs = tf.concat([gray * known + mask, edges * known, mask], axis=-1)
+        """G1's raw edge map [B, H, W, 1] (see `image_ops.edge_generator_inputs`)."""
+        inputs = edge_generator_inputs(gray, edges, mask)
         return self.edge_generator(inputs, training=training)
 
     def predict_image(self, image, edges, mask, training=False):
-        """G2 on [image·(1−m) + m, edges]; returns its raw output [B, H, W, 3]."""
-        inputs = tf.concat([image * (1.0 - mask) + mask, edges], axis=-1)
+        """G2's raw output [B, H, W, 3] (see `image_ops.inpaint_generator_inputs`)."""
+        inputs = inpaint_generator_inputs(image, edges, mask)
         return self.inpaint_generator(inputs, training=training)
 
     def inpaint(self, image, mask, edges=None, strategy="auto", **kwargs):
         """numpy in, numpy out: (uint8 RGB [H, W, 3], edge map [H, W] float32).
 
         Any size and mode (gray, RGB, RGBA, 8/16-bit; masks bool, 0-1 or 0-255,
-        white = hole). See `edgeconnect_tf.inference.inpaint` for `strategy`.
+        white = hole). See `edgeconnect_tf.inpaint.inpaint` for `strategy`.
         """
-        from edgeconnect_tf.inference import inpaint
+        from edgeconnect_tf.inpaint import inpaint
 
         return inpaint(self, image, mask, edges, strategy=strategy, **kwargs)
 

@@ -11,7 +11,7 @@ overall when Inception features are given. `write_report` writes JSON and a
 Markdown table.
 
 Every method sees the masked image only: hole pixels are zeroed before
-OpenCV runs, and `inference.inpaint` never passes them to the networks.
+OpenCV runs, and `inpaint.inpaint` never passes them to the networks.
 """
 
 from __future__ import annotations
@@ -19,21 +19,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import warnings
 
 import cv2
 import numpy as np
 
-from edgeconnect_tf.inference import (
-    IMAGE_EXTENSIONS,
-    InpaintError,
-    inpaint,
-    read_image,
-    to_mask,
-    to_rgb_uint8,
-    write_image,
-)
+from edgeconnect_tf.inpaint import InpaintError, inpaint, to_mask, to_rgb_uint8
+from edgeconnect_tf.io import atomic_write, image_size, list_images, read_image, write_image
 
 # edgeconnect_tf.metrics and .masks import TensorFlow: they are imported where used, so
 # that `edgeconnect eval --help` (which reads MASK_TYPES) stays fast.
@@ -80,25 +72,6 @@ def opencv_inpaint(image, hole, method="telea", radius=OPENCV_RADIUS):
 
 
 # ------------------------------------------------------------------------------ data
-
-
-def list_images(path):
-    """Image files under a directory (recursive, sorted), or [path] for one file."""
-    if os.path.isfile(path):
-        return [path]
-    if not os.path.isdir(path):
-        raise InpaintError(f"{path} does not exist")
-    found = []
-    for root, dirs, files in os.walk(path):
-        dirs.sort()
-        found += [
-            os.path.join(root, f)
-            for f in sorted(files)
-            if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS and not f.startswith(".")
-        ]
-    if not found:
-        raise InpaintError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {path}")
-    return found
 
 
 def _stem(path):
@@ -155,18 +128,19 @@ def load_samples(data, masks=None, mask_type=None, seed=0, size=None, limit=None
     """The evaluation set as a list of dicts (lazy loaders) and a description.
 
     Each sample: {"name", "mask", "load": () -> (uint8 [H, W, 3] image, bool [H, W]
-    hole), "check": () -> None, raising InpaintError for an unusable file}. Masks
-    from files are resized to the image (nearest neighbour) and binarized at half
-    their range; generated masks come from `generated_mask`.
+    hole), "check": () -> None, raising a ValueError naming an unusable file from
+    its header alone (missing, not an image, too small for SSIM)}. Masks from
+    files are resized to the image (nearest neighbour) and binarized at half their
+    range; generated masks come from `generated_mask`.
     """
     if (masks is None) == (mask_type is None):
         raise InpaintError("give exactly one of a mask directory or a mask type")
-    images = list_images(data)
+    images = list_images(data, "--data")
     if limit is not None:
         images = images[:limit]
     info = {"data": data, "images": len(images), "size": size, "seed": seed}
     if masks is not None:
-        mask_files = list_images(masks)
+        mask_files = list_images(masks, "--masks")
         pairs, how = pair_mask_files(images, mask_files)
         info.update(masks=masks, mask_pairing=how)
     else:
@@ -174,23 +148,23 @@ def load_samples(data, masks=None, mask_type=None, seed=0, size=None, limit=None
         info.update(mask_type=mask_type)
 
     def loader(index, image_path, mask_path):
-        def read():
+        def check():
+            height, width = (size, size) if size is not None else image_size(image_path)
+            if size is not None:
+                image_size(image_path)  # readable
+            if min(height, width) < SSIM_WIN_SIZE:
+                raise InpaintError(
+                    f"image {image_path} is {width}×{height}: SSIM needs at "
+                    f"least {SSIM_WIN_SIZE}×{SSIM_WIN_SIZE} (see --size)"
+                )
+            if mask_path is not None:
+                image_size(mask_path, "mask")
+
+        def load():
             image = to_rgb_uint8(read_image(image_path), name=f"image {image_path}")
             if size is not None:
                 image = center_resize(image, size)
-            if min(image.shape[:2]) < SSIM_WIN_SIZE:
-                raise InpaintError(
-                    f"image {image_path} is {image.shape[1]}×{image.shape[0]}: SSIM needs at "
-                    f"least {SSIM_WIN_SIZE}×{SSIM_WIN_SIZE} (see --size)"
-                )
             mask = None if mask_path is None else read_image(mask_path, "mask")
-            return image, mask
-
-        def check():
-            read()
-
-        def load():
-            image, mask = read()
             if mask is None:
                 hole = generated_mask(mask_type, *image.shape[:2], seed, index)
             else:
@@ -231,7 +205,7 @@ def evaluate(
         model: an `EdgeConnect`.
         baselines: also run OpenCV Telea and Navier–Stokes.
         inception: None, or a `metrics.InceptionFeatures` for FID.
-        strategy: `inference.inpaint`'s strategy; "full" is the paper's protocol.
+        strategy: `inpaint.inpaint`'s strategy; "full" is the paper's protocol.
         progress: show a keras Progbar.
         save_dir: if given, write each method's result to save_dir/METHOD/NAME.png.
 
@@ -273,7 +247,6 @@ def evaluate(
         if save_dir is not None:
             for method in methods:
                 path = os.path.join(save_dir, method, os.path.splitext(sample["name"])[0] + ".png")
-                os.makedirs(os.path.dirname(path), exist_ok=True)
                 write_image(path, results[method])
         if bar is not None:
             bar.update(k + 1)
@@ -379,23 +352,11 @@ def markdown_report(report):
     )
 
 
-def _write_text(path, text):
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(os.path.abspath(path)))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def write_report(report, directory):
     """Writes metrics.json and metrics.md into `directory` (atomically); returns their paths."""
     os.makedirs(directory, exist_ok=True)
     json_path = os.path.join(directory, "metrics.json")
     md_path = os.path.join(directory, "metrics.md")
-    _write_text(json_path, json.dumps(_clean(report), indent=2, allow_nan=False) + "\n")
-    _write_text(md_path, markdown_report(report))
+    atomic_write(json_path, json.dumps(_clean(report), indent=2, allow_nan=False) + "\n")
+    atomic_write(md_path, markdown_report(report))
     return json_path, md_path

@@ -17,6 +17,17 @@ def composite(prediction, image, mask):
     return prediction * mask + image * (1.0 - mask)
 
 
+def edge_generator_inputs(gray, edges, mask):
+    """G1's input [B, H, W, 3]: [gray·(1−m) + m, edges·(1−m), m] (the hole painted white)."""
+    known = 1.0 - mask
+    return tf.concat([gray * known + mask, edges * known, mask], axis=-1)
+
+
+def inpaint_generator_inputs(image, edges, mask):
+    """G2's input [B, H, W, 4]: [image·(1−m) + m, edges]."""
+    return tf.concat([image * (1.0 - mask) + mask, edges], axis=-1)
+
+
 def pad_to_multiple(x, multiple=4):
     """Reflect-pads [B, H, W, C] at the bottom/right to multiples of `multiple`.
 

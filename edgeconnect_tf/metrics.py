@@ -24,7 +24,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-GRAY_WEIGHTS = (0.2125, 0.7154, 0.0721)
+from edgeconnect_tf.image_ops import GRAY_WEIGHTS
+
 SSIM_WIN_SIZE = 51
 EDGE_THRESHOLD = 0.5
 _EDGE_EPS = 1e-8  # the reference's denominator fuzz for precision / recall

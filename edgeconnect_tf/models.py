@@ -46,9 +46,9 @@ import keras
 import tensorflow as tf
 
 from edgeconnect_tf import losses
-from edgeconnect_tf.edgeconnect import EdgeConnect
-from edgeconnect_tf.image_ops import composite
+from edgeconnect_tf.image_ops import composite, edge_generator_inputs, inpaint_generator_inputs
 from edgeconnect_tf.metrics import edge_precision_recall_tf, mae_tf, psnr_tf
+from edgeconnect_tf.weights import INPUT_CHANNELS
 from edgeconnect_tf.weights import build_networks as make_networks
 
 G_LR, D_LR, BETA_1, BETA_2 = 1e-4, 1e-5, 0.0, 0.9
@@ -185,8 +185,66 @@ class _GANModel(keras.Model):
         return {k: keras.ops.convert_to_numpy(_as_rgb(v)) for k, v in self._sample(batch).items()}
 
 
+class _Stage(_GANModel):
+    """One stage's generator and discriminator (`NETWORKS` names them, as in
+    `weights.FILES`), their building and their Keras config; the subclass adds its
+    losses (`compute_losses`, `train_step`) and lists its loss settings in
+    `CONFIG_KEYS`."""
+
+    NETWORKS = ()
+    CONFIG_KEYS = ()
+
+    def __init__(
+        self,
+        generator=None,
+        discriminator=None,
+        *,
+        residual_blocks=8,
+        filters=64,
+        gan_loss="nsgan",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        _check_gan_loss(gan_loss, discriminator)
+        self.residual_blocks, self.filters, self.gan_loss = residual_blocks, filters, gan_loss
+        self.generator, self.discriminator = _networks(
+            generator, discriminator, self.NETWORKS, residual_blocks, filters, gan_loss
+        )
+
+    @property
+    def networks(self):
+        return dict(zip(self.NETWORKS, (self.generator, self.discriminator), strict=True))
+
+    def generator_variables(self):
+        return self.generator.trainable_variables
+
+    def discriminator_variables(self):
+        return self.discriminator.trainable_variables
+
+    def build_networks(self, input_size=256):
+        """Creates G's and D's variables (a call on zeros) so `fit` needn't build them."""
+        size = _check_input_size(input_size)
+        for name, network in self.networks.items():
+            _build(network, [1, size, size, INPUT_CHANNELS[name]])
+        self.built = True
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            **_serialize_networks(self, ("generator", "discriminator")),
+            "residual_blocks": self.residual_blocks,
+            "filters": self.filters,
+            "gan_loss": self.gan_loss,
+            **{key: getattr(self, key) for key in self.CONFIG_KEYS},
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**_deserialize_networks(config, ("generator", "discriminator")))
+
+
 @keras.saving.register_keras_serializable(package="edgeconnect_tf")
-class EdgeModel(_GANModel):
+class EdgeModel(_Stage):
     """Mode 1: edge generator G1 against discriminator D1 (on [gray, edge]).
 
     G loss = adv_loss_weight · adversarial + fm_loss_weight · feature matching.
@@ -200,56 +258,17 @@ class EdgeModel(_GANModel):
     """
 
     METRICS = ("d1", "g1", "fm", "precision", "recall")
-    # Same input assembly as inference: G1 on [gray·(1−m) + m, edge·(1−m), m].
-    predict_edges = EdgeConnect.predict_edges
+    NETWORKS = ("edge_generator", "edge_discriminator")
+    CONFIG_KEYS = ("fm_loss_weight", "adv_loss_weight", "edge_threshold")
 
-    def __init__(
-        self,
-        generator=None,
-        discriminator=None,
-        *,
-        residual_blocks=8,
-        filters=64,
-        gan_loss="nsgan",
-        fm_loss_weight=10.0,
-        adv_loss_weight=1.0,
-        edge_threshold=0.5,
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        _check_gan_loss(gan_loss, discriminator)
-        self.residual_blocks, self.filters, self.gan_loss = residual_blocks, filters, gan_loss
+    def __init__(self, *args, fm_loss_weight=10.0, adv_loss_weight=1.0, edge_threshold=0.5, **kw):
+        super().__init__(*args, **kw)
         self.fm_loss_weight, self.adv_loss_weight = fm_loss_weight, adv_loss_weight
         self.edge_threshold = edge_threshold
-        self.generator, self.discriminator = _networks(
-            generator,
-            discriminator,
-            ("edge_generator", "edge_discriminator"),
-            residual_blocks,
-            filters,
-            gan_loss,
-        )
 
-    @property
-    def edge_generator(self):
-        return self.generator
-
-    @property
-    def networks(self):
-        return {"edge_generator": self.generator, "edge_discriminator": self.discriminator}
-
-    def generator_variables(self):
-        return self.generator.trainable_variables
-
-    def discriminator_variables(self):
-        return self.discriminator.trainable_variables
-
-    def build_networks(self, input_size=256):
-        """Creates G1's and D1's variables (a call on zeros) so `fit` needn't build them."""
-        size = _check_input_size(input_size)
-        _build(self.generator, [1, size, size, 3])
-        _build(self.discriminator, [1, size, size, 2])
-        self.built = True
+    def predict_edges(self, gray, edge, mask, training=False):
+        """G1's raw edge map [B, H, W, 1]; the same input assembly as inference."""
+        return self.generator(edge_generator_inputs(gray, edge, mask), training=training)
 
     def call(self, batch, training=False):
         """G1's raw edge map [B, H, W, 1] for a batch dict (gray, edge, mask)."""
@@ -297,25 +316,9 @@ class EdgeModel(_GANModel):
             "composite": composite(pred, edge, mask),
         }
 
-    def get_config(self):
-        return {
-            **super().get_config(),
-            **_serialize_networks(self, ("generator", "discriminator")),
-            "residual_blocks": self.residual_blocks,
-            "filters": self.filters,
-            "gan_loss": self.gan_loss,
-            "fm_loss_weight": self.fm_loss_weight,
-            "adv_loss_weight": self.adv_loss_weight,
-            "edge_threshold": self.edge_threshold,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**_deserialize_networks(config, ("generator", "discriminator")))
-
 
 @keras.saving.register_keras_serializable(package="edgeconnect_tf")
-class InpaintModel(_GANModel):
+class InpaintModel(_Stage):
     """Mode 2: inpainting generator G2 against discriminator D2, on ground-truth edges.
 
     G loss = adv_loss_weight · adversarial + l1_loss_weight · L1 / mean(mask)
@@ -326,17 +329,18 @@ class InpaintModel(_GANModel):
     """
 
     METRICS = ("d2", "g2", "l1", "perceptual", "style", "psnr", "mae")
-    # Same input assembly as inference: G2 on [image·(1−m) + m, edges].
-    predict_image = EdgeConnect.predict_image
+    NETWORKS = ("inpaint_generator", "inpaint_discriminator")
+    CONFIG_KEYS = (
+        "vgg_weights",
+        "l1_loss_weight",
+        "content_loss_weight",
+        "style_loss_weight",
+        "adv_loss_weight",
+    )
 
     def __init__(
         self,
-        generator=None,
-        discriminator=None,
-        *,
-        residual_blocks=8,
-        filters=64,
-        gan_loss="nsgan",
+        *args,
         vgg_weights="imagenet",
         l1_loss_weight=1.0,
         content_loss_weight=0.1,
@@ -344,20 +348,10 @@ class InpaintModel(_GANModel):
         adv_loss_weight=0.1,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        _check_gan_loss(gan_loss, discriminator)
-        self.residual_blocks, self.filters, self.gan_loss = residual_blocks, filters, gan_loss
+        super().__init__(*args, **kwargs)
         self.vgg_weights = vgg_weights
         self.l1_loss_weight, self.content_loss_weight = l1_loss_weight, content_loss_weight
         self.style_loss_weight, self.adv_loss_weight = style_loss_weight, adv_loss_weight
-        self.generator, self.discriminator = _networks(
-            generator,
-            discriminator,
-            ("inpaint_generator", "inpaint_discriminator"),
-            residual_blocks,
-            filters,
-            gan_loss,
-        )
         # A plain object: the frozen VGG is not part of the model's weights. With both
         # VGG loss weights at 0 there is no VGG to run at all.
         self.perceptual_style = (
@@ -366,28 +360,15 @@ class InpaintModel(_GANModel):
             else None
         )
 
-    @property
-    def inpaint_generator(self):
-        return self.generator
-
-    @property
-    def networks(self):
-        return {"inpaint_generator": self.generator, "inpaint_discriminator": self.discriminator}
-
-    def generator_variables(self):
-        return self.generator.trainable_variables
-
-    def discriminator_variables(self):
-        return self.discriminator.trainable_variables
-
     def build_networks(self, input_size=256):
         """Creates G2's, D2's (and the VGG's) variables so `fit` needn't build them."""
-        size = _check_input_size(input_size)
-        _build(self.generator, [1, size, size, 4])
-        _build(self.discriminator, [1, size, size, 3])
+        super().build_networks(input_size)
         if self.perceptual_style is not None:
-            _build(self.perceptual_style.features, [1, size, size, 3])
-        self.built = True
+            _build(self.perceptual_style.features, [1, input_size, input_size, 3])
+
+    def predict_image(self, image, edges, mask, training=False):
+        """G2's raw output [B, H, W, 3]; the same input assembly as inference."""
+        return self.generator(inpaint_generator_inputs(image, edges, mask), training=training)
 
     def call(self, batch, training=False):
         """G2's raw output [B, H, W, 3] for a batch dict (image, edge, mask)."""
@@ -440,24 +421,6 @@ class InpaintModel(_GANModel):
             "raw": pred,
             "composite": composite(pred, image, mask),
         }
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            **_serialize_networks(self, ("generator", "discriminator")),
-            "residual_blocks": self.residual_blocks,
-            "filters": self.filters,
-            "gan_loss": self.gan_loss,
-            "vgg_weights": self.vgg_weights,
-            "l1_loss_weight": self.l1_loss_weight,
-            "content_loss_weight": self.content_loss_weight,
-            "style_loss_weight": self.style_loss_weight,
-            "adv_loss_weight": self.adv_loss_weight,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**_deserialize_networks(config, ("generator", "discriminator")))
 
 
 @keras.saving.register_keras_serializable(package="edgeconnect_tf")

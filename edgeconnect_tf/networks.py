@@ -95,7 +95,6 @@ class EdgeGenerator(_Generator):
     """
 
     def __init__(self, residual_blocks=8, filters=64, spectral_norm=True, **kwargs):
-        kwargs.pop("out_channels", None)
         super().__init__(1, residual_blocks, filters, spectral_norm, **kwargs)
 
     def output_activation(self, logits):
@@ -113,8 +112,6 @@ class InpaintGenerator(_Generator):
     """
 
     def __init__(self, residual_blocks=8, filters=64, **kwargs):
-        kwargs.pop("out_channels", None)
-        kwargs.pop("spectral_norm", None)
         super().__init__(3, residual_blocks, filters, False, **kwargs)
 
     def output_activation(self, logits):

@@ -1,7 +1,7 @@
 """Training: config -> strategy -> data -> model -> `fit` (or a multi-worker loop) -> weights.
 
 `train(config, model_type)` runs one stage (edge, inpaint, edge_inpaint, joint)
-and `train_command(argv)` is `edgeconnect train --config PATH --model M [--key value]`.
+(`edgeconnect train`, see `cli/train.py`).
 
 The run directory (`config.output_dir`):
 
@@ -28,11 +28,9 @@ directory that is deleted at the end.
 """
 
 import dataclasses
-import json
 import math
 import os
 import shutil
-import sys
 import tempfile
 
 import keras
@@ -40,19 +38,8 @@ import tensorflow as tf
 
 from edgeconnect_tf import callbacks as cb
 from edgeconnect_tf import weights as weights_lib
-from edgeconnect_tf.config import ConfigError, config_help, load_config
+from edgeconnect_tf.config import MODELS, ConfigError
 from edgeconnect_tf.layers import set_winograd
-
-MODEL_TYPES = ("edge", "inpaint", "edge_inpaint", "joint")
-
-USAGE = """usage: edgeconnect train --config PATH --model {edge,inpaint,edge_inpaint,joint} \
-[--KEY VALUE ...]
-
-Trains one EdgeConnect stage. Any configuration key can be overridden with
---KEY VALUE (or --KEY=VALUE); a restarted run resumes from its last checkpoint.
-The paper's order: edge and inpaint (independently), then edge_inpaint with
---pretrained EDGE_RUN/weights,INPAINT_RUN/weights, then joint.
-"""
 
 
 class TrainError(ValueError):
@@ -134,7 +121,7 @@ def build_model(config, model_type):
         return inpaint()
     if model_type in ("edge_inpaint", "joint"):
         return EdgeInpaintModel(edge(), inpaint(), joint=model_type == "joint")
-    raise ConfigError(f"model must be one of {list(MODEL_TYPES)}, got {model_type!r}")
+    raise ConfigError(f"model must be one of {list(MODELS)}, got {model_type!r}")
 
 
 def load_pretrained(networks, directories, config):
@@ -267,7 +254,7 @@ def train(
     if model_type is not None:
         config = config.replace(model=model_type)
     if config.model is None:
-        raise ConfigError(f"model is not set: pass --model {'|'.join(MODEL_TYPES)}")
+        raise ConfigError(f"model is not set: pass --model {'|'.join(MODELS)}")
     model_type = config.model
     config = config.replace(output_dir=config.output_dir.replace("{model}", model_type))
     # MultiWorkerMirroredStrategy must exist before any other TensorFlow op runs.
@@ -504,67 +491,3 @@ def fit_custom_loop(
             break
     callback_list.on_train_end(epoch_logs)
     return history
-
-
-# ------------------------------------------------------------------------- CLI
-
-
-def parse_train_args(argv):
-    """argv of `edgeconnect train` -> (config path or None, model or None, overrides list)."""
-    config_path, model_type, rest = None, None, []
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        key, eq, value = arg.partition("=")
-        if key in ("--config", "-c", "--model", "-m"):
-            if not eq:
-                if i + 1 >= len(argv):
-                    raise ConfigError(f"{key} needs a value")
-                value = argv[i + 1]
-                i += 1
-            if key in ("--config", "-c"):
-                config_path = value
-            else:
-                model_type = value
-        else:
-            rest.append(arg)
-        i += 1
-    return config_path, model_type, rest
-
-
-def train_command(argv):
-    """`edgeconnect train --config PATH --model M [--key value ...]`; returns an exit code.
-
-    0: trained; 1: training diverged (NaN); 2: a usage or configuration error
-    (one line on stderr); 130: interrupted (rerun the same command to resume).
-    """
-    argv = list(argv)
-    if any(a in ("-h", "--help") for a in argv):
-        print(USAGE + "\nconfiguration keys:\n" + config_help())
-        return 0
-    try:
-        config_path, model_type, overrides = parse_train_args(argv)
-        config = load_config(config_path, overrides)
-        if model_type is not None:
-            config = config.replace(_source="--model", model=model_type)
-        if config.model is None:
-            raise ConfigError(f"--model is required: one of {', '.join(MODEL_TYPES)}")
-        result = train(config)
-    except (ConfigError, TrainError, weights_lib.WeightsError) as e:
-        print(f"edgeconnect train: error: {e}", file=sys.stderr)
-        return 2
-    except cb.TrainingDivergedError as e:
-        print(f"edgeconnect train: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(
-            "\nInterrupted. Run the same command again to resume from the last checkpoint.",
-            file=sys.stderr,
-        )
-        return 130
-    print(json.dumps({"step": result.step, "weights": result.weights_dir}))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(train_command(sys.argv[1:]))

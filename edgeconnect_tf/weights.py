@@ -16,6 +16,7 @@ import os
 
 import numpy as np
 
+from edgeconnect_tf.io import atomic_path, atomic_write
 from edgeconnect_tf.networks import Discriminator, EdgeGenerator, InpaintGenerator
 
 FORMAT_VERSION = 1
@@ -61,12 +62,6 @@ def build_networks(residual_blocks=8, filters=64, gan_loss="nsgan", names=tuple(
     return nets
 
 
-def _atomic_save_weights(model, path):
-    tmp = path[: -len(".weights.h5")] + ".tmp.weights.h5"
-    model.save_weights(tmp)
-    os.replace(tmp, path)
-
-
 def save_networks(directory, networks, **metadata):
     """Writes `networks` (a subset of build_networks' keys) and config.json to `directory`.
 
@@ -83,11 +78,9 @@ def save_networks(directory, networks, **metadata):
         config.update(residual_blocks=gen.residual_blocks, filters=gen.filters)
     config.update(metadata)
     for key, net in networks.items():
-        _atomic_save_weights(net, os.path.join(directory, FILES[key]))
-    tmp = os.path.join(directory, CONFIG_FILE + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(config, f, indent=2)
-    os.replace(tmp, os.path.join(directory, CONFIG_FILE))
+        with atomic_path(os.path.join(directory, FILES[key])) as tmp:
+            net.save_weights(tmp)
+    atomic_write(os.path.join(directory, CONFIG_FILE), json.dumps(config, indent=2))
 
 
 def read_config(directory):

@@ -1,20 +1,19 @@
 """Config: reference defaults, strict YAML keys, typed overrides, round trip, shipped configs."""
 
-import dataclasses
 import os
 
 import pytest
 import yaml
 
-from edgeconnect_tf.config import (
-    Config,
-    ConfigError,
-    config_help,
-    load_config,
-    parse_overrides,
-)
+from edgeconnect_tf.cli import build_parser
+from edgeconnect_tf.cli.train import config_from_args
+from edgeconnect_tf.config import CONFIG_DIR, Config, ConfigError, load_config
 
-CONFIG_DIR = os.path.join(os.path.dirname(__file__), os.pardir, "configs")
+
+def cli_config(*argv):
+    """The Config `edgeconnect train ARGV` runs with (parsed by the real command line)."""
+    return config_from_args(build_parser().parse_args(["train", *argv]))
+
 
 # The reference's config.yml defaults (edgeconnect-reference.md, lower-cased).
 REFERENCE_DEFAULTS = {
@@ -119,40 +118,40 @@ def test_missing_file_and_invalid_yaml(tmp_path):
         Config.from_yaml(_write(tmp_path, "- 1\n- 2\n"))
 
 
-def test_parse_overrides_forms():
-    args = ["--lr", "1e-5", "--max-iters=30", "--jit_compile", "--val_flist", "none"]
-    assert parse_overrides(args) == {
-        "lr": "1e-5",
-        "max_iters": "30",
-        "jit_compile": "true",
-        "val_flist": "none",
-    }
-    with pytest.raises(ConfigError, match="--lr needs a value"):
-        parse_overrides(["--lr"])
-    with pytest.raises(ConfigError, match="expected --key value"):
-        parse_overrides(["lr", "1"])
+def test_command_line_forms(capsys):
+    config = cli_config("--lr", "1e-5", "--max-iters=30", "--jit_compile", "--val_flist", "none")
+    assert (config.lr, config.max_iters, config.jit_compile, config.val_flist) == (
+        1e-5,
+        30,
+        True,
+        None,
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        cli_config("--lr")
+    assert exit_info.value.code == 2 and "--lr: expected one argument" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli_config("--batchsize", "4")
+    assert "did you mean --batch_size" in capsys.readouterr().err
 
 
 def test_overrides_are_typed_by_field():
-    config = Config().override(
-        [
-            "--lr=2e-5",
-            "--batch_size",
-            "4",
-            "--jit_compile",
-            "--nms",
-            "false",
-            "--pretrained",
-            "a/weights, b/weights",
-            "--lr_boundaries",
-            "1000,2000",
-            "--vgg_weights",
-            "none",
-            "--mask",
-            "4",
-            "--edge",
-            "2",
-        ]
+    config = cli_config(
+        "--lr=2e-5",
+        "--batch_size",
+        "4",
+        "--jit_compile",
+        "--nms",
+        "false",
+        "--pretrained",
+        "a/weights, b/weights",
+        "--lr_boundaries",
+        "1000,2000",
+        "--vgg_weights",
+        "none",
+        "--mask",
+        "4",
+        "--edge",
+        "2",
     )
     assert config.lr == 2e-5 and config.batch_size == 4
     assert config.jit_compile is True and config.nms is False
@@ -164,18 +163,16 @@ def test_overrides_are_typed_by_field():
 
 def test_override_errors_name_the_key():
     with pytest.raises(ConfigError, match="unknown config key 'learning_rate'.*command-line"):
-        Config().override(["--learning_rate", "1"])
+        load_config(None, {"learning_rate": "1"})
     with pytest.raises(ConfigError, match="^batch_size in command-line overrides: expected an"):
-        Config().override(["--batch_size", "four"])
+        cli_config("--batch_size", "four")
 
 
 def test_round_trip_through_yaml(tmp_path):
-    config = Config().override(
-        ["--model", "joint", "--pretrained", "x,y", "--mask", "block:1,half:3"]
-    )
+    config = cli_config("--model", "joint", "--pretrained", "x,y", "--mask", "block:1,half:3")
     path = str(tmp_path / "out" / "config.yaml")
     text = config.to_yaml(path)
-    assert os.path.isfile(path) and not os.path.exists(path + ".tmp")
+    assert os.listdir(tmp_path / "out") == ["config.yaml"]
     again = Config.from_yaml(path)
     assert again == config
     assert yaml.safe_load(text)["pretrained"] == ["x", "y"]
@@ -201,8 +198,8 @@ def test_mask_spec_forms():
 
 
 def test_mask_names_are_those_masks_accepts():
-    masks = pytest.importorskip("edgeconnect_tf.masks")
     from edgeconnect_tf import config as config_lib
+    from edgeconnect_tf import masks
 
     accepted = set(masks.SOURCES) | set(masks.PRESETS) | {"external"}
     assert set(config_lib.MASK_SOURCES + config_lib.MASK_PRESETS) <= accepted
@@ -212,7 +209,8 @@ def test_mask_names_are_those_masks_accepts():
 
 @pytest.mark.parametrize("name", ["places2", "celeba", "psv", "quickstart"])
 def test_shipped_configs_load(name):
-    config = Config.from_yaml(os.path.join(CONFIG_DIR, f"{name}.yaml"))
+    config = load_config(name)
+    assert config == Config.from_yaml(os.path.join(CONFIG_DIR, f"{name}.yaml"))
     assert "{model}" in config.output_dir
     if name == "quickstart":
         assert config.input_size <= 64 and config.residual_blocks <= 2 and config.filters <= 16
@@ -228,11 +226,8 @@ def test_shipped_configs_load(name):
 
 def test_load_config_precedence(tmp_path):
     path = _write(tmp_path, "lr: 1.0e-3\nbatch_size: 2\n")
-    config = load_config(path, ["--batch_size", "3"], seed=5)
+    config = load_config(path, {"batch_size": "3"}, seed=5)
     assert (config.lr, config.batch_size, config.seed) == (1e-3, 3, 5)
-
-
-def test_help_lists_every_key():
-    text = config_help()
-    for f in dataclasses.fields(Config):
-        assert f"--{f.name}" in text
+    assert cli_config("--config", path, "--seed", "7") == Config(lr=1e-3, batch_size=2, seed=7)
+    with pytest.raises(ConfigError, match="neither a file nor one of the shipped.*places2"):
+        load_config("places3")

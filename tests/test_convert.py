@@ -315,10 +315,12 @@ def test_missing_files(tiny_reference, tmp_path):
 
 def test_command_exit_codes(tiny_reference, tmp_path, capsys):
     d = _tiny_dir(tiny_reference, tmp_path)
-    assert convert.main(["--checkpoints", str(d), "--output", str(tmp_path / "w")]) == 0
+    from edgeconnect_tf.cli import main
+
+    assert main(["convert", "--checkpoints", str(d), "--output", str(tmp_path / "w")]) == 0
     assert "wrote" in capsys.readouterr().out
     (d / "EdgeModel_gen.pth").write_text("not a checkpoint")
-    assert convert.convert_command(str(d), str(tmp_path / "w2")) == 1
+    assert main(["convert", "--checkpoints", str(d), "--output", str(tmp_path / "w2")]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "EdgeModel_gen.pth" in err
     assert err.startswith("edgeconnect convert: error: ")

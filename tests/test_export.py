@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from edgeconnect_tf.cli_export import add_export_arguments, export_command, tflite_name
+from edgeconnect_tf.cli.export import add_arguments as add_export_arguments
+from edgeconnect_tf.cli.export import main as export_command
+from edgeconnect_tf.cli.export import tflite_name
 from edgeconnect_tf.deploy import saved_model as sm
 from edgeconnect_tf.deploy import tflite
 from edgeconnect_tf.edgeconnect import EdgeConnect

@@ -15,8 +15,11 @@ import pytest
 import tensorflow as tf
 
 from edgeconnect_tf import weights as weights_lib
+from edgeconnect_tf.cli import build_parser
+from edgeconnect_tf.cli import main as cli_main
+from edgeconnect_tf.cli.train import config_from_args
 from edgeconnect_tf.config import Config
-from edgeconnect_tf.train import make_datasets, parse_train_args, train, train_command
+from edgeconnect_tf.train import make_datasets, train
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir))
 TINY = [
@@ -41,7 +44,7 @@ def images(tmp_path_factory):
 
 def _config(images, output_dir, *args):
     base = [*TINY, "--train_flist", images, "--output_dir", str(output_dir)]
-    return Config().override(base + list(args))
+    return config_from_args(build_parser().parse_args(["train", *base, *args]))
 
 
 def _weights(directory, name):
@@ -142,7 +145,7 @@ def test_sigkill_then_resume_continues_step_count(images, tmp_path):
     args = [*TINY, "--train_flist", images, "--output_dir", str(out), "--model", "edge"]
     args += ["--max_iters", "100000", "--save_interval", "2", "--sample_interval", "0"]
     child = subprocess.Popen(
-        [sys.executable, "-m", "edgeconnect_tf.train", *args],
+        [sys.executable, "-m", "edgeconnect_tf.cli", "train", *args],
         cwd=REPO,
         env=_env(),
         stdout=subprocess.DEVNULL,
@@ -198,7 +201,7 @@ def test_multi_worker_two_local_processes_only_chief_writes(images, tmp_path):
         tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
         procs.append(
             subprocess.Popen(
-                [sys.executable, "-m", "edgeconnect_tf.train", *args],
+                [sys.executable, "-m", "edgeconnect_tf.cli", "train", *args],
                 cwd=REPO,
                 env=_env(TF_CONFIG=tf_config, TMPDIR=str(tmpdir)),
                 stdout=subprocess.PIPE,
@@ -253,14 +256,11 @@ def test_validation_data_is_fixed_and_has_edges_in_holes(images):
     assert next(iter(train_ds))["image"].shape == (2, 32, 32, 3)
 
 
-def test_parse_train_args():
-    argv = ["--config", "c.yaml", "--lr", "1e-5", "--model=joint", "--jit_compile"]
-    assert parse_train_args(argv) == ("c.yaml", "joint", ["--lr", "1e-5", "--jit_compile"])
+def train_command(argv):
+    return cli_main(["train", *argv])
 
 
 def test_train_command_usage_errors(tmp_path, capsys, images):
-    assert train_command(["--help"]) == 0
-    assert "--max_iters" in capsys.readouterr().out
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("batch_sise: 4\n")
@@ -269,7 +269,7 @@ def test_train_command_usage_errors(tmp_path, capsys, images):
     assert "batch_sise" in err and str(bad) in err and len(err.strip().splitlines()) == 1
 
     assert train_command(["--train_flist", images]) == 2
-    assert "--model is required" in capsys.readouterr().err
+    assert "model is not set: pass --model" in capsys.readouterr().err
 
     assert train_command(["--model", "inpaint", "--lr", "-3"]) == 2
     assert "lr in command-line overrides" in capsys.readouterr().err

@@ -33,13 +33,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from edgeconnect_tf.inpaint import MIN_SIDE as MIN_SIZE
+
 # Inference graphs only: the training-time custom gradients (instance norm, Winograd
 # convs) keep forward tensors, which SavedModel cannot serialize with their gradients.
 SAVE_OPTIONS = tf.saved_model.SaveOptions(experimental_custom_gradients=False)
 SIGNATURES = ("serving_default", "inpaint_with_edges", "inpaint_bytes", "inpaint_bytes_with_edges")
 FILE_INPUTS = ("image_bytes", "mask_bytes", "edges_bytes")
 WARMUP_FILE = "tf_serving_warmup_requests"
-MIN_SIZE = 9  # padded to 12: the residual blocks reflect-pad 2 px at 1/4 resolution (3 px)
 MASK_THRESHOLD = 127  # mask files: gray value > 127 is a hole
 
 

@@ -26,11 +26,11 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
+from edgeconnect_tf.deploy import QUANTIZE_MODES
 from edgeconnect_tf.deploy.saved_model import MIN_SIZE, SAVE_OPTIONS
 from edgeconnect_tf.layers import set_reflection_slices
 
 TFLITE_SIGNATURE = "inpaint"
-QUANTIZE_MODES = ("none", "float16", "dynamic", "int8")
 
 
 def _size_hw(size):

@@ -16,15 +16,10 @@ of the area; their receptive field is about 220 px):
             pixels are upsampled and pasted back.
     auto    `full` when the image's long side is at most `max_side`, `crop`
             otherwise (see `choose_strategy`).
-
-Also here: reading and atomically writing image files (`read_image`,
-`write_image`), used by the command line and the evaluation.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 
 import cv2
@@ -33,7 +28,7 @@ import numpy as np
 STRATEGIES = ("auto", "full", "crop", "resize")
 TRAIN_SIZE = 256  # side of the images the networks were trained on
 MAX_SIDE = 512  # largest side run at native resolution by "crop"/"auto"/"resize"
-MIN_SIDE = 9  # smaller images cannot be reflect-padded by the generators
+MIN_SIDE = 9  # padded to 12: the residual blocks reflect-pad 2 px at 1/4 resolution (3 px)
 
 
 class InpaintError(ValueError):
@@ -352,54 +347,3 @@ def inpaint(
     filled8 = np.round(np.clip(filled, 0.0, 1.0) * 255.0).astype(np.uint8)
     result = np.where(hole[..., None], filled8, rgb)
     return result, np.clip(edge_map, 0.0, 1.0).astype(np.float32)
-
-
-# ------------------------------------------------------------------------------ files
-
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-
-
-def read_image(path, name="image"):
-    """Reads an image file as RGB(A) / gray numpy (uint8 or uint16, as stored).
-
-    Raises InpaintError naming the file if it is missing or cannot be decoded.
-    """
-    if not os.path.isfile(path):
-        raise InpaintError(f"{name} file {path} does not exist")
-    data = np.fromfile(path, dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if image is None:
-        raise InpaintError(f"{name} file {path} could not be read as an image")
-    if image.ndim == 3 and image.shape[-1] == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    elif image.ndim == 3 and image.shape[-1] == 4:
-        image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
-    return image
-
-
-def encode_image(path, image):
-    """[H, W, 3] RGB or [H, W] gray uint8 -> encoded bytes for `path`'s extension."""
-    image = np.asarray(image)
-    if image.ndim == 3 and image.shape[-1] == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    ext = os.path.splitext(path)[1].lower() or ".png"
-    params = [cv2.IMWRITE_JPEG_QUALITY, 95] if ext in (".jpg", ".jpeg") else []
-    ok, data = cv2.imencode(ext, image, params)
-    if not ok:
-        raise InpaintError(f"could not encode an image as {ext} for {path}")
-    return data.tobytes()
-
-
-def write_image(path, image):
-    """Writes an RGB/gray uint8 image atomically (temporary file + os.replace)."""
-    data = encode_image(path, image)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise

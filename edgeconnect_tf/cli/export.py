@@ -5,32 +5,30 @@
         --quantize none float16
 """
 
-import glob
+import argparse
 import os
 import sys
 
-from edgeconnect_tf.deploy import saved_model, tflite
+from edgeconnect_tf.deploy import QUANTIZE_MODES
+from edgeconnect_tf.inpaint import MIN_SIDE
 
 SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 
 def _size(text):
     """'256' -> 256, '256x384' -> (256, 384) (height x width)."""
-    import argparse
-
     try:
         parts = [int(p) for p in text.lower().split("x")]
     except ValueError:
         parts = []
-    if len(parts) not in (1, 2) or min(parts, default=0) < saved_model.MIN_SIZE:
+    if len(parts) not in (1, 2) or min(parts, default=0) < MIN_SIDE:
         raise argparse.ArgumentTypeError(
-            f"--size must be S or HxW with sides >= {saved_model.MIN_SIZE}, got {text!r}"
+            f"--size must be S or HxW with sides >= {MIN_SIDE}, got {text!r}"
         )
     return parts[0] if len(parts) == 1 else tuple(parts)
 
 
-def add_export_arguments(parser):
+def add_arguments(parser):
     """Adds the export subcommand's arguments to an argparse parser."""
     parser.add_argument("--weights", required=True, help="weights directory (config.json, ...)")
     parser.add_argument(
@@ -59,7 +57,7 @@ def add_export_arguments(parser):
     parser.add_argument(
         "--quantize",
         nargs="+",
-        choices=tflite.QUANTIZE_MODES,
+        choices=QUANTIZE_MODES,
         default=["none"],
         help="TFLite weight/activation format(s), one file each (default none)",
     )
@@ -84,20 +82,10 @@ def load_photos(folder=None):
     import numpy as np
 
     if folder:
-        import cv2
+        from edgeconnect_tf.inpaint import to_rgb_uint8
+        from edgeconnect_tf.io import list_images, read_image
 
-        paths = sorted(
-            p for p in glob.glob(os.path.join(folder, "*")) if p.lower().endswith(IMAGE_EXTENSIONS)
-        )
-        if not paths:
-            raise ValueError(f"--calibration {folder!r} holds no {'/'.join(IMAGE_EXTENSIONS)}")
-        photos = []
-        for path in paths:
-            bgr = cv2.imread(path, cv2.IMREAD_COLOR)
-            if bgr is None:
-                raise ValueError(f"--calibration: {path} is not a readable image")
-            photos.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-        return photos
+        return [to_rgb_uint8(read_image(p), p) for p in list_images(folder, "--calibration")]
     try:
         import skimage.data
     except ImportError:
@@ -108,7 +96,7 @@ def load_photos(folder=None):
     return [np.asarray(getattr(skimage.data, name)()) for name in SKIMAGE_PHOTOS]
 
 
-def export_command(args):
+def main(args):
     """Runs the export; returns the exit code (1 with a one-line message for user errors)."""
     from edgeconnect_tf.edgeconnect import EdgeConnect
     from edgeconnect_tf.weights import WeightsError
@@ -126,6 +114,8 @@ def export_command(args):
 
 
 def _export_saved_model(model, args):
+    from edgeconnect_tf.deploy import saved_model
+
     version = os.path.basename(os.path.normpath(args.output))
     if not version.isdigit() or int(version) < 1:
         raise ValueError(
@@ -137,6 +127,8 @@ def _export_saved_model(model, args):
 
 
 def _export_tflite(model, args):
+    from edgeconnect_tf.deploy import tflite
+
     photos = load_photos(args.calibration) if "int8" in args.quantize else None
     for size in args.size:
         calibration = None

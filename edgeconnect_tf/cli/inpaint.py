@@ -1,8 +1,14 @@
-"""`edgeconnect inpaint` and `edgeconnect eval`: argument definitions and commands.
+"""`edgeconnect inpaint`: fill the holes of one image or of a folder of images.
 
-Both check everything they can before writing anything (inputs readable, sizes,
-pairing, output names, weights files), so a bad input ends with a one-line
-error, exit code 1 and no output files. Outputs are written atomically.
+    edgeconnect inpaint --weights DIR --input FILE|DIR --mask FILE|DIR --output DIR
+
+Folders are searched recursively (`io.list_images`); results keep the input's
+relative path and name (PNG, or JPEG for JPEG inputs). Before anything is
+written, every file's header is checked (it exists, is an image, the mask and
+edges match its size) along with pairing, output names and the weights files, so
+a bad input ends with a one-line error and exit code 1. Outputs are written
+atomically; existing ones are skipped unless --overwrite. `edgeconnect eval`'s
+command (cli/evaluate.py) shares the checks here.
 """
 
 from __future__ import annotations
@@ -11,22 +17,13 @@ import os
 import sys
 import warnings
 
-from edgeconnect_tf.inference import (
-    IMAGE_EXTENSIONS,
-    STRATEGIES,
-    InpaintError,
-    read_image,
-    to_edges,
-    to_mask,
-    to_rgb_uint8,
-    write_image,
-)
+from edgeconnect_tf.inpaint import MIN_SIDE, STRATEGIES, InpaintError
+from edgeconnect_tf.io import JPEG_EXTENSIONS, image_size, list_images, read_image, write_image
 
-JPEG_EXTENSIONS = (".jpg", ".jpeg")
 EDGES_SUFFIX = "_edges.png"
 
 
-def add_inpaint_arguments(parser):
+def add_arguments(parser):
     """Registers `edgeconnect inpaint`'s options on an argparse (sub)parser."""
     parser.add_argument("--weights", required=True, help="weights directory (config.json, ...)")
     parser.add_argument("--input", required=True, help="an image file or a directory of images")
@@ -119,68 +116,45 @@ def _error(command, message):
     return 1
 
 
-def _dir_images(path):
-    """Image files directly in a directory, sorted."""
-    return sorted(
-        os.path.join(path, f)
-        for f in os.listdir(path)
-        if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS
-        and not f.startswith(".")
-        and os.path.isfile(os.path.join(path, f))
-    )
+def _key(path, root):
+    """What pairs files: the path below `root` without its extension."""
+    relative = os.path.relpath(path, root) if os.path.isdir(root) else os.path.basename(path)
+    return os.path.splitext(relative)[0]
 
 
-def _stem(path):
-    return os.path.splitext(os.path.basename(path))[0]
-
-
-def _by_stem(paths, what):
-    table = {}
-    for p in paths:
-        if _stem(p) in table:
-            raise InpaintError(
-                f"two {what} files named {_stem(p)!r}: {table[_stem(p)]} and {p} (ambiguous)"
-            )
-        table[_stem(p)] = p
-    return table
-
-
-def _list_inputs(path):
-    if os.path.isdir(path):
-        images = _dir_images(path)
-        if not images:
-            raise InpaintError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {path}")
-        return images
-    if not os.path.exists(path):
-        raise InpaintError(f"input {path} does not exist")
-    return [path]
-
-
-def _pair(images, path, what, required):
-    """For each image: the file `path` names (a file: for all; a directory: by stem)."""
+def _pair(images, root, path, what, required):
+    """For each image: the file `path` names (a file: for all; a directory: by `_key`)."""
     if path is None:
         return [None] * len(images)
     if os.path.isfile(path):
         return [path] * len(images)
     if not os.path.isdir(path):
         raise InpaintError(f"{what} {path} does not exist")
-    table = _by_stem(_dir_images(path), what)
-    paired = [table.get(_stem(i)) for i in images]
-    missing = [os.path.basename(i) for i, m in zip(images, paired, strict=True) if m is None]
+    table = {}
+    for p in list_images(path, what):
+        if _key(p, path) in table:
+            raise InpaintError(
+                f"two {what} files named {_key(p, path)!r}: {table[_key(p, path)]} and {p} "
+                "(ambiguous)"
+            )
+        table[_key(p, path)] = p
+    paired = [table.get(_key(i, root)) for i in images]
+    shown_name = (lambda i: os.path.relpath(i, root)) if os.path.isdir(root) else os.path.basename
+    missing = [shown_name(i) for i, m in zip(images, paired, strict=True) if m is None]
     if missing and required:
         shown = ", ".join(missing[:10]) + (
             f" and {len(missing) - 10} more" if len(missing) > 10 else ""
         )
         raise InpaintError(
             f"no {what} in {path} for {len(missing)} image(s): {shown} "
-            f"({what}s are paired with images by file name without extension)"
+            f"({what}s are paired with images by relative path and name without extension)"
         )
     return paired
 
 
-def _output_name(image_path):
-    stem, ext = os.path.splitext(os.path.basename(image_path))
-    return stem + (ext if ext.lower() in JPEG_EXTENSIONS else ".png")
+def _output_name(image_path, root):
+    ext = os.path.splitext(image_path)[1]
+    return _key(image_path, root) + (ext if ext.lower() in JPEG_EXTENSIONS else ".png")
 
 
 def _check_weights(directory):
@@ -200,20 +174,20 @@ def _load_model(directory, winograd=False):
     return EdgeConnect.from_pretrained(directory, winograd=winograd)
 
 
-def _read_job(job, resize_mask):
-    """Reads and checks one job's files; returns (image, mask, edges or None)."""
-    image = read_image(job["image"])
-    rgb = to_rgb_uint8(image, name=f"image {job['image']}")
-    mask = read_image(job["mask"], "mask")
-    try:
-        to_mask(mask, rgb.shape[:2], resize=resize_mask)
-        edges = None
-        if job["edges"] is not None:
-            edges = read_image(job["edges"], "edges")
-            to_edges(edges, rgb.shape[:2], resize=resize_mask)
-    except InpaintError as e:
-        raise InpaintError(f"{job['image']}: {e}") from None
-    return image, mask, edges
+def _check_job(job, resize_mask):
+    """Checks one job's files from their headers: readable images, matching sizes."""
+    height, width = image_size(job["image"])
+    if min(height, width) < MIN_SIDE:
+        raise InpaintError(f"image {job['image']} is {width}×{height}: at least {MIN_SIDE} px")
+    for what in ("mask", "edges"):
+        if job[what] is None:
+            continue
+        size = image_size(job[what], what)
+        if size != (height, width) and not resize_mask:
+            raise InpaintError(
+                f"{job['image']}: {what} {job[what]} is {size[1]}×{size[0]}, the image "
+                f"{width}×{height} (use --resize-mask to resize it)"
+            )
 
 
 # -------------------------------------------------------------------------- inpaint
@@ -221,14 +195,14 @@ def _read_job(job, resize_mask):
 
 def plan_inpaint(args):
     """The list of jobs {image, mask, edges, output, edges_output} for `args`; checks names."""
-    images = _list_inputs(args.input)
-    masks = _pair(images, args.mask, "mask", required=True)
-    edges = _pair(images, args.edges, "edges", required=False)
+    images = list_images(args.input, "input")
+    masks = _pair(images, args.input, args.mask, "mask", required=True)
+    edges = _pair(images, args.input, args.edges, "edges", required=False)
     if os.path.exists(args.output) and not os.path.isdir(args.output):
         raise InpaintError(f"output {args.output} exists and is not a directory")
     jobs = []
     for image, mask, edge in zip(images, masks, edges, strict=True):
-        out = os.path.join(args.output, _output_name(image))
+        out = os.path.join(args.output, _output_name(image, args.input))
         jobs.append(
             {
                 "image": image,
@@ -236,7 +210,7 @@ def plan_inpaint(args):
                 "edges": edge,
                 "output": out,
                 "edges_output": (
-                    os.path.join(args.output, _stem(image) + EDGES_SUFFIX)
+                    os.path.join(args.output, _key(image, args.input) + EDGES_SUFFIX)
                     if args.save_edges
                     else None
                 ),
@@ -262,11 +236,11 @@ def plan_inpaint(args):
     return jobs
 
 
-def inpaint_command(args):
+def main(args):
     """`edgeconnect inpaint`: fills the holes of one image or a directory. Returns 0 / 1."""
     import keras
 
-    from edgeconnect_tf.inference import inpaint
+    from edgeconnect_tf.inpaint import inpaint
 
     try:
         _check_weights(args.weights)
@@ -278,7 +252,7 @@ def inpaint_command(args):
 
         todo = jobs if args.overwrite else [j for j in jobs if not done(j)]
         for job in todo:  # every input must be usable before anything is written
-            _read_job(job, args.resize_mask)
+            _check_job(job, args.resize_mask)
         model = _load_model(args.weights, args.winograd) if todo else None
     except (ValueError, OSError) as e:  # InpaintError and WeightsError are ValueErrors
         return _error("inpaint", e)
@@ -290,9 +264,11 @@ def inpaint_command(args):
     os.makedirs(args.output, exist_ok=True)
     bar = keras.utils.Progbar(len(todo), unit_name="image")
     notes = []
-    try:
-        for k, job in enumerate(todo):
-            image, mask, edges = _read_job(job, args.resize_mask)
+    for k, job in enumerate(todo):
+        try:
+            image = read_image(job["image"])
+            mask = read_image(job["mask"], "mask")
+            edges = None if job["edges"] is None else read_image(job["edges"], "edges")
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", UserWarning)
                 result, edge_map = inpaint(
@@ -308,9 +284,10 @@ def inpaint_command(args):
             if job["edges_output"] is not None:
                 edge8 = (edge_map * 255.0 + 0.5).astype("uint8")
                 write_image(job["edges_output"], edge8)
-            bar.update(k + 1)
-    except (ValueError, OSError) as e:
-        return _error("inpaint", e)
+        except (ValueError, OSError) as e:  # a file broken past its header
+            kept = f"; the {k} result(s) before it are written" if k else ""
+            return _error("inpaint", f"{job['image']}: {e}{kept}")
+        bar.update(k + 1)
     for note in notes:
         print(f"edgeconnect inpaint: warning: {note}", file=sys.stderr)
     message = f"wrote {len(todo)} image(s) to {args.output}"
@@ -345,7 +322,7 @@ def eval_command(args):
             size=args.size,
             limit=args.limit,
         )
-        for sample in samples:
+        for sample in samples:  # headers only: each image is decoded once, when scored
             sample["check"]()
         model = _load_model(args.weights, args.winograd)
         inception = None

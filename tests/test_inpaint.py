@@ -1,4 +1,4 @@
-"""inference.inpaint: input formats, bit-exact known pixels, strategies, guidance edges."""
+"""inpaint.inpaint: input formats, bit-exact known pixels, strategies, guidance edges."""
 
 import os
 import warnings
@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import skimage.data
 
-from edgeconnect_tf import inference
+from edgeconnect_tf import inpaint as inpaint_lib
 from edgeconnect_tf.edgeconnect import EdgeConnect
-from edgeconnect_tf.inference import InpaintError, inpaint
+from edgeconnect_tf.inpaint import InpaintError, inpaint
+from edgeconnect_tf.io import read_image
 from edgeconnect_tf.weights import REQUIRED, build_networks
 
 
@@ -138,7 +139,7 @@ def test_hole_windows_cover_each_hole_once():
     hole[5:10, 5:12] = True  # near a corner
     hole[80:95, 140:158] = True
     hole[8:12, 20:24] = True  # overlaps the first one's window: merged
-    windows = inference.hole_windows(hole, window=32)
+    windows = inpaint_lib.hole_windows(hole, window=32)
     assert len(windows) == 2
     for y0, y1, x0, x1 in windows:
         assert 0 <= y0 < y1 <= 100 and 0 <= x0 < x1 <= 160
@@ -153,9 +154,9 @@ def test_hole_windows_cover_each_hole_once():
 
 
 def test_choose_strategy():
-    assert inference.choose_strategy((512, 300)) == "full"
-    assert inference.choose_strategy((513, 300)) == "crop"
-    assert inference.choose_strategy((100, 200), max_side=64) == "crop"
+    assert inpaint_lib.choose_strategy((512, 300)) == "full"
+    assert inpaint_lib.choose_strategy((513, 300)) == "crop"
+    assert inpaint_lib.choose_strategy((100, 200), max_side=64) == "crop"
 
 
 @pytest.mark.parametrize("strategy", ["full", "crop", "resize", "auto"])
@@ -171,7 +172,7 @@ def test_strategies_keep_size_and_known_pixels(model, strategy):
 def test_crop_runs_the_model_on_the_window(model):
     image = photo(64, 96)
     hole = box_mask(64, 96, 40, 70, 8, 10)
-    [(y0, y1, x0, x1)] = inference.hole_windows(hole, window=24)
+    [(y0, y1, x0, x1)] = inpaint_lib.hole_windows(hole, window=24)
     assert (y1 - y0, x1 - x0) == (24, 24)
     result, edges = inpaint(model, image, hole, strategy="crop", window=24, max_side=48)
     sub, sub_hole = image[y0:y1, x0:x1], hole[y0:y1, x0:x1]
@@ -256,24 +257,6 @@ def test_bad_strategy(model):
         inpaint(model, photo(20, 20), np.ones((20, 20)), strategy="tiles")
 
 
-def test_read_and_write_images(tmp_path):
-    rgb = photo(20, 24)
-    path = str(tmp_path / "a.png")
-    inference.write_image(path, rgb)
-    np.testing.assert_array_equal(inference.read_image(path), rgb)
-    assert os.listdir(tmp_path) == ["a.png"]  # no temporary file left
-    wide = (np.arange(20 * 24, dtype=np.uint16) * 97).reshape(20, 24)
-    cv2.imwrite(str(tmp_path / "w.png"), wide)
-    read = inference.read_image(str(tmp_path / "w.png"))
-    assert read.dtype == np.uint16
-    np.testing.assert_array_equal(read, wide)
-    (tmp_path / "bad.png").write_bytes(b"not an image")
-    with pytest.raises(InpaintError, match="bad.png could not be read"):
-        inference.read_image(str(tmp_path / "bad.png"))
-    with pytest.raises(InpaintError, match="does not exist"):
-        inference.read_image(str(tmp_path / "missing.png"))
-
-
 # ------------------------------------------------------------------- edgeconnect inpaint
 
 
@@ -292,7 +275,8 @@ def weights_dir(tmp_path_factory):
 def run_inpaint(argv, capsys):
     import argparse
 
-    from edgeconnect_tf.cli_inpaint import add_inpaint_arguments, inpaint_command
+    from edgeconnect_tf.cli.inpaint import add_arguments as add_inpaint_arguments
+    from edgeconnect_tf.cli.inpaint import main as inpaint_command
 
     parser = argparse.ArgumentParser()
     add_inpaint_arguments(parser)
@@ -311,7 +295,7 @@ def write(path, image):
 
 
 def read(path):
-    return inference.read_image(str(path))
+    return read_image(str(path))
 
 
 @pytest.fixture

@@ -1,0 +1,93 @@
+"""The `edgeconnect` command: one argparse parser, one module per subcommand.
+
+Each module in this package defines `add_arguments(parser)` and `main(args) ->
+exit code`, parses nothing by hand, and imports TensorFlow only inside `main`,
+so `edgeconnect --help` and `edgeconnect COMMAND --help` answer at once. Errors a
+user can fix end in one line on stderr and a non-zero exit code.
+
+TensorFlow's C++ start-up lines (oneDNN notices, CUDA stubs, "failed call to
+cuInit" on CPU machines) are hidden unless the user set TF_CPP_MIN_LOG_LEVEL.
+"""
+
+import argparse
+import difflib
+import importlib
+import os
+import sys
+
+COMMANDS = {
+    "convert": "convert the authors' PyTorch checkpoints to Keras weights",
+    "train": "train a stage: --config YAML --model edge|inpaint|edge_inpaint|joint [--KEY VALUE]",
+    "inpaint": "fill holes in images",
+    "eval": "the paper's metrics on a dataset",
+    "export": "SavedModel / TFLite export",
+    "serve": "the browser editor and a REST endpoint",
+}
+MODULES = {"eval": "evaluate"}  # commands whose module has another name
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, with a "did you mean" for a mistyped option."""
+
+    def error(self, message):
+        if message.startswith("unrecognized arguments:"):  # reported by the top parser
+            parsers = [self, *getattr(self, "commands", {}).values()]
+            known = [s for p in parsers for a in p._actions for s in a.option_strings]
+            for word in message.split(":", 1)[1].split():
+                close = difflib.get_close_matches(word.split("=")[0], known, n=1)
+                if close:
+                    message += f" (did you mean {close[0]}?)"
+                    break
+        super().error(message)
+
+
+def command_module(name):
+    return importlib.import_module(f"edgeconnect_tf.cli.{MODULES.get(name, name)}")
+
+
+def build_parser():
+    parser = ArgumentParser(
+        prog="edgeconnect", description="EdgeConnect image inpainting (TensorFlow/Keras)."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.commands = sub.choices
+    for name, text in COMMANDS.items():
+        module = command_module(name)
+        command = sub.add_parser(name, help=text, description=module.__doc__.split("\n\n")[0])
+        module.add_arguments(command)
+        command.set_defaults(main=module.main)
+    return parser
+
+
+def quiet_tensorflow():
+    """Imports TensorFlow without its C++ start-up lines, unless the user set
+    TF_CPP_MIN_LOG_LEVEL (then TensorFlow logs as the user asked)."""
+    if "TF_CPP_MIN_LOG_LEVEL" in os.environ or "tensorflow" in sys.modules:
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # read by TensorFlow after start-up
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)  # start-up lines are printed before that setting is read
+    try:
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def main(argv=None):
+    """Runs `edgeconnect ARGV...`; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    if getattr(args, "needs_tensorflow", True):
+        quiet_tensorflow()
+    try:
+        return args.main(args)
+    except KeyboardInterrupt:
+        print("\nedgeconnect: interrupted", file=sys.stderr)
+        return 130
+
+
+def run():
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""Image files on disk: which files are images, how they are found, read and written.
+
+One rule for every command (train, eval, inpaint, export): `list_images` finds
+the files with an `IMAGE_EXTENSIONS` suffix under a directory, recursively,
+hidden files and folders skipped, sorted. `atomic_path` / `atomic_write` are the
+one way the package writes a file: a unique temporary file in the target's
+directory, flushed to disk, renamed over the target, removed on failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import struct
+
+import numpy as np
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+JPEG_EXTENSIONS = (".jpg", ".jpeg")
+JPEG_QUALITY = 95  # written JPEG results
+
+
+class ImageFileError(ValueError):
+    """An image file that is missing, unreadable, or a folder that holds none."""
+
+
+def is_image_file(path):
+    name = os.path.basename(path)
+    return name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith(".")
+
+
+def list_images(path, name="input"):
+    """Image files under a directory (recursive, sorted), or [path] for one file.
+
+    Raises ImageFileError naming `name` when `path` does not exist or a
+    directory holds no image files.
+    """
+    path = os.fspath(path)
+    if os.path.isfile(path):
+        return [path]
+    if not os.path.isdir(path):
+        raise ImageFileError(f"{name} {path} does not exist")
+    found = []
+    for root, dirs, files in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [os.path.join(root, f) for f in sorted(files) if is_image_file(f)]
+    if not found:
+        raise ImageFileError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {name} {path}")
+    return found
+
+
+def image_size(path, name="image"):
+    """(height, width) of an image file from its header, without decoding the pixels.
+
+    PNG, JPEG, BMP, GIF and WebP headers are parsed; other formats (TIFF) are
+    decoded. Raises ImageFileError naming the file when it is missing or is not
+    a readable image.
+    """
+    if not os.path.isfile(path):
+        raise ImageFileError(f"{name} file {path} does not exist")
+    with open(path, "rb") as f:
+        head = f.read(64 * 1024)
+    size = header_size(head)
+    if size is None:
+        size = read_image(path, name).shape[:2]
+    return size
+
+
+def header_size(data):
+    """(height, width) from the first bytes of a PNG/JPEG/BMP/GIF/WebP file, else None."""
+    data = bytes(data)
+    try:
+        if data.startswith(b"\x89PNG\r\n\x1a\n") and data[12:16] == b"IHDR":
+            width, height = struct.unpack(">II", data[16:24])
+            return height, width
+        if data.startswith(b"\xff\xd8"):
+            return _jpeg_size(data)
+        if data.startswith(b"BM"):
+            width, height = struct.unpack("<ii", data[18:26])
+            return abs(height), width
+        if data[:6] in (b"GIF87a", b"GIF89a"):
+            width, height = struct.unpack("<HH", data[6:10])
+            return height, width
+        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+            return _webp_size(data)
+    except struct.error:  # truncated header
+        return None
+    return None
+
+
+def _jpeg_size(data):
+    k = 2
+    while k + 9 < len(data):
+        if data[k] != 0xFF:
+            return None
+        marker = data[k + 1]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # no length field
+            k += 2
+            continue
+        (length,) = struct.unpack(">H", data[k + 2 : k + 4])
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # start of frame
+            height, width = struct.unpack(">HH", data[k + 5 : k + 9])
+            return height, width
+        k += 2 + length
+    return None
+
+
+def _webp_size(data):
+    chunk = data[12:16]
+    if chunk == b"VP8X":
+        width = 1 + int.from_bytes(data[24:27], "little")
+        height = 1 + int.from_bytes(data[27:30], "little")
+        return height, width
+    if chunk == b"VP8 ":
+        width, height = struct.unpack("<HH", data[26:30])
+        return height & 0x3FFF, width & 0x3FFF
+    if chunk == b"VP8L":
+        bits = int.from_bytes(data[21:25], "little")
+        return ((bits >> 14) & 0x3FFF) + 1, (bits & 0x3FFF) + 1
+    return None
+
+
+def read_image(path, name="image"):
+    """Reads an image file as RGB(A) / gray numpy (uint8 or uint16, as stored).
+
+    Raises ImageFileError naming the file if it is missing or cannot be decoded.
+    """
+    import cv2
+
+    if not os.path.isfile(path):
+        raise ImageFileError(f"{name} file {path} does not exist")
+    data = np.fromfile(path, dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None:
+        raise ImageFileError(f"{name} file {path} could not be read as an image")
+    if image.ndim == 3 and image.shape[-1] == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    elif image.ndim == 3 and image.shape[-1] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
+    return image
+
+
+def encode_image(path, image):
+    """[H, W, 3] RGB or [H, W] gray uint8 -> encoded bytes for `path`'s extension."""
+    import cv2
+
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[-1] == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    ext = os.path.splitext(path)[1].lower() or ".png"
+    params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY] if ext in JPEG_EXTENSIONS else []
+    ok, data = cv2.imencode(ext, image, params)
+    if not ok:
+        raise ImageFileError(f"could not encode an image as {ext} for {path}")
+    return data.tobytes()
+
+
+def write_image(path, image):
+    """Writes an RGB/gray uint8 image (format from the extension) atomically."""
+    atomic_write(path, encode_image(path, image))
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yields a unique temporary path beside `path` with the same suffix; when the
+    block succeeds the file is synced and renamed over `path`, else removed.
+
+    For writers that take a file name (Keras `save_weights` wants `.weights.h5`).
+    The target's directory is created if needed.
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    base = os.path.basename(path)
+    suffix = next((s for s in (".weights.h5",) if base.endswith(s)), os.path.splitext(base)[1])
+    # Not mkstemp: its files are private (0600); this one gets the umask's permissions.
+    tmp = os.path.join(directory, f".{base}.{secrets.token_hex(6)}.tmp{suffix}")
+    open(tmp, "xb").close()
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def atomic_write(path, data):
+    """Writes `data` (bytes, or str as UTF-8) to `path` atomically (see `atomic_path`)."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)

@@ -42,6 +42,7 @@ from edgeconnect_tf import callbacks as cb
 from edgeconnect_tf import weights as weights_lib
 from edgeconnect_tf.config import ConfigError, config_help, load_config
 from edgeconnect_tf.layers import set_winograd
+from edgeconnect_tf.optimizers import TorchAdam
 
 MODEL_TYPES = ("edge", "inpaint", "edge_inpaint", "joint")
 
@@ -233,7 +234,7 @@ def _monitor(setting, model_type, has_val, fallback):
 
 
 def _optimizer(config, lr):
-    return keras.optimizers.Adam(lr, beta_1=config.beta1, beta_2=config.beta2)
+    return TorchAdam(lr, beta_1=config.beta1, beta_2=config.beta2)
 
 
 # ----------------------------------------------------------------------- train

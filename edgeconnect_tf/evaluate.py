@@ -50,6 +50,8 @@ METHOD_NAMES = {
 METRICS = ("psnr", "ssim", "mae", "psnr_rgb", "ssim_rgb")
 MASK_TYPES = ("block", "half", "free_form", "buckets")
 OPENCV_RADIUS = 3  # cv2.inpaint's inpaintRadius
+# The authors' imsave is PIL's Image.save with its default JPEG quality, 75.
+REFERENCE_JPEG_QUALITY = 75
 
 
 def bucket_label(ratio):
@@ -224,6 +226,7 @@ def evaluate(
     strategy="full",
     progress=True,
     save_dir=None,
+    reference=False,
 ):
     """Scores the model (and baselines) on `samples` (see `load_samples`).
 
@@ -234,6 +237,10 @@ def evaluate(
         strategy: `inference.inpaint`'s strategy; "full" is the paper's protocol.
         progress: show a keras Progbar.
         save_dir: if given, write each method's result to save_dir/METHOD/NAME.png.
+        reference: the authors' protocol: the model runs their test()
+            (`inpaint(..., reference=True)`, native size), and each method's
+            result is written to save_dir/METHOD/NAME with the input's extension
+            (JPEG at quality 75, as their imsave) and scored from that file.
 
     Returns:
         The report dict: {"methods", "per_image": [{"image", "mask", "hole_ratio",
@@ -245,6 +252,10 @@ def evaluate(
     from edgeconnect_tf import metrics
 
     methods = METHODS if baselines else METHODS[:1]
+    if reference and save_dir is None:
+        raise ValueError("reference=True scores written files: give save_dir")
+    if reference and strategy != "full":
+        raise ValueError(f"reference=True runs at native size (strategy 'full'), got {strategy!r}")
     bar = keras.utils.Progbar(len(samples), unit_name="image") if progress else None
     per_image = []
     features = {m: [] for m in ("ground_truth",) + methods} if inception is not None else None
@@ -254,9 +265,15 @@ def evaluate(
         results = {}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # empty or full masks are scored as is
-            results["edgeconnect"], _ = inpaint(model, image, hole, strategy=strategy)
+            results["edgeconnect"], _ = inpaint(
+                model, image, hole, strategy=strategy, reference=reference
+            )
         for method in methods[1:]:
             results[method] = opencv_inpaint(image, hole, method)
+        if reference:
+            results = {
+                m: _written_and_read(save_dir, m, sample["name"], results[m]) for m in methods
+            }
         row = {
             "image": sample["name"],
             "mask": sample["mask"],
@@ -270,7 +287,7 @@ def evaluate(
             features["ground_truth"].append(inception.extract(image[None])[0])
             for method in methods:
                 features[method].append(inception.extract(results[method][None])[0])
-        if save_dir is not None:
+        if save_dir is not None and not reference:
             for method in methods:
                 path = os.path.join(save_dir, method, os.path.splitext(sample["name"])[0] + ".png")
                 os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -282,6 +299,14 @@ def evaluate(
         "per_image": per_image,
         "buckets": summarize(per_image, methods, features),
     }
+
+
+def _written_and_read(save_dir, method, name, result):
+    """Writes `result` to save_dir/method/name (the authors' file) and reads it back."""
+    path = os.path.join(save_dir, method, name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    write_image(path, result, jpeg_quality=REFERENCE_JPEG_QUALITY)
+    return to_rgb_uint8(read_image(path), name=f"result {path}")
 
 
 def summarize(per_image, methods, features=None):

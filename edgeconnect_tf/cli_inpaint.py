@@ -13,6 +13,7 @@ import warnings
 
 from edgeconnect_tf.inference import (
     IMAGE_EXTENSIONS,
+    REFERENCE_JPEG_QUALITY,
     STRATEGIES,
     InpaintError,
     read_image,
@@ -68,7 +69,8 @@ def add_inpaint_arguments(parser):
         "--reference",
         action="store_true",
         help="the authors' test(): G2 fed G1's raw edges over the whole image, native size, "
-        "result truncated to uint8 (reproduces their published results; default: composite)",
+        "result truncated to uint8, JPEG at quality 75 (their published results; default: "
+        "composite)",
     )
     return parser
 
@@ -332,7 +334,8 @@ def inpaint_command(args):
                     reference=args.reference,
                 )
             notes += [f"{job['image']}: {w.message}" for w in caught]
-            write_image(job["output"], result)
+            quality = {"jpeg_quality": REFERENCE_JPEG_QUALITY} if args.reference else {}
+            write_image(job["output"], result, **quality)
             if job["edges_output"] is not None:
                 edge8 = (edge_map * 255.0 + 0.5).astype("uint8")
                 write_image(job["edges_output"], edge8)

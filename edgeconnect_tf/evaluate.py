@@ -27,6 +27,7 @@ import numpy as np
 
 from edgeconnect_tf.inference import (
     IMAGE_EXTENSIONS,
+    REFERENCE_JPEG_QUALITY,
     InpaintError,
     inpaint,
     read_image,
@@ -50,8 +51,6 @@ METHOD_NAMES = {
 METRICS = ("psnr", "ssim", "mae", "psnr_rgb", "ssim_rgb")
 MASK_TYPES = ("block", "half", "free_form", "buckets")
 OPENCV_RADIUS = 3  # cv2.inpaint's inpaintRadius
-# The authors' imsave is PIL's Image.save with its default JPEG quality, 75.
-REFERENCE_JPEG_QUALITY = 75
 
 
 def bucket_label(ratio):

@@ -371,6 +371,9 @@ def inpaint(
 # ------------------------------------------------------------------------------ files
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+# The authors' imsave is PIL's Image.save with its default JPEG quality, 75 (OpenCV at
+# 75 writes the same bytes).
+REFERENCE_JPEG_QUALITY = 75
 
 
 def read_image(path, name="image"):

@@ -365,17 +365,32 @@ def files(tmp_path):
     return tmp_path
 
 
+def pil_jpeg(image):
+    """The bytes of the authors' imsave for a .jpg: PIL's Image.save, default quality."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
 def test_inpaint_cli_reference(converted, model, files, capsys):
     from edgeconnect_tf.cli_inpaint import add_inpaint_arguments, inpaint_command
     from edgeconnect_tf.inference import read_image
 
-    argv = ["--weights", converted[2] / "weights", "--input", files / "data" / "b.png",
-            "--mask", files / "masks" / "b.png", "--output", files / "out"]  # fmt: skip
+    argv = ["--weights", converted[2] / "weights", "--input", files / "data",
+            "--mask", files / "masks", "--output", files / "out"]  # fmt: skip
     code, _, err = _cli(add_inpaint_arguments, inpaint_command, [*argv, "--reference"], capsys)
     assert code == 0, err
-    image, hole = read_image(str(files / "data" / "b.png")), photo_and_hole()[1]
-    want, _ = inpaint(model, image, hole, reference=True)
-    np.testing.assert_array_equal(read_image(str(files / "out" / "b.png")), want)
+    hole = photo_and_hole()[1]
+    for name in ("a.jpg", "b.png"):
+        want, _ = inpaint(model, read_image(str(files / "data" / name)), hole, reference=True)
+        if name.endswith(".jpg"):  # the authors' file, byte for byte
+            assert (files / "out" / name).read_bytes() == pil_jpeg(want)
+        else:
+            np.testing.assert_array_equal(read_image(str(files / "out" / name)), want)
     for extra, needle in [(["--strategy", "crop"], "drop --strategy crop"),
                           (["--edges", files / "masks" / "b.png"], "drop --edges")]:  # fmt: skip
         out = files / "out2"
@@ -386,10 +401,8 @@ def test_inpaint_cli_reference(converted, model, files, capsys):
 
 
 def test_eval_cli_reference_scores_the_written_files(converted, model, files, capsys):
-    import io
     import json
 
-    from PIL import Image
     from test_evaluate import gray_metrics
 
     from edgeconnect_tf.cli_inpaint import add_eval_arguments, eval_command
@@ -409,11 +422,8 @@ def test_eval_cli_reference_scores_the_written_files(converted, model, files, ca
         gt = read_image(str(files / "data" / name))
         written = out / "images" / "edgeconnect" / name  # the input's name and extension
         result, _ = inpaint(model, gt, hole, reference=True)
-        if name.endswith(".jpg"):
-            # JPEG as the authors' imsave writes it: PIL's default save, byte for byte.
-            buffer = io.BytesIO()
-            Image.fromarray(result).save(buffer, format="JPEG")
-            assert written.read_bytes() == buffer.getvalue()
+        if name.endswith(".jpg"):  # as the authors' imsave writes it, byte for byte
+            assert written.read_bytes() == pil_jpeg(result)
         else:
             np.testing.assert_array_equal(read_image(str(written)), result)
         scored = read_image(str(written))

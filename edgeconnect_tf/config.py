@@ -136,7 +136,10 @@ class Config:
     residual_blocks: int = _field(8, "residual blocks per generator")
     filters: int = _field(64, "width of the first conv (generators and discriminators)")
     vgg_weights: str | None = _field(
-        "imagenet", "VGG19 for perceptual/style losses: imagenet, a .h5 path, or none (random)"
+        "imagenet",
+        "VGG19 for perceptual/style losses: imagenet (Keras' Caffe VGG19), a Keras .h5 path, "
+        "torchvision's vgg19-dcbb9e9d.pth (the authors' VGG and feeding, their loss balance), "
+        "or none (random)",
     )
     pretrained: list[str] = _field(
         [],

@@ -37,6 +37,16 @@ class EdgeConnect(keras.Model):
                    outside the hole, G1's raw output (or the drawn edges) inside
         raw:       [B, H, W, 3] G2's output before compositing
 
+    Two paths. The default feeds G2 the composite G1·m + Canny·(1 − m), the edge
+    map G2 is trained on and the one the authors' training, validation and
+    `sample()` use (the paper's C_comp). `reference=True` (a `call` argument,
+    `inpaint(..., reference=True)`, `--reference` on the command line) is the
+    authors' `test()`, which produced their released results and the paper's
+    published numbers: G2 sees G1's raw edge map over the whole image, at the
+    image's native size, and `inpaint` truncates the result to uint8 as
+    `(x · 255).int()` does. Use it to reproduce the paper; drawn edges are not
+    part of it.
+
     `winograd=True` runs the generators' residual blocks (80 % of their
     multiply-adds) as Winograd convolutions in float32: ~1.7× faster per image
     on CPU, same pixels to ~1e-5, after a one-off XLA compile (~2 s) for each
@@ -108,20 +118,23 @@ class EdgeConnect(keras.Model):
         inputs = inpaint_generator_inputs(image, edges, mask)
         return self.inpaint_generator(inputs, training=training)
 
-    def inpaint(self, image, mask, edges=None, strategy="auto", **kwargs):
+    def inpaint(self, image, mask, edges=None, strategy="auto", reference=False, **kwargs):
         """numpy in, numpy out: (uint8 RGB [H, W, 3], edge map [H, W] float32).
 
         Any size and mode (gray, RGB, RGBA, 8/16-bit; masks bool, 0-1 or 0-255,
-        white = hole). See `edgeconnect_tf.inpaint.inpaint` for `strategy`.
+        white = hole). See `edgeconnect_tf.inpaint.inpaint` for `strategy`;
+        `reference=True` is the authors' test() (class docstring).
         """
         from edgeconnect_tf.inpaint import inpaint
 
-        return inpaint(self, image, mask, edges, strategy=strategy, **kwargs)
+        return inpaint(self, image, mask, edges, strategy=strategy, reference=reference, **kwargs)
 
-    def call(self, inputs, training=False):
+    def call(self, inputs, training=False, reference=False):
         image = tf.convert_to_tensor(inputs["image"], tf.float32)
         mask = tf.convert_to_tensor(inputs["mask"], tf.float32)
         drawn = inputs.get("edges")
+        if reference and drawn is not None:
+            raise ValueError("reference=True (the authors' test()) takes no drawn edges")
         padded_image, (h, w) = pad_to_multiple(image)
         padded_mask, _ = pad_to_multiple(mask)
         gray = rgb_to_gray(padded_image)
@@ -130,7 +143,8 @@ class EdgeConnect(keras.Model):
             hole_edges = self.predict_edges(gray, known_edges, padded_mask, training=training)
         else:
             hole_edges, _ = pad_to_multiple(tf.convert_to_tensor(drawn, tf.float32))
-        edges = composite(hole_edges, known_edges, padded_mask)
+        # reference: the authors' test() feeds G2 G1's raw map over the whole image.
+        edges = hole_edges if reference else composite(hole_edges, known_edges, padded_mask)
         raw = self.predict_image(padded_image, edges, padded_mask, training=training)
         raw = raw[:, :h, :w]
         return {

@@ -25,7 +25,14 @@ import cv2
 import numpy as np
 
 from edgeconnect_tf.inpaint import InpaintError, inpaint, to_mask, to_rgb_uint8
-from edgeconnect_tf.io import atomic_write, image_size, list_images, read_image, write_image
+from edgeconnect_tf.io import (
+    REFERENCE_JPEG_QUALITY,
+    atomic_write,
+    image_size,
+    list_images,
+    read_image,
+    write_image,
+)
 
 # edgeconnect_tf.metrics and .masks import TensorFlow: they are imported where used, so
 # that `edgeconnect eval --help` (which reads MASK_TYPES) stays fast.
@@ -198,6 +205,7 @@ def evaluate(
     strategy="full",
     progress=True,
     save_dir=None,
+    reference=False,
 ):
     """Scores the model (and baselines) on `samples` (see `load_samples`).
 
@@ -208,6 +216,10 @@ def evaluate(
         strategy: `inpaint.inpaint`'s strategy; "full" is the paper's protocol.
         progress: show a keras Progbar.
         save_dir: if given, write each method's result to save_dir/METHOD/NAME.png.
+        reference: the authors' protocol: the model runs their test()
+            (`inpaint(..., reference=True)`, native size), and each method's
+            result is written to save_dir/METHOD/NAME with the input's extension
+            (JPEG at quality 75, as their imsave) and scored from that file.
 
     Returns:
         The report dict: {"methods", "per_image": [{"image", "mask", "hole_ratio",
@@ -219,6 +231,10 @@ def evaluate(
     from edgeconnect_tf import metrics
 
     methods = METHODS if baselines else METHODS[:1]
+    if reference and save_dir is None:
+        raise ValueError("reference=True scores written files: give save_dir")
+    if reference and strategy != "full":
+        raise ValueError(f"reference=True runs at native size (strategy 'full'), got {strategy!r}")
     bar = keras.utils.Progbar(len(samples), unit_name="image") if progress else None
     per_image = []
     features = {m: [] for m in ("ground_truth",) + methods} if inception is not None else None
@@ -228,9 +244,15 @@ def evaluate(
         results = {}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # empty or full masks are scored as is
-            results["edgeconnect"], _ = inpaint(model, image, hole, strategy=strategy)
+            results["edgeconnect"], _ = inpaint(
+                model, image, hole, strategy=strategy, reference=reference
+            )
         for method in methods[1:]:
             results[method] = opencv_inpaint(image, hole, method)
+        if reference:
+            results = {
+                m: _written_and_read(save_dir, m, sample["name"], results[m]) for m in methods
+            }
         row = {
             "image": sample["name"],
             "mask": sample["mask"],
@@ -244,7 +266,7 @@ def evaluate(
             features["ground_truth"].append(inception.extract(image[None])[0])
             for method in methods:
                 features[method].append(inception.extract(results[method][None])[0])
-        if save_dir is not None:
+        if save_dir is not None and not reference:
             for method in methods:
                 path = os.path.join(save_dir, method, os.path.splitext(sample["name"])[0] + ".png")
                 write_image(path, results[method])
@@ -255,6 +277,13 @@ def evaluate(
         "per_image": per_image,
         "buckets": summarize(per_image, methods, features),
     }
+
+
+def _written_and_read(save_dir, method, name, result):
+    """Writes `result` to save_dir/method/name (the authors' file) and reads it back."""
+    path = os.path.join(save_dir, method, name)
+    write_image(path, result, jpeg_quality=REFERENCE_JPEG_QUALITY)
+    return to_rgb_uint8(read_image(path), name=f"result {path}")
 
 
 def summarize(per_image, methods, features=None):

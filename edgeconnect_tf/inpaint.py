@@ -235,7 +235,7 @@ def choose_strategy(image_shape, max_side=MAX_SIDE):
 # ---------------------------------------------------------------------------- running
 
 
-def _run_model(model, image, hole, edges):
+def _run_model(model, image, hole, edges, reference=False):
     """One model call on uint8 [h, w, 3] / bool [h, w] / float [h, w] or None.
 
     Returns (inpainted float32 [h, w, 3] in [0, 1], edge map float32 [h, w]).
@@ -246,7 +246,7 @@ def _run_model(model, image, hole, edges):
     }
     if edges is not None:
         inputs["edges"] = edges.astype(np.float32)[None, ..., None]
-    out = model(inputs, training=False)
+    out = model(inputs, training=False, **({"reference": True} if reference else {}))
     return np.array(out["inpainted"])[0], np.array(out["edges"])[0, ..., 0]
 
 
@@ -284,6 +284,7 @@ def inpaint(
     resize_mask=False,
     window=TRAIN_SIZE,
     max_side=MAX_SIDE,
+    reference=False,
 ):
     """Fills the holes of one image.
 
@@ -299,6 +300,10 @@ def inpaint(
             (nearest neighbour) instead of raising.
         window, max_side: the crop window's minimum side; the largest side run at
             native resolution by "crop" and "resize".
+        reference: the authors' test(): G2 fed G1's raw edge map over the whole
+            image (see `EdgeConnect`), native size ("auto" means "full"; "crop" and
+            "resize" are errors, as are drawn edges), the result truncated
+            (x · 255 -> uint8) instead of rounded.
 
     Returns:
         (result [H, W, 3] uint8 RGB, edges [H, W] float32 in [0, 1]): the known
@@ -314,6 +319,13 @@ def inpaint(
     """
     if strategy not in STRATEGIES:
         raise InpaintError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+    if reference and strategy not in ("auto", "full"):
+        raise InpaintError(
+            f"reference=True runs the authors' test() at native size: strategy must be "
+            f"'full' (or 'auto'), got {strategy!r}"
+        )
+    if reference and edges is not None:
+        raise InpaintError("reference=True (the authors' test()) takes no drawn edges")
     rgb = to_rgb_uint8(image)
     shape = rgb.shape[:2]
     hole = to_mask(mask, shape, resize=resize_mask)
@@ -328,10 +340,10 @@ def inpaint(
             stacklevel=2,
         )
     if strategy == "auto":
-        strategy = choose_strategy(shape, max_side)
+        strategy = "full" if reference else choose_strategy(shape, max_side)
 
     if strategy == "full":
-        filled, edge_map = _run_model(model, rgb, hole, drawn)
+        filled, edge_map = _run_model(model, rgb, hole, drawn, reference)
     elif strategy == "resize":
         filled, edge_map = _run_scaled(model, rgb, hole, drawn, max_side)
     else:  # crop
@@ -344,6 +356,8 @@ def inpaint(
             filled[win] = part
             edge_map[win] = part_edges
 
-    filled8 = np.round(np.clip(filled, 0.0, 1.0) * 255.0).astype(np.uint8)
+    filled8 = np.clip(filled, 0.0, 1.0) * np.float32(255.0)
+    # The authors' (x · 255).int() truncates; ours rounds.
+    filled8 = (filled8 if reference else np.round(filled8)).astype(np.uint8)
     result = np.where(hole[..., None], filled8, rgb)
     return result, np.clip(edge_map, 0.0, 1.0).astype(np.float32)

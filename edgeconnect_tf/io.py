@@ -19,6 +19,9 @@ import numpy as np
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 JPEG_EXTENSIONS = (".jpg", ".jpeg")
 JPEG_QUALITY = 95  # written JPEG results
+# The authors' imsave is PIL's Image.save with its default JPEG quality, 75 (OpenCV at
+# 75 writes the same bytes): what `--reference` outputs use.
+REFERENCE_JPEG_QUALITY = 75
 
 
 class ImageFileError(ValueError):
@@ -141,7 +144,7 @@ def read_image(path, name="image"):
     return image
 
 
-def encode_image(path, image):
+def encode_image(path, image, jpeg_quality=JPEG_QUALITY):
     """[H, W, 3] RGB or [H, W] gray uint8 -> encoded bytes for `path`'s extension."""
     import cv2
 
@@ -149,16 +152,16 @@ def encode_image(path, image):
     if image.ndim == 3 and image.shape[-1] == 3:
         image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
     ext = os.path.splitext(path)[1].lower() or ".png"
-    params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY] if ext in JPEG_EXTENSIONS else []
+    params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality] if ext in JPEG_EXTENSIONS else []
     ok, data = cv2.imencode(ext, image, params)
     if not ok:
         raise ImageFileError(f"could not encode an image as {ext} for {path}")
     return data.tobytes()
 
 
-def write_image(path, image):
+def write_image(path, image, jpeg_quality=JPEG_QUALITY):
     """Writes an RGB/gray uint8 image (format from the extension) atomically."""
-    atomic_write(path, encode_image(path, image))
+    atomic_write(path, encode_image(path, image, jpeg_quality))
 
 
 @contextlib.contextmanager

@@ -16,13 +16,21 @@ Adversarial losses (``kind``):
 G1 uses adversarial + feature matching (weight 10 in the reference); G2 uses adversarial
 × 0.1 + masked L1 × 1 + perceptual × 0.1 + style × 250 (weights applied by the caller).
 
-Perceptual and style losses run a frozen, truncated Keras VGG19. The reference fed
-[0, 1] RGB straight into torchvision's VGG19 (no ImageNet normalization); here the
-images go through Keras' ``vgg19.preprocess_input`` ("caffe": ×255, RGB→BGR, minus
-the ImageNet channel means), which is what Keras' VGG19 weights expect. The feature
-magnitudes therefore differ from the reference's, so the reference's perceptual/style
-weights are a starting point rather than an exact match. ``preprocess=False``
-reproduces the reference's feeding.
+Perceptual and style losses run a frozen, truncated VGG19 (Keras' layers) with one of
+two sets of weights:
+
+- torchvision's ImageNet VGG19 state dict (``vgg19-dcbb9e9d.pth``, keys
+  ``features.N.weight`` / ``features.N.bias``), read with torch and fed [0, 1] RGB
+  with no normalization: the authors' network and feeding, so the paper's weights
+  (content 0.1, style 250) give the authors' balance between the terms;
+- Keras' VGG19 (``"imagenet"`` or a ``.h5`` file; Caffe-converted), fed through
+  ``vgg19.preprocess_input`` (×255, RGB→BGR, minus the ImageNet means) as its weights
+  expect. Its activations have other magnitudes (the style term scales with their
+  square), so with the paper's weights the balance is not the authors'.
+
+``nsgan`` matches PyTorch's ``BCELoss`` (each log term clamped at −100, gradient
+(p − y) / max(p(1 − p), 1e-12)), so saturated discriminator outputs keep the
+authors' losses and gradients.
 """
 
 from __future__ import annotations
@@ -34,11 +42,11 @@ import tensorflow as tf
 
 GAN_LOSS_KINDS = ("nsgan", "lsgan", "hinge")
 
-# Keras' default fuzz factor: probabilities are clipped to [EPS, 1 - EPS] before the log,
-# so a saturated sigmoid gives a finite loss (at most -log(1e-7) ≈ 16.1 per element) and
-# finite gradients. PyTorch's BCELoss (the reference) caps each term at 100 instead; the
-# two agree wherever the discriminator output lies in [1e-7, 1 - 1e-7].
-BCE_EPSILON = 1e-7
+# PyTorch's BCELoss (the reference): each log term is clamped at -100 (a saturated
+# sigmoid gives a finite loss), and its backward is (p - y) / max(p (1 - p), 1e-12), so a
+# probability of 0 or 1 keeps a finite gradient (Keras' clipping at 1e-7 has none there).
+BCE_LOG_MIN = -100.0
+BCE_GRAD_EPSILON = 1e-12
 
 # Reference layer name -> Keras VGG19 layer name (ReLU is fused into each conv layer).
 PERCEPTUAL_LAYERS = {
@@ -56,6 +64,9 @@ STYLE_LAYERS = {
 }
 VGG19_FEATURE_LAYERS = {**PERCEPTUAL_LAYERS, **STYLE_LAYERS}
 
+# The authors' VGG19 weights (torchvision's ImageNet file; read with torch).
+TORCHVISION_VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
+
 # ImageNet channel means in BGR order, as keras.applications.vgg19.preprocess_input uses.
 _VGG_BGR_MEAN = (103.939, 116.779, 123.68)
 
@@ -70,8 +81,19 @@ def _check_kind(kind):
 
 
 def _bce(prob, target_is_real):
-    p = tf.clip_by_value(_f32(prob), BCE_EPSILON, 1.0 - BCE_EPSILON)
-    return -tf.reduce_mean(tf.math.log(p) if target_is_real else tf.math.log(1.0 - p))
+    """mean BCE of probabilities against a constant label, as torch's ``BCELoss``."""
+    target = 1.0 if target_is_real else 0.0
+
+    @tf.custom_gradient
+    def terms(p):
+        log = tf.math.log(p) if target_is_real else tf.math.log1p(-p)
+
+        def grad(upstream):
+            return upstream * (p - target) / tf.maximum(p * (1.0 - p), BCE_GRAD_EPSILON)
+
+        return -tf.maximum(log, BCE_LOG_MIN), grad
+
+    return tf.reduce_mean(terms(_f32(prob)))
 
 
 def _adversarial(outputs, target_is_real, kind, for_discriminator):
@@ -178,10 +200,67 @@ def _check_weights_arg(weights, arg_name):
     if not isinstance(weights, (str, os.PathLike)):
         raise ValueError(f"{arg_name} must be 'imagenet', None or a file path, got {weights!r}")
     path = os.fspath(weights)
-    if not path.endswith((".h5", ".hdf5")):
-        raise ValueError(f"{arg_name}={path!r}: expected a .h5 or .weights.h5 file")
+    if not path.endswith((".h5", ".hdf5", ".pth")):
+        raise ValueError(
+            f"{arg_name}={path!r}: expected a Keras .h5 / .weights.h5 file or torchvision's "
+            "VGG19 state dict (.pth)"
+        )
     if not os.path.isfile(path):
-        raise ValueError(f"{arg_name}={path!r}: file not found")
+        hint = f" (torchvision's VGG19: {TORCHVISION_VGG19_URL})" if path.endswith(".pth") else ""
+        raise ValueError(f"{arg_name}={path!r}: file not found{hint}")
+
+
+def _is_torchvision_file(weights):
+    return isinstance(weights, (str, os.PathLike)) and os.fspath(weights).endswith(".pth")
+
+
+def _torchvision_vgg19_indices():
+    """Keras VGG19 conv layer name -> index N of torchvision's ``features.N`` (conv, ReLU, pool)."""
+    indices, n = {}, 0
+    for block, convs in enumerate((2, 2, 4, 4, 4), start=1):
+        for i in range(1, convs + 1):
+            indices[f"block{block}_conv{i}"] = n
+            n += 2  # conv, ReLU
+        n += 1  # max pool
+    return indices
+
+
+TORCHVISION_VGG19_INDICES = _torchvision_vgg19_indices()
+
+
+def read_torchvision_vgg19(path, layers):
+    """torchvision VGG19 state dict (.pth) -> {Keras layer name: [kernel, bias]} for `layers`.
+
+    `layers`: {name: Keras Conv2D}; kernels (O, I, 3, 3) become (3, 3, I, O). Needs torch.
+    Raises ValueError naming the file and the first missing or misshapen key.
+    """
+    import numpy as np
+
+    from edgeconnect_tf.convert import ConvertError, load_state_dict
+
+    try:
+        state, _ = load_state_dict(path, "state_dict")
+    except ConvertError as e:
+        raise ValueError(f"vgg_weights: {e}") from None
+    out = {}
+    for name, layer in layers.items():
+        key = f"features.{TORCHVISION_VGG19_INDICES[name]}"
+        kh, kw, c_in, c_out = layer.kernel.shape
+        for suffix, shape in (("weight", (c_out, c_in, kh, kw)), ("bias", (c_out,))):
+            if f"{key}.{suffix}" not in state:
+                raise ValueError(
+                    f"vgg_weights={path!r}: no '{key}.{suffix}' (expected torchvision's VGG19 "
+                    f"state dict, keys features.N.weight/bias); its keys start with "
+                    f"{', '.join(repr(k) for k in list(state)[:3])}"
+                )
+            if state[f"{key}.{suffix}"].shape != shape:
+                raise ValueError(
+                    f"vgg_weights={path!r}: {key}.{suffix} has shape "
+                    f"{state[f'{key}.{suffix}'].shape}, VGG19 needs {shape}"
+                )
+        kernel = np.transpose(state[f"{key}.weight"], (2, 3, 1, 0))
+        out[name] = [kernel, state[f"{key}.bias"]]
+    return out
 
 
 class VGG19Features(keras.Model):
@@ -191,10 +270,13 @@ class VGG19Features(keras.Model):
     ``block5_conv2`` (nothing beyond it is computed).
 
     Args:
-      weights: ``"imagenet"`` (Keras download), ``None`` (random init, for tests) or a
-        local ``.h5`` / ``.weights.h5`` file of ``VGG19(include_top=False)``.
+      weights: ``"imagenet"`` (Keras download), ``None`` (random init, for tests), a
+        local ``.h5`` / ``.weights.h5`` file of ``VGG19(include_top=False)``, or
+        torchvision's VGG19 state dict ``.pth`` (``vgg19-dcbb9e9d.pth``, the authors'
+        VGG; read with torch and converted in memory).
       preprocess: apply Keras' VGG19 preprocessing (``vgg19_preprocess``) inside the
         model. ``False`` feeds the [0, 1] images as they are, as the reference did.
+        ``None`` (default): ``False`` for a ``.pth`` file, ``True`` otherwise.
 
     Call: ``[B, H, W, 3]`` RGB in [0, 1] → dict keyed by the reference's names
     (``relu1_1`` … ``relu5_1``, ``relu2_2``, ``relu3_4``, ``relu4_4``, ``relu5_2``) of
@@ -206,14 +288,17 @@ class VGG19Features(keras.Model):
       TensorShape([1, 4, 4, 512])
     """
 
-    def __init__(self, weights="imagenet", preprocess=True, **kwargs):
+    def __init__(self, weights="imagenet", preprocess=None, **kwargs):
         super().__init__(**kwargs)
         _check_weights_arg(weights, "vgg_weights")
         self.vgg_weights = None if weights is None else str(weights)
-        self.preprocess = bool(preprocess)
+        torchvision = _is_torchvision_file(weights)
+        self.preprocess = (not torchvision) if preprocess is None else bool(preprocess)
         try:
             full = keras.applications.VGG19(
-                include_top=False, weights=weights, input_shape=(None, None, 3)
+                include_top=False,
+                weights=None if torchvision else weights,
+                input_shape=(None, None, 3),
             )
         except (ValueError, OSError) as err:
             raise ValueError(
@@ -223,6 +308,14 @@ class VGG19Features(keras.Model):
             name: full.get_layer(layer).output for name, layer in VGG19_FEATURE_LAYERS.items()
         }
         self.backbone = keras.Model(full.input, outputs, name="vgg19_trunk")
+        if torchvision:
+            convs = {
+                layer.name: layer
+                for layer in self.backbone.layers
+                if layer.name in TORCHVISION_VGG19_INDICES
+            }
+            for name, values in read_torchvision_vgg19(self.vgg_weights, convs).items():
+                convs[name].set_weights(values)
         self.backbone.trainable = False
         self.trainable = False
 
@@ -258,7 +351,7 @@ class PerceptualStyleLoss:
     ``[B, H, W, 1]`` mask (1 = hole) → ``(perceptual, style)`` float32 scalars.
     """
 
-    def __init__(self, weights="imagenet", preprocess=True, features=None):
+    def __init__(self, weights="imagenet", preprocess=None, features=None):
         self.features = features if features is not None else VGG19Features(weights, preprocess)
 
     def __call__(self, pred, gt, mask=None):

@@ -48,6 +48,7 @@ import tensorflow as tf
 from edgeconnect_tf import losses
 from edgeconnect_tf.image_ops import composite, edge_generator_inputs, inpaint_generator_inputs
 from edgeconnect_tf.metrics import edge_precision_recall_tf, mae_tf, psnr_tf
+from edgeconnect_tf.optimizers import TorchAdam
 from edgeconnect_tf.weights import INPUT_CHANNELS
 from edgeconnect_tf.weights import build_networks as make_networks
 
@@ -62,12 +63,12 @@ def _num_replicas():
 
 
 def _prepare_optimizer(optimizer, learning_rate, variables, arg, policy):
-    """The optimizer (Adam(lr, 0, 0.9) if None), loss-scaled under mixed_float16, built.
+    """The optimizer (PyTorch's Adam(lr, 0, 0.9) if None), loss-scaled under mixed_float16, built.
 
     Runs in the model's strategy scope, so new variables are mirrored.
     """
     if optimizer is None:
-        optimizer = keras.optimizers.Adam(learning_rate, beta_1=BETA_1, beta_2=BETA_2)
+        optimizer = TorchAdam(learning_rate, beta_1=BETA_1, beta_2=BETA_2)
     if not isinstance(optimizer, keras.optimizers.Optimizer):
         raise ValueError(f"{arg} must be a keras.optimizers.Optimizer, got {optimizer!r}")
     created_in = getattr(optimizer, "_distribution_strategy", None)
@@ -127,7 +128,8 @@ class _GANModel(keras.Model):
 
         Runs in the model's strategy scope (the one it was created in); optimizers
         passed in must have been created in that scope too. Defaults: Adam(1e-4,
-        0, 0.9) for G and Adam(1e-5, 0, 0.9) for D; under a "mixed_float16" model
+        0, 0.9) for G and Adam(1e-5, 0, 0.9) for D, as PyTorch computes it
+        (`optimizers.TorchAdam`, ε 1e-8); under a "mixed_float16" model
         policy each is wrapped in a `LossScaleOptimizer`. `kwargs` (jit_compile,
         steps_per_execution, run_eagerly, ...) go to `keras.Model.compile`; the G
         optimizer becomes `model.optimizer`, so `model.optimizer.iterations`
@@ -323,7 +325,8 @@ class InpaintModel(_Stage):
 
     G loss = adv_loss_weight · adversarial + l1_loss_weight · L1 / mean(mask)
     + content_loss_weight · perceptual + style_loss_weight · style (VGG19,
-    `vgg_weights`: "imagenet", None or a local .h5 file). Metrics: d2, g2,
+    `vgg_weights`: "imagenet", None, a local Keras .h5 file, or torchvision's
+    VGG19 .pth, the authors' VGG and feeding; see `losses`). Metrics: d2, g2,
     l1, perceptual, style (all weighted, g2 the adversarial term), psnr and
     mae of the composite against the image.
     """

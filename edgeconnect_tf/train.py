@@ -40,6 +40,7 @@ from edgeconnect_tf import callbacks as cb
 from edgeconnect_tf import weights as weights_lib
 from edgeconnect_tf.config import MODELS, ConfigError
 from edgeconnect_tf.layers import set_winograd
+from edgeconnect_tf.optimizers import TorchAdam
 
 
 class TrainError(ValueError):
@@ -220,7 +221,7 @@ def _monitor(setting, model_type, has_val, fallback):
 
 
 def _optimizer(config, lr):
-    return keras.optimizers.Adam(lr, beta_1=config.beta1, beta_2=config.beta2)
+    return TorchAdam(lr, beta_1=config.beta1, beta_2=config.beta2)
 
 
 # ----------------------------------------------------------------------- train

@@ -12,8 +12,10 @@ RNG = np.random.default_rng(1)
 
 
 def _np_bce(p, real):
-    p = np.clip(p.astype(np.float64), 1e-7, 1 - 1e-7)
-    return -np.mean(np.log(p) if real else np.log(1 - p))
+    """torch's BCELoss: each log term clamped at -100."""
+    p = p.astype(np.float64)
+    with np.errstate(divide="ignore"):
+        return -np.mean(np.maximum(np.log(p) if real else np.log1p(-p), -100.0))
 
 
 def _np_gram(f):
@@ -85,7 +87,9 @@ def test_nsgan_saturated_outputs_are_finite():
         g = losses.generator_adversarial_loss(fake, "nsgan")
     grads = tape.gradient([d, g], [real, fake])
     assert np.isfinite(d.numpy()) and np.isfinite(g.numpy())
-    np.testing.assert_allclose(g.numpy(), -np.log(1e-7) / 2, rtol=1e-4)
+    np.testing.assert_allclose(g.numpy(), _np_bce(fake.numpy(), True), rtol=1e-6)
+    np.testing.assert_allclose(g.numpy(), 100.0 / 2, rtol=1e-6)  # log(0) clamped at -100
+    np.testing.assert_allclose(d.numpy(), (100.0 / 2 + 100.0 / 2) / 2, rtol=1e-6)
     assert all(np.all(np.isfinite(gr.numpy())) for gr in grads)
 
 

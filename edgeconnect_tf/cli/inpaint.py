@@ -18,7 +18,14 @@ import sys
 import warnings
 
 from edgeconnect_tf.inpaint import MIN_SIDE, STRATEGIES, InpaintError
-from edgeconnect_tf.io import JPEG_EXTENSIONS, image_size, list_images, read_image, write_image
+from edgeconnect_tf.io import (
+    JPEG_EXTENSIONS,
+    REFERENCE_JPEG_QUALITY,
+    image_size,
+    list_images,
+    read_image,
+    write_image,
+)
 
 EDGES_SUFFIX = "_edges.png"
 
@@ -60,6 +67,13 @@ def add_arguments(parser):
         "--resize-mask",
         action="store_true",
         help="resize masks/edges of another size to the image (nearest) instead of failing",
+    )
+    parser.add_argument(
+        "--reference",
+        action="store_true",
+        help="the authors' test(): G2 fed G1's raw edges over the whole image, native size, "
+        "result truncated to uint8, JPEG at quality 75 (their published results; default: "
+        "composite)",
     )
     return parser
 
@@ -104,6 +118,12 @@ def add_eval_arguments(parser):
     )
     parser.add_argument(
         "--save-images", action="store_true", help="write every result to OUTPUT/images/METHOD/"
+    )
+    parser.add_argument(
+        "--reference",
+        action="store_true",
+        help="the authors' protocol: their test() at native size, results written to "
+        "OUTPUT/images/METHOD/ with the input's name (JPEG quality 75) and scored from the files",
     )
     return parser
 
@@ -166,6 +186,20 @@ def _check_weights(directory):
         path = os.path.join(directory, FILES[name])
         if not os.path.isfile(path):
             raise WeightsError(f"{path} is missing ({name.replace('_', ' ')} weights)")
+
+
+def _check_reference(args):
+    """--reference is the authors' test(): whole image at native size, no drawn edges."""
+    if not args.reference:
+        return
+    if args.strategy not in ("auto", "full"):
+        raise InpaintError(
+            f"--reference runs the whole image at native size: drop --strategy {args.strategy}"
+        )
+    for flag in ("edges", "size"):
+        if getattr(args, flag, None) is not None:
+            reason = "takes no drawn edges" if flag == "edges" else "runs at native size"
+            raise InpaintError(f"--reference (the authors' test()) {reason}: drop --{flag}")
 
 
 def _load_model(directory, winograd=False):
@@ -243,6 +277,7 @@ def main(args):
     from edgeconnect_tf.inpaint import inpaint
 
     try:
+        _check_reference(args)
         _check_weights(args.weights)
         jobs = plan_inpaint(args)
 
@@ -278,9 +313,11 @@ def main(args):
                     edges,
                     strategy=args.strategy,
                     resize_mask=args.resize_mask,
+                    reference=args.reference,
                 )
             notes += [f"{job['image']}: {w.message}" for w in caught]
-            write_image(job["output"], result)
+            quality = {"jpeg_quality": REFERENCE_JPEG_QUALITY} if args.reference else {}
+            write_image(job["output"], result, **quality)
             if job["edges_output"] is not None:
                 edge8 = (edge_map * 255.0 + 0.5).astype("uint8")
                 write_image(job["edges_output"], edge8)
@@ -311,6 +348,7 @@ def eval_command(args):
                 raise InpaintError(f"--{name} must be a positive integer, got {value}")
         if os.path.exists(args.output) and not os.path.isdir(args.output):
             raise InpaintError(f"output {args.output} exists and is not a directory")
+        _check_reference(args)
         _check_weights(args.weights)
         if args.inception_weights and not os.path.isfile(args.inception_weights):
             raise InpaintError(f"inception weights file {args.inception_weights} does not exist")
@@ -330,7 +368,9 @@ def eval_command(args):
             from edgeconnect_tf.metrics import InceptionFeatures
 
             inception = InceptionFeatures(args.inception_weights)
-        save_dir = os.path.join(args.output, "images") if args.save_images else None
+        save_dir = (
+            os.path.join(args.output, "images") if args.save_images or args.reference else None
+        )
         report = evaluate.evaluate(
             model,
             samples,
@@ -338,8 +378,9 @@ def eval_command(args):
             inception=inception,
             strategy=args.strategy,
             save_dir=save_dir,
+            reference=args.reference,
         )
-        info.update(weights=args.weights, strategy=args.strategy)
+        info.update(weights=args.weights, strategy=args.strategy, reference=args.reference)
         report = {"config": info, **report}
         json_path, md_path = evaluate.write_report(report, args.output)
     except (ValueError, OSError) as e:

@@ -373,20 +373,20 @@ def test_mirrored_strategy_matches_one_device(tmp_path):
 
 
 # Relative l2 error of one SGD step's weight update under a mixed policy against float32,
-# per network, measured (seeds 0, 1, 3; edge, inpaint and joint models; AVX-512, bf16
-# native) as: bfloat16 D 0.2-0.4 %, G1 3-7 %, G2 9-16 %; float16 D 0.03-0.12 %, G1 1.2-1.8 %,
-# G2 2.4-5.8 %. The bounds leave ~3x room. The generators' errors are rounding, not a
-# bug: each op rounds once (bf16 2^-9, fp16 2^-12) and the kernel gradients, sums over
-# every pixel of activation x upstream gradient, cancel heavily (G2's L1 term is a sign
-# pattern, and pixels near |pred - gt| = 0 flip). An update computed wrongly (an unscaled
-# fp16 loss, a float16 master weight, bf16-accumulated bias sums, different VGG weights)
-# is off by 50-100 % or more.
+# per network, measured (seeds 0, 1, 3; edge, inpaint and joint models; AVX-512; fp16 also
+# with ONEDNN_MAX_CPU_ISA=AVX2, bf16 natively only): bfloat16 D 0.16-0.35 %, G1 2.5-7.1 %,
+# G2 9.2-16 %; float16 D 0.03-0.12 %, G1 0.8-1.8 %, G2 2.4-5.8 %. The bounds leave ~3x room.
+# The generators' errors are rounding, not a bug: in float32, rounding only G2's weights to
+# bfloat16 (float16) already moves its gradient by 7 % (1.7 %), and G2's L1 and style terms
+# have sign gradients that flip where |pred - gt| is within the rounding. An update computed
+# wrongly (an unscaled fp16 loss, a float16 master weight, different VGG weights in the
+# two runs) is off by 80-100 % or more. (bf16-summed bias gradients: test_layers.)
 MIXED_UPDATE_RTOL = {
     "mixed_bfloat16": {"generator": {"edge": 0.25, "inpaint": 0.5}, "discriminator": 0.01},
     "mixed_float16": {"generator": {"edge": 0.06, "inpaint": 0.2}, "discriminator": 0.005},
 }
-# The logged losses: up to 3.5e-3 (bf16, VGG terms) and 5e-4 (fp16) relative.
-MIXED_LOSS_RTOL = {"mixed_bfloat16": 0.01, "mixed_float16": 0.002}
+# The logged losses: up to 4.5e-3 (bf16, VGG terms) and 5e-4 (fp16) relative.
+MIXED_LOSS_RTOL = {"mixed_bfloat16": 0.015, "mixed_float16": 0.002}
 
 
 def _one_sgd_update(kind, policy, batch, initial):

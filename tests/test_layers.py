@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+from conftest import needs_bf16_kernels
 from scipy import signal
 
 from edgeconnect_tf.layers import InstanceNormalization, PaddedConv2D, ReflectionPadding2D
@@ -98,3 +99,33 @@ def test_every_conv_gets_its_own_initial_kernel():
         for j in range(i + 1, len(kernels)):
             assert not np.array_equal(kernels[i], kernels[j])
     assert abs(float(np.std(np.concatenate([k.ravel() for k in kernels]))) - 0.02) < 0.003
+
+
+@needs_bf16_kernels
+def test_bfloat16_bias_gradient_is_summed_in_float32():
+    """Under mixed_bfloat16 a conv's bias gradient is the float32 sum of the bf16 upstream
+    gradient, rounded once (TF's BiasAddGrad, which Keras' convs use, sums in bfloat16)."""
+    import tensorflow as tf
+
+    ones = tf.ones([1, 2048, 1, 1], tf.bfloat16)
+    assert (
+        float(tf.raw_ops.BiasAddGrad(out_backprop=ones)[0]) == 256.0
+    )  # why PaddedConv2D adds its own
+
+    rng = np.random.default_rng(0)
+    x = rng.random((2, 32, 32, 2)).astype("float32")
+    dy = tf.constant(rng.standard_normal((2, 32, 32, 3)) + 0.2, tf.bfloat16)
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        layer = PaddedConv2D(3, 3, padding=1)
+        with tf.GradientTape() as tape:
+            y = layer(x)
+        grads = tape.gradient(y, [layer.conv.kernel, layer.conv.bias], output_gradients=dy)
+        plain = layer.conv(np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0))))  # Keras' own path
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert y.dtype == "bfloat16"
+    np.testing.assert_array_equal(y.numpy(), plain.numpy())
+    expected = tf.cast(dy, tf.float64).numpy().sum(axis=(0, 1, 2))  # exact sums of ~400
+    np.testing.assert_allclose(grads[1].numpy(), expected, rtol=2.0**-8)  # one bf16 rounding
+    assert grads[0].shape == (3, 3, 2, 3)

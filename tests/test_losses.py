@@ -5,6 +5,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import needs_bf16_kernels
 
 from edgeconnect_tf import losses
 
@@ -342,6 +343,7 @@ def test_perceptual_style_without_mask_and_gradients(vgg):
     assert same_p.numpy() == 0.0 and same_s.numpy() == 0.0
 
 
+@needs_bf16_kernels
 def test_perceptual_style_mixed_precision_close_to_float32(vgg):
     pred = RNG.uniform(size=(1, 32, 32, 3)).astype(np.float32)
     gt = RNG.uniform(size=(1, 32, 32, 3)).astype(np.float32)

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import needs_bf16_kernels
 from skimage import data, feature, transform
 
 from edgeconnect_tf.models import EdgeInpaintModel, EdgeModel, InpaintModel
@@ -407,12 +408,20 @@ def test_mirrored_strategy_matches_one_device(tmp_path):
 
 
 # Relative l2 error of one SGD step's weight update under a mixed policy against float32,
-# per network: measured 0.3-1.2 % for mixed_bfloat16 and 0.01-0.1 % for mixed_float16
-# (edge and joint models, AVX-512 and ONEDNN_MAX_CPU_ISA=AVX2); the bounds leave ~4x room.
-# bfloat16 keeps 8 mantissa bits (2^-8 = 0.4 % per rounding), float16 11 (0.05 %). An
-# update computed wrongly (an unscaled fp16 loss, a float16 master weight) is off by
-# 100 % or more.
-MIXED_UPDATE_RTOL = {"mixed_bfloat16": 0.05, "mixed_float16": 0.005}
+# per network, measured (seeds 0, 1, 3; edge, inpaint and joint models; AVX-512; fp16 also
+# with ONEDNN_MAX_CPU_ISA=AVX2, bf16 natively only): bfloat16 D 0.16-0.35 %, G1 2.5-7.1 %,
+# G2 9.2-16 %; float16 D 0.03-0.12 %, G1 0.8-1.8 %, G2 2.4-5.8 %. The bounds leave ~3x room.
+# The generators' errors are rounding, not a bug: in float32, rounding only G2's weights to
+# bfloat16 (float16) already moves its gradient by 7 % (1.7 %), and G2's L1 and style terms
+# have sign gradients that flip where |pred - gt| is within the rounding. An update computed
+# wrongly (an unscaled fp16 loss, a float16 master weight, different VGG weights in the
+# two runs) is off by 80-100 % or more. (bf16-summed bias gradients: test_layers.)
+MIXED_UPDATE_RTOL = {
+    "mixed_bfloat16": {"generator": {"edge": 0.25, "inpaint": 0.5}, "discriminator": 0.01},
+    "mixed_float16": {"generator": {"edge": 0.06, "inpaint": 0.2}, "discriminator": 0.005},
+}
+# The logged losses: up to 4.5e-3 (bf16, VGG terms) and 5e-4 (fp16) relative.
+MIXED_LOSS_RTOL = {"mixed_bfloat16": 0.015, "mixed_float16": 0.002}
 
 
 def _one_sgd_update(kind, policy, batch, initial):
@@ -420,15 +429,31 @@ def _one_sgd_update(kind, policy, batch, initial):
     try:
         model = make_model(kind)
         model.build_networks(32)
-        for name, net in model.networks.items():
+        for name, net in all_networks(model).items():  # the frozen VGG too
             net.set_weights(initial[name])
         model.compile(keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.1))
         if policy != "float32":
-            assert model.networks["edge_generator"].compute_dtype == policy.split("_")[1]
-            assert model.networks["edge_generator"].variable_dtype == "float32"
+            for net in model.networks.values():
+                assert net.compute_dtype == policy.split("_")[1], net.name
+                assert net.variable_dtype == "float32", net.name
         is_scaled = isinstance(model.g_optimizer, keras.optimizers.LossScaleOptimizer)
         assert is_scaled == (policy == "mixed_float16")
-        logs = {k: float(v) for k, v in model.train_step(batch).items()}
+        # Dynamic loss scaling skips a step whose float16 gradients overflow and halves
+        # the scale: Keras starts at 2**15, and G2's output-bias gradient (~2 here) times
+        # 2**15 exceeds float16's 65504. Replay the step from the initial weights until
+        # both optimizers apply it (1-2 skips here; none without loss scaling).
+        optimizers = (model.g_optimizer, model.d_optimizer)
+        skipped = 0
+        while True:
+            before = [int(o.iterations) for o in optimizers]
+            logs = {k: float(v) for k, v in model.train_step(batch).items()}
+            if all(int(o.iterations) == n + 1 for o, n in zip(optimizers, before, strict=True)):
+                break
+            skipped += 1
+            assert skipped < 4, f"{policy}: no step applied in 4 tries"
+            for name, net in all_networks(model).items():
+                net.set_weights(initial[name])
+        assert is_scaled or skipped == 0, f"{policy}: {skipped} steps skipped"
         assert model.sample(batch)["composite"].dtype == np.float32
         weights = {name: net.get_weights() for name, net in model.networks.items()}
     finally:
@@ -437,18 +462,22 @@ def _one_sgd_update(kind, policy, batch, initial):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+@pytest.mark.parametrize(
+    "policy", [pytest.param("mixed_bfloat16", marks=needs_bf16_kernels), "mixed_float16"]
+)
 @pytest.mark.parametrize("kind", ["edge", "joint"])
 def test_mixed_precision_update_matches_float32(kind, policy, batch):
     """One SGD step under `policy` moves each trained network as float32's step does."""
     keras.utils.set_random_seed(3)
     reference = make_model(kind)
     reference.build_networks(32)
-    initial = {name: net.get_weights() for name, net in reference.networks.items()}
+    initial = {name: net.get_weights() for name, net in all_networks(reference).items()}
     logs32, after32 = _one_sgd_update(kind, "float32", batch, initial)
     logs, after = _one_sgd_update(kind, policy, batch, initial)
-    rtol = MIXED_UPDATE_RTOL[policy]
     for name in TRAINED[kind]:
+        network, role = name.split("_")  # e.g. "inpaint", "generator"
+        rtol = MIXED_UPDATE_RTOL[policy][role]
+        rtol = rtol[network] if role == "generator" else rtol
         step32 = np.concatenate(
             [(a - w).ravel() for a, w in zip(after32[name], initial[name], strict=True)]
         )
@@ -457,8 +486,11 @@ def test_mixed_precision_update_matches_float32(kind, policy, batch):
         )
         error = np.linalg.norm(step - step32) / np.linalg.norm(step32)
         assert error < rtol, f"{name}: update off by {error:.2%} (bound {rtol:.1%})"
-    for key in ("g1", "fm", "d1") if kind == "edge" else ("g2", "l1", "d2"):
-        np.testing.assert_allclose(logs[key], logs32[key], rtol=rtol, err_msg=key)
+    keys = ("g1", "fm", "d1") if kind == "edge" else ("g2", "l1", "perceptual", "style", "d2")
+    for key in keys:
+        np.testing.assert_allclose(
+            logs[key], logs32[key], rtol=MIXED_LOSS_RTOL[policy], err_msg=key
+        )
 
 
 @pytest.mark.slow

@@ -46,7 +46,7 @@ def test_tensorflow_start_up_lines_are_hidden_unless_asked_for(tmp_path):
     quiet = _run(args, module=True)
     assert quiet.returncode == 1
     assert quiet.stderr.strip().splitlines() == [
-        f"edgeconnect export: weights directory {str(tmp_path / 'none')!r} does not exist"
+        f"edgeconnect export: error: weights directory {str(tmp_path / 'none')!r} does not exist"
     ]
     loud = _run(args, env={"TF_CPP_MIN_LOG_LEVEL": "0"}, module=True)
     assert loud.returncode == 1 and len(loud.stderr.strip().splitlines()) > 1  # TF's own lines

@@ -12,7 +12,8 @@ from skimage.color import rgb2gray
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from edgeconnect_tf import evaluate
-from edgeconnect_tf.cli.inpaint import add_eval_arguments, eval_command
+from edgeconnect_tf.cli.evaluate import add_arguments as add_eval_arguments
+from edgeconnect_tf.cli.evaluate import main as eval_command
 from edgeconnect_tf.weights import FILES, REQUIRED, build_networks, save_networks
 
 SIZE = 64

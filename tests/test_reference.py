@@ -406,7 +406,8 @@ def test_eval_cli_reference_scores_the_written_files(converted, model, files, ca
 
     from test_evaluate import gray_metrics
 
-    from edgeconnect_tf.cli.inpaint import add_eval_arguments, eval_command
+    from edgeconnect_tf.cli.evaluate import add_arguments as add_eval_arguments
+    from edgeconnect_tf.cli.evaluate import main as eval_command
     from edgeconnect_tf.io import read_image
 
     out = files / "report"

@@ -41,6 +41,12 @@ class ArgumentParser(argparse.ArgumentParser):
         super().error(message)
 
 
+def error(command, message, code=1):
+    """Prints `edgeconnect COMMAND: error: MESSAGE` as one line on stderr; returns `code`."""
+    print(f"edgeconnect {command}: error: {' '.join(str(message).split())}", file=sys.stderr)
+    return code
+
+
 def command_module(name):
     return importlib.import_module(f"edgeconnect_tf.cli.{MODULES.get(name, name)}")
 

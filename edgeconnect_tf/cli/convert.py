@@ -3,7 +3,7 @@
 edgeconnect convert --checkpoints checkpoints/places2 --output weights/places2
 """
 
-import sys
+from edgeconnect_tf.cli import error
 
 
 def add_arguments(parser):
@@ -27,8 +27,7 @@ def main(args):
     try:
         info = convert_checkpoints(args.checkpoints, args.output, trust_pickle=args.trust_pickle)
     except (ConvertError, OSError) as e:
-        print(f"edgeconnect convert: error: {one_line(e, 1000)}", file=sys.stderr)
-        return 1
+        return error("convert", one_line(e, 1000))
     print(
         f"wrote {args.output}: {', '.join(info['networks'])} "
         f"(residual_blocks={info['residual_blocks']}, filters={info['filters']}, "

@@ -7,8 +7,8 @@
 
 import argparse
 import os
-import sys
 
+from edgeconnect_tf.cli import error
 from edgeconnect_tf.deploy import QUANTIZE_MODES
 from edgeconnect_tf.inpaint import MIN_SIDE
 
@@ -108,8 +108,7 @@ def main(args):
         else:
             _export_saved_model(model, args)
     except (WeightsError, ValueError) as e:
-        print(f"edgeconnect export: {e}", file=sys.stderr)
-        return 1
+        return error("export", e)
     return 0
 
 

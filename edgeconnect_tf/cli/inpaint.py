@@ -7,8 +7,8 @@ relative path and name (PNG, or JPEG for JPEG inputs). Before anything is
 written, every file's header is checked (it exists, is an image, the mask and
 edges match its size) along with pairing, output names and the weights files, so
 a bad input ends with a one-line error and exit code 1. Outputs are written
-atomically; existing ones are skipped unless --overwrite. `edgeconnect eval`'s
-command (cli/evaluate.py) shares the checks here.
+atomically; existing ones are skipped unless --overwrite. `edgeconnect eval`
+(cli/evaluate.py) shares the weights and --reference checks here.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import os
 import sys
 import warnings
 
+from edgeconnect_tf.cli import error
 from edgeconnect_tf.inpaint import MIN_SIDE, STRATEGIES, InpaintError
 from edgeconnect_tf.io import (
     JPEG_EXTENSIONS,
@@ -78,62 +79,7 @@ def add_arguments(parser):
     return parser
 
 
-def add_eval_arguments(parser):
-    """Registers `edgeconnect eval`'s options on an argparse (sub)parser."""
-    from edgeconnect_tf.evaluate import MASK_TYPES
-
-    parser.add_argument("--weights", required=True, help="weights directory")
-    parser.add_argument("--data", required=True, help="directory of ground-truth images")
-    group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument(
-        "--masks",
-        help="directory of mask files (white = hole): paired by name if every image has one, "
-        "else by sorted order; resized to each image",
-    )
-    group.add_argument(
-        "--mask-type",
-        choices=MASK_TYPES,
-        help="generated masks; 'buckets' spreads free-form masks over the 10-60%% buckets",
-    )
-    parser.add_argument("--output", required=True, help="directory for metrics.json / metrics.md")
-    parser.add_argument(
-        "--inception-weights", help="local Keras InceptionV3 (include_top=False) weights, for FID"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="seed of generated masks")
-    parser.add_argument(
-        "--size", type=int, help="centre-crop and resize images to SIZE×SIZE (default: native)"
-    )
-    parser.add_argument("--limit", type=int, help="evaluate the first N images only")
-    parser.add_argument(
-        "--strategy", choices=STRATEGIES, default="full", help="inpaint strategy (default: full)"
-    )
-    parser.add_argument(
-        "--winograd",
-        action="store_true",
-        help="Winograd residual blocks: ~1.7x faster per image on CPU, same pixels to ~1e-5, "
-        "after a ~2 s compile per new image size (for many images of one size)",
-    )
-    parser.add_argument(
-        "--no-baselines", action="store_true", help="skip the OpenCV Telea/Navier-Stokes rows"
-    )
-    parser.add_argument(
-        "--save-images", action="store_true", help="write every result to OUTPUT/images/METHOD/"
-    )
-    parser.add_argument(
-        "--reference",
-        action="store_true",
-        help="the authors' protocol: their test() at native size, results written to "
-        "OUTPUT/images/METHOD/ with the input's name (JPEG quality 75) and scored from the files",
-    )
-    return parser
-
-
-# -------------------------------------------------------------------------- helpers
-
-
-def _error(command, message):
-    print(f"edgeconnect {command}: error: {' '.join(str(message).split())}", file=sys.stderr)
-    return 1
+# -------------------------------------------------------------------------- checks
 
 
 def _key(path, root):
@@ -177,7 +123,7 @@ def _output_name(image_path, root):
     return _key(image_path, root) + (ext if ext.lower() in JPEG_EXTENSIONS else ".png")
 
 
-def _check_weights(directory):
+def check_weights(directory):
     """Cheap check that a weights directory has config.json and both generators."""
     from edgeconnect_tf.weights import FILES, REQUIRED, WeightsError, read_config
 
@@ -188,7 +134,7 @@ def _check_weights(directory):
             raise WeightsError(f"{path} is missing ({name.replace('_', ' ')} weights)")
 
 
-def _check_reference(args):
+def check_reference(args):
     """--reference is the authors' test(): whole image at native size, no drawn edges."""
     if not args.reference:
         return
@@ -202,7 +148,7 @@ def _check_reference(args):
             raise InpaintError(f"--reference (the authors' test()) {reason}: drop --{flag}")
 
 
-def _load_model(directory, winograd=False):
+def load_model(directory, winograd=False):
     from edgeconnect_tf.edgeconnect import EdgeConnect
 
     return EdgeConnect.from_pretrained(directory, winograd=winograd)
@@ -277,8 +223,8 @@ def main(args):
     from edgeconnect_tf.inpaint import inpaint
 
     try:
-        _check_reference(args)
-        _check_weights(args.weights)
+        check_reference(args)
+        check_weights(args.weights)
         jobs = plan_inpaint(args)
 
         def done(job):
@@ -288,9 +234,9 @@ def main(args):
         todo = jobs if args.overwrite else [j for j in jobs if not done(j)]
         for job in todo:  # every input must be usable before anything is written
             _check_job(job, args.resize_mask)
-        model = _load_model(args.weights, args.winograd) if todo else None
+        model = load_model(args.weights, args.winograd) if todo else None
     except (ValueError, OSError) as e:  # InpaintError and WeightsError are ValueErrors
-        return _error("inpaint", e)
+        return error("inpaint", e)
 
     skipped = len(jobs) - len(todo)
     if not todo:
@@ -323,7 +269,7 @@ def main(args):
                 write_image(job["edges_output"], edge8)
         except (ValueError, OSError) as e:  # a file broken past its header
             kept = f"; the {k} result(s) before it are written" if k else ""
-            return _error("inpaint", f"{job['image']}: {e}{kept}")
+            return error("inpaint", f"{job['image']}: {e}{kept}")
         bar.update(k + 1)
     for note in notes:
         print(f"edgeconnect inpaint: warning: {note}", file=sys.stderr)
@@ -331,60 +277,4 @@ def main(args):
     if skipped:
         message += f"; skipped {skipped} with existing output (use --overwrite to redo them)"
     print(message)
-    return 0
-
-
-# ----------------------------------------------------------------------------- eval
-
-
-def eval_command(args):
-    """`edgeconnect eval`: metrics by hole-ratio bucket with OpenCV baselines. Returns 0 / 1."""
-    from edgeconnect_tf import evaluate
-
-    try:
-        for name in ("size", "limit"):
-            value = getattr(args, name)
-            if value is not None and value < 1:
-                raise InpaintError(f"--{name} must be a positive integer, got {value}")
-        if os.path.exists(args.output) and not os.path.isdir(args.output):
-            raise InpaintError(f"output {args.output} exists and is not a directory")
-        _check_reference(args)
-        _check_weights(args.weights)
-        if args.inception_weights and not os.path.isfile(args.inception_weights):
-            raise InpaintError(f"inception weights file {args.inception_weights} does not exist")
-        samples, info = evaluate.load_samples(
-            args.data,
-            masks=args.masks,
-            mask_type=args.mask_type,
-            seed=args.seed,
-            size=args.size,
-            limit=args.limit,
-        )
-        for sample in samples:  # headers only: each image is decoded once, when scored
-            sample["check"]()
-        model = _load_model(args.weights, args.winograd)
-        inception = None
-        if args.inception_weights:
-            from edgeconnect_tf.metrics import InceptionFeatures
-
-            inception = InceptionFeatures(args.inception_weights)
-        save_dir = (
-            os.path.join(args.output, "images") if args.save_images or args.reference else None
-        )
-        report = evaluate.evaluate(
-            model,
-            samples,
-            baselines=not args.no_baselines,
-            inception=inception,
-            strategy=args.strategy,
-            save_dir=save_dir,
-            reference=args.reference,
-        )
-        info.update(weights=args.weights, strategy=args.strategy, reference=args.reference)
-        report = {"config": info, **report}
-        json_path, md_path = evaluate.write_report(report, args.output)
-    except (ValueError, OSError) as e:
-        return _error("eval", e)
-    print(evaluate.markdown_table(report), end="")
-    print(f"wrote {json_path} and {md_path}")
     return 0

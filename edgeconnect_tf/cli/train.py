@@ -17,6 +17,7 @@ import dataclasses
 import json
 import sys
 
+from edgeconnect_tf.cli import error
 from edgeconnect_tf.config import Config, ConfigError, load_config
 
 
@@ -55,8 +56,7 @@ def main(args):
     try:
         result = train(config_from_args(args))
     except (ConfigError, TrainError, weights.WeightsError) as e:
-        print(f"edgeconnect train: error: {e}", file=sys.stderr)
-        return 2
+        return error("train", e, code=2)
     except callbacks.TrainingDivergedError as e:
         print(f"edgeconnect train: {e}", file=sys.stderr)
         return 1

@@ -7,15 +7,28 @@ result, edges = model.inpaint(image, mask)
 
 __version__ = "0.1.0"
 
-from edgeconnect_tf.canny import canny
-from edgeconnect_tf.config import Config, load_config
-from edgeconnect_tf.dataset import build_dataset
-from edgeconnect_tf.edgeconnect import EdgeConnect
-from edgeconnect_tf.inference import InpaintError, inpaint
-from edgeconnect_tf.models import EdgeInpaintModel, EdgeModel, InpaintModel
-from edgeconnect_tf.networks import Discriminator, EdgeGenerator, InpaintGenerator
-from edgeconnect_tf.spectral_norm import SpectralNormalization
-from edgeconnect_tf.train import train
+import importlib
+import sys
+import types
+
+# Imported on first use, so that `edgeconnect serve --static-only` never loads TensorFlow.
+_EXPORTS = {
+    "canny": "edgeconnect_tf.canny",
+    "Config": "edgeconnect_tf.config",
+    "load_config": "edgeconnect_tf.config",
+    "build_dataset": "edgeconnect_tf.dataset",
+    "EdgeConnect": "edgeconnect_tf.edgeconnect",
+    "InpaintError": "edgeconnect_tf.inference",
+    "inpaint": "edgeconnect_tf.inference",
+    "EdgeInpaintModel": "edgeconnect_tf.models",
+    "EdgeModel": "edgeconnect_tf.models",
+    "InpaintModel": "edgeconnect_tf.models",
+    "Discriminator": "edgeconnect_tf.networks",
+    "EdgeGenerator": "edgeconnect_tf.networks",
+    "InpaintGenerator": "edgeconnect_tf.networks",
+    "SpectralNormalization": "edgeconnect_tf.spectral_norm",
+    "train": "edgeconnect_tf.train",
+}
 
 __all__ = [
     "Config",
@@ -34,3 +47,23 @@ __all__ = [
     "load_config",
     "train",
 ]
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'edgeconnect_tf' has no attribute {name!r}")
+
+
+class _Package(types.ModuleType):
+    def __setattr__(self, name, value):
+        # Importing a submodule binds it to its name (edgeconnect_tf.canny, .train): the public
+        # function of that name keeps it, as it did when these names were imported eagerly.
+        if name in _EXPORTS and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -91,6 +91,10 @@ def main(args):
 def run(argv=None):
     """Console-script entry point."""
     argv = list(sys.argv if argv is None else argv)
+    if argv[1:2] == ["serve"] and "--static-only" in argv:  # the page alone: no TensorFlow
+        from edgeconnect_tf.serve import static_only_main
+
+        sys.exit(static_only_main(argv[2:]))
     app.run(main, argv=argv, flags_parser=lambda a: build_parser().parse_args(a[1:]))
 
 

@@ -95,7 +95,11 @@ async function openModel(bytes, name) {
     setProgress(`Compiling ${name} for ${accelerator === "webgpu" ? "WebGPU" : "WebAssembly"}…`);
     await nextFrame();
     const threads = rt.threads ? Math.min(navigator.hardwareConcurrency, 4) : 1;
-    const model = await loadAndCompile(bytes, { accelerator, cpuOptions: { numThreads: threads } });
+    const model = await loadAndCompile(bytes, { accelerator, cpuOptions: { numThreads: threads } })
+      .catch((err) => {
+        throw new Error(`${name} is not a model LiteRT.js can run (${err.message || err}); ` +
+          "open a file written by `edgeconnect export --tflite`");
+      });
     const info = describe(model, name);
     if (local.model) local.model.delete();
     Object.assign(local, { model, name, accelerator, ...info });

@@ -26,6 +26,7 @@ const local = {
   size: null,      // [H, W] of the model's input
   hasEdges: false, // the signature takes drawn lines as `edges`
   accelerator: "wasm",
+  threads: 1,      // WebAssembly threads the model was compiled for
   lastRun: null,   // {seconds, windows} of the last Inpaint
 };
 
@@ -102,7 +103,7 @@ async function openModel(bytes, name) {
       });
     const info = describe(model, name);
     if (local.model) local.model.delete();
-    Object.assign(local, { model, name, accelerator, ...info });
+    Object.assign(local, { model, name, accelerator, threads, ...info });
     const how = accelerator === "webgpu" ? "WebGPU"
       : `WebAssembly, ${threads} thread${threads > 1 ? "s" : ""}` +
         (rt.threads ? "" : " (serve the page cross-origin isolated for more)");
@@ -390,16 +391,15 @@ window.ondevice = {
   openModelFromPage,
   ready: () => local.model !== null,
   info: () => ({ name: local.name, size: local.size, hasEdges: local.hasEdges,
-    accelerator: local.accelerator, isolated: self.crossOriginIsolated === true }),
+    accelerator: local.accelerator, threads: local.threads,
+    isolated: self.crossOriginIsolated === true }),
   lastRun: () => local.lastRun,
   holeWindows,
   runtime: async () => { const r = await runtime(); return { ...r }; },
-  // Times `runs` calls of the model on a random image and a centred square hole.
-  async time(runs) {
-    const [h, w] = local.size;
-    const image = new Float32Array(h * w * 3).map(() => Math.random());
-    const mask = new Float32Array(h * w);
-    for (let y = h >> 2; y < (3 * h) >> 2; y++) mask.fill(1, y * w + (w >> 2), y * w + ((3 * w) >> 2));
+  // Seconds of each of `runs` model calls on image [H·W·3] and mask [H·W] in [0, 1] (arrays).
+  async time(runs, imageValues, maskValues) {
+    const image = Float32Array.from(imageValues);
+    const mask = Float32Array.from(maskValues);
     const seconds = [];
     for (let k = 0; k < runs; k++) {
       const t0 = performance.now();

@@ -45,17 +45,30 @@ def _reference_runner():
 
 
 @pytest.fixture(scope="module")
-def tflite_model(tmp_path_factory):
-    from edgeconnect_tf.deploy.tflite import export_tflite
+def exported(tmp_path_factory):
+    """The two files `edgeconnect export --tflite --drawn-edges` writes, tiny networks."""
+    from edgeconnect_tf.deploy.tflite import export_tflite, tflite_ops
     from edgeconnect_tf.edgeconnect import EdgeConnect
     from edgeconnect_tf.weights import build_networks, save_networks
 
     folder = tmp_path_factory.mktemp("ondevice")
     nets = build_networks(1, 8, names=("edge_generator", "inpaint_generator"))
     save_networks(str(folder / "weights"), nets)
-    path = str(folder / f"edgeconnect_{SIZE}x{SIZE}_float32.tflite")
-    export_tflite(EdgeConnect.from_pretrained(str(folder / "weights")), path, SIZE)
-    return path
+    model = EdgeConnect.from_pretrained(str(folder / "weights"))
+    paths = {}
+    for drawn in (False, True):
+        path = str(folder / f"edgeconnect_{SIZE}x{SIZE}_float32{'_edges' if drawn else ''}.tflite")
+        export_tflite(model, path, SIZE, drawn_edges=drawn)
+        paths["edges" if drawn else "plain"] = path
+    # Drawn lines replace G1, so the edges file holds G2 alone: 2 of the 4 transposed convs.
+    assert tflite_ops(paths["plain"])["TRANSPOSE_CONV"] == 4
+    assert tflite_ops(paths["edges"])["TRANSPOSE_CONV"] == 2
+    return paths
+
+
+@pytest.fixture(scope="module")
+def tflite_model(exported):
+    return exported["plain"]
 
 
 @pytest.fixture(scope="module")
@@ -85,14 +98,16 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def page(browser, static_server, tflite_model):
+def page(browser, static_server, tflite_model, exported):
     """The editor with the model open in the page; `page.requests` lists what it fetched."""
     page = browser.new_page(viewport={"width": 900, "height": 700})
     requests = []
     page.on("request", lambda r: requests.append((r.method, r.url)))
     page.goto(static_server + "/")
-    page.set_input_files("#model-file", tflite_model)
-    page.wait_for_function("window.ondevice && ondevice.ready()", timeout=120_000)
+    page.set_input_files("#model-file", [tflite_model, exported["edges"]])
+    page.wait_for_function(
+        "window.ondevice && Object.keys(ondevice.info().models).length === 2", timeout=120_000
+    )
     page.requests = requests
     return page
 
@@ -104,10 +119,11 @@ def _photo(h, w):
     return (rgb * 255).round().astype(np.uint8)
 
 
-def _inpaint_in_page(page, tmp_path, rgb, strokes, size):
-    """Opens `rgb`, brushes `strokes` (lists of (x, y) image points), inpaints in the page.
+def _inpaint_in_page(page, tmp_path, rgb, strokes, size, lines=()):
+    """Opens `rgb`, brushes `strokes` and draws `lines` (lists of (x, y) image points),
+    inpaints in the page.
 
-    Returns (result RGB uint8, hole bool [H, W] as the page saw it).
+    Returns (result RGB uint8, hole bool [H, W] as the page saw it, drawn lines bool [H, W]).
     """
     h, w = rgb.shape[:2]
     path = tmp_path / "photo.png"
@@ -116,24 +132,31 @@ def _inpaint_in_page(page, tmp_path, rgb, strokes, size):
     page.wait_for_function(f"editor.state.original && editor.state.original.width === {w}")
     box = page.locator("#view").bounding_box()
     sx, sy = box["width"] / w, box["height"] / h
-    page.evaluate(f"editor.setTool('hole'); editor.setSize({size})")
-    for points in strokes:
-        page.mouse.move(box["x"] + points[0][0] * sx, box["y"] + points[0][1] * sy)
-        page.mouse.down()
-        for x, y in points[1:]:
-            page.mouse.move(box["x"] + x * sx, box["y"] + y * sy, steps=4)
-        page.mouse.up()
+    for tool, paths in (("hole", strokes), ("edge", lines)):
+        page.evaluate(f"editor.setTool('{tool}'); editor.setSize({size})")
+        for points in paths:
+            page.mouse.move(box["x"] + points[0][0] * sx, box["y"] + points[0][1] * sy)
+            page.mouse.down()
+            for x, y in points[1:]:
+                page.mouse.move(box["x"] + x * sx, box["y"] + y * sy, steps=4)
+            page.mouse.up()
     page.click("#inpaint")
     page.wait_for_function("editor.resultDataURL() !== null", timeout=120_000)
     assert page.locator("#error").is_hidden(), page.inner_text("#error")
     result = _decode_data_url(page.evaluate("editor.resultDataURL()"))[..., 2::-1]
     mask = _decode_data_url(page.evaluate("editor.maskPNG()"))
-    return result, (mask[..., 0] if mask.ndim == 3 else mask) > 127
+    drawn = _decode_data_url(page.evaluate("editor.edgesPNG()"))
+    gray = [a[..., 0] if a.ndim == 3 else a for a in (mask, drawn)]
+    return result, gray[0] > 127, gray[1] > 127
 
 
 def test_page_runs_threaded_and_isolated(page):
     info = page.evaluate("ondevice.info()")
-    assert info["isolated"] and info["size"] == [SIZE, SIZE] and not info["hasEdges"]
+    assert info["isolated"] and info["threads"] == 2
+    assert {k: m["size"] for k, m in info["models"].items()} == {
+        "plain": [SIZE, SIZE],
+        "edges": [SIZE, SIZE],
+    }
     runtime = page.evaluate("ondevice.runtime()")
     assert runtime["threads"] and runtime["variant"] == "litert_wasm_threaded_internal.js"
     assert "2 threads" in page.inner_text("#model-info")
@@ -141,7 +164,7 @@ def test_page_runs_threaded_and_isolated(page):
 
 def test_model_size_photo_matches_python_interpreter(page, tflite_model, tmp_path):
     rgb = _photo(SIZE, SIZE)
-    result, hole = _inpaint_in_page(page, tmp_path, rgb, [[(16, 30), (44, 34)]], size=12)
+    result, hole, _ = _inpaint_in_page(page, tmp_path, rgb, [[(16, 30), (44, 34)]], size=12)
     assert 100 < hole.sum() < 0.5 * hole.size
     reference = _reference_runner()
     runner, size = reference.load_runner(tflite_model, threads=1)
@@ -151,9 +174,33 @@ def test_model_size_photo_matches_python_interpreter(page, tflite_model, tmp_pat
     assert np.abs(result[hole].astype(int) - rgb[hole].astype(int)).mean() > 1
 
 
+def test_drawn_lines_use_the_edges_model(page, exported, tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    rgb = _photo(SIZE, SIZE)
+    result, hole, drawn = _inpaint_in_page(
+        page, tmp_path, rgb, [[(16, 30), (44, 34)]], size=12, lines=[[(30, 20), (30, 44)]]
+    )
+    assert page.evaluate("ondevice.lastRun().slot") == os.path.basename(exported["edges"])
+    assert (drawn & hole).sum() > 5
+    runner = Interpreter(model_path=exported["edges"]).get_signature_runner("inpaint")
+    out = runner(
+        image=(rgb / 255.0).astype(np.float32)[None],
+        mask=hole.astype(np.float32)[None, ..., None],
+        edges=drawn.astype(np.float32)[None, ..., None],
+    )
+    filled = np.round(np.clip(out["inpainted"][0], 0, 1) * 255).astype(np.uint8)
+    expected = np.where(hole[..., None], filled, rgb)
+    assert np.abs(result.astype(int) - expected.astype(int)).max() <= 1
+    # The lines changed the fill: the plain model (G1's edges) gives another result.
+    reference = _reference_runner()
+    plain, _ = reference.inpaint(*reference.load_runner(exported["plain"]), rgb, hole)
+    assert np.abs(plain.astype(int) - expected.astype(int)).max() > 1
+
+
 def test_large_photo_crops_a_model_size_window_around_the_hole(page, tflite_model, tmp_path):
     rgb = _photo(150, 200)
-    result, hole = _inpaint_in_page(page, tmp_path, rgb, [[(120, 100), (134, 104)]], size=8)
+    result, hole, _ = _inpaint_in_page(page, tmp_path, rgb, [[(120, 100), (134, 104)]], size=8)
     windows = hole_windows(hole, SIZE)
     assert [tuple(w) for w in page.evaluate("ondevice.lastRun().windows")] == windows
     assert len(windows) == 1
@@ -172,7 +219,7 @@ def test_large_photo_crops_a_model_size_window_around_the_hole(page, tflite_mode
 def test_big_hole_window_is_resampled_and_known_pixels_stay(page, tmp_path):
     rgb = _photo(150, 200)
     strokes = [[(30, 40), (150, 60)], [(170, 120), (190, 140)]]
-    result, hole = _inpaint_in_page(page, tmp_path, rgb, strokes, size=16)
+    result, hole, _ = _inpaint_in_page(page, tmp_path, rgb, strokes, size=16)
     windows = [tuple(w) for w in page.evaluate("ondevice.lastRun().windows")]
     assert windows == hole_windows(hole, SIZE)
     assert any(y1 - y0 > SIZE or x1 - x0 > SIZE for y0, y1, x0, x1 in windows)
@@ -219,4 +266,8 @@ def test_a_file_that_is_no_model_gets_a_clear_message(browser, static_server):
     )
     assert not page.evaluate("ondevice.ready()")
     assert page.inner_text("#status") == ""  # the progress message does not linger
+    # A model named in the address (?model=, beside the page) that is not there.
+    page.goto(static_server + "/?model=missing.tflite")
+    page.wait_for_selector("#model-error:not([hidden])", timeout=60_000)
+    assert "missing.tflite: the server answered 404" in page.inner_text("#model-error")
     page.close()

@@ -402,6 +402,7 @@ $("max-side").textContent = MAX_SIDE;
 window.editor = {
   state,
   maskPNG: () => state.mask && binaryPNG(state.mask),
+  edgesPNG: () => state.edges && binaryPNG(state.edges),
   resultDataURL: () => state.resultDataURL,
   setTool,
   setSize,

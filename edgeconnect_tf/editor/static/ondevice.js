@@ -19,15 +19,15 @@ const WASM_DIR = new URL("./litert/wasm/", import.meta.url).href;
 const SIGNATURE = "inpaint";
 const $ = (id) => document.getElementById(id);
 
+// Two slots: `plain` (inputs image, mask: G1 draws the edges) and `edges` (a third input for
+// lines drawn in the hole, from `edgeconnect export --tflite --drawn-edges`), each
+// {model (compiled), name, size [H, W], hasEdges}. Inpaint uses `edges` when lines are drawn.
 const local = {
   runtime: null,   // promise of {threads, webgpu, variant}
-  model: null,     // compiled LiteRT model
-  name: "",
-  size: null,      // [H, W] of the model's input
-  hasEdges: false, // the signature takes drawn lines as `edges`
+  slots: { plain: null, edges: null },
   accelerator: "wasm",
-  threads: 1,      // WebAssembly threads the model was compiled for
-  lastRun: null,   // {seconds, windows} of the last Inpaint
+  threads: 1,      // WebAssembly threads the models were compiled for
+  lastRun: null,   // {seconds, windows, slot} of the last Inpaint
 };
 
 function setProgress(message) {
@@ -101,13 +101,23 @@ async function openModel(bytes, name) {
         throw new Error(`${name} is not a model LiteRT.js can run (${err.message || err}); ` +
           "open a file written by `edgeconnect export --tflite`");
       });
-    const info = describe(model, name);
-    if (local.model) local.model.delete();
-    Object.assign(local, { model, name, accelerator, threads, ...info });
+    let info;
+    try {
+      info = describe(model, name);
+    } catch (err) {
+      model.delete();
+      throw err;
+    }
+    const key = info.hasEdges ? "edges" : "plain";
+    if (local.slots[key]) local.slots[key].model.delete();
+    local.slots[key] = { model, name, ...info };
+    Object.assign(local, { accelerator, threads });
     const how = accelerator === "webgpu" ? "WebGPU"
       : `WebAssembly, ${threads} thread${threads > 1 ? "s" : ""}` +
         (rt.threads ? "" : " (serve the page cross-origin isolated for more)");
-    $("model-info").textContent = `${name}: ${info.size[0]}×${info.size[1]}, in this page (${how})`;
+    const names = Object.values(local.slots).filter(Boolean)
+      .map((m) => `${m.name} (${m.size[0]}×${m.size[1]}${m.hasEdges ? ", drawn lines" : ""})`);
+    $("model-info").textContent = `${names.join(" + ")}: in this page, ${how}`;
     editor.setLocalInpainter(inpaintInPage);
     setProgress("");
     $("status").textContent = "Model ready: Inpaint now runs in this page; nothing is uploaded.";
@@ -229,16 +239,16 @@ function resampleHole(hole, h, w, th, tw) {
   return out;
 }
 
-async function runModel(image, mask, edges) {
-  const [h, w] = local.size;
+async function runModel(slot, image, mask, edges) {
+  const [h, w] = slot.size;
   const inputs = {
     image: new Tensor(image, [1, h, w, 3]),
     mask: new Tensor(mask, [1, h, w, 1]),
   };
-  if (local.hasEdges) inputs.edges = new Tensor(edges || new Float32Array(h * w), [1, h, w, 1]);
+  if (slot.hasEdges) inputs.edges = new Tensor(edges || new Float32Array(h * w), [1, h, w, 1]);
   let outputs = null;
   try {
-    outputs = await local.model.run(SIGNATURE, inputs);
+    outputs = await slot.model.run(SIGNATURE, inputs);
     return {
       inpainted: Float32Array.from(await outputs.inpainted.data()),
       edges: Float32Array.from(await outputs.edges.data()),
@@ -251,10 +261,10 @@ async function runModel(image, mask, edges) {
 
 // One window: model-size inputs (resampled if the window is not model-sized), the model,
 // results back at the window's size as canvases.
-async function runWindow(win, photo, hole, drawn, fullW) {
+async function runWindow(slot, win, photo, hole, drawn, fullW) {
   const [y0, y1, x0, x1] = win;
   const wh = y1 - y0, ww = x1 - x0;
-  const [h, w] = local.size;
+  const [h, w] = slot.size;
   const native = wh === h && ww === w;
   const rgba = native ? pixels(photo, x0, y0, w, h) : pixels(resampled(photo, win, h, w), 0, 0, w, h);
   const image = new Float32Array(h * w * 3);
@@ -267,12 +277,12 @@ async function runWindow(win, photo, hole, drawn, fullW) {
   }
   const mask = native ? Float32Array.from(winHole) : resampleHole(winHole, wh, ww, h, w);
   let edges = null;
-  if (drawn && local.hasEdges) {
+  if (drawn && slot.hasEdges) {
     const lines = native ? pixels(drawn, x0, y0, w, h) : pixels(resampled(drawn, win, h, w), 0, 0, w, h);
     edges = new Float32Array(h * w);
     for (let i = 0; i < h * w; i++) edges[i] = lines[i * 4 + 3] > (native ? 127 : 0) ? 1 : 0;
   }
-  const out = await runModel(image, mask, edges);
+  const out = await runModel(slot, image, mask, edges);
   const filled = document.createElement("canvas");
   filled.width = w;
   filled.height = h;
@@ -309,9 +319,17 @@ async function inpaintInPage({ image, mask, edges }) {
   const alpha = pixels(mask, 0, 0, W, H);
   const hole = new Uint8Array(W * H);
   for (let i = 0; i < W * H; i++) hole[i] = alpha[i * 4 + 3] > 127 ? 1 : 0;
-  const note = edges && !local.hasEdges
-    ? `${local.name} takes no drawn lines (no 'edges' input): they were not used.` : "";
-  const windows = holeWindows(hole, H, W, local.size);
+  const { plain, edges: withLines } = local.slots;
+  const slot = edges ? withLines || plain : plain || withLines;
+  let note = "";
+  if (edges && !slot.hasEdges) {
+    note = "The drawn lines were not used: open a *_edges.tflite model " +
+      "(edgeconnect export --tflite --drawn-edges) as well to use them.";
+  } else if (!edges && slot.hasEdges) {
+    note = `${slot.name} fills the hole along drawn lines only, and none were drawn: ` +
+      "open the model without _edges as well for automatic edges.";
+  }
+  const windows = holeWindows(hole, H, W, slot.size);
   const result = document.createElement("canvas");
   result.width = W;
   result.height = H;
@@ -325,9 +343,9 @@ async function inpaintInPage({ image, mask, edges }) {
   for (let k = 0; k < windows.length; k++) {
     const [y0, y1, x0, x1] = windows[k];
     setProgress(`Inpainting in this page: window ${k + 1} of ${windows.length} ` +
-      `(${x1 - x0}×${y1 - y0} px at ${local.size[1]}×${local.size[0]})…`);
+      `(${x1 - x0}×${y1 - y0} px at ${slot.size[1]}×${slot.size[0]})…`);
     await nextFrame();
-    const { filled, edgeMap } = await runWindow(windows[k], image, hole, edges, W);
+    const { filled, edgeMap } = await runWindow(slot, windows[k], image, hole, edges, W);
     const px = pixels(filled, 0, 0, x1 - x0, y1 - y0);
     for (let y = y0; y < y1; y++) {
       for (let x = x0; x < x1; x++) {
@@ -342,25 +360,26 @@ async function inpaintInPage({ image, mask, edges }) {
   }
   rctx.putImageData(out, 0, 0);
   setProgress("");
-  local.lastRun = { seconds: (performance.now() - started) / 1000, windows };
+  local.lastRun = { seconds: (performance.now() - started) / 1000, windows, slot: slot.name };
   return { image: result, edges: edgeOut, note };
 }
 
 // ---- controls ----------------------------------------------------------------------------------
 
 $("model-file").onchange = async (e) => {
-  const file = e.target.files[0];
-  if (!file) return;
-  if (!file.name.toLowerCase().endsWith(".tflite")) {
-    $("model-error").textContent = `${file.name} is not a .tflite file.`;
-    $("model-error").hidden = false;
-    return;
+  for (const file of e.target.files) {
+    if (!file.name.toLowerCase().endsWith(".tflite")) {
+      $("model-error").textContent = `${file.name} is not a .tflite file.`;
+      $("model-error").hidden = false;
+      return;
+    }
+    await openModel(new Uint8Array(await file.arrayBuffer()), file.name).catch(() => {});
   }
-  await openModel(new Uint8Array(await file.arrayBuffer()), file.name).catch(() => {});
 };
 
 $("accelerator").onchange = () => {
-  $("model-info").textContent = local.model ? "Open the model again to switch." : "";
+  const open = Object.values(local.slots).some(Boolean);
+  $("model-info").textContent = open ? "Open the model again to switch." : "";
 };
 
 // A model shipped beside the page: index.html?model=edgeconnect_256x256_float32.tflite
@@ -389,8 +408,9 @@ if (shipped) openModelFromPage(shipped);
 // For tests and the bench.
 window.ondevice = {
   openModelFromPage,
-  ready: () => local.model !== null,
-  info: () => ({ name: local.name, size: local.size, hasEdges: local.hasEdges,
+  ready: () => Object.values(local.slots).some(Boolean),
+  info: () => ({ models: Object.fromEntries(Object.entries(local.slots).filter(([, m]) => m)
+    .map(([k, m]) => [k, { name: m.name, size: m.size }])),
     accelerator: local.accelerator, threads: local.threads,
     isolated: self.crossOriginIsolated === true }),
   lastRun: () => local.lastRun,
@@ -401,9 +421,10 @@ window.ondevice = {
     const image = Float32Array.from(imageValues);
     const mask = Float32Array.from(maskValues);
     const seconds = [];
+    const slot = local.slots.plain || local.slots.edges;
     for (let k = 0; k < runs; k++) {
       const t0 = performance.now();
-      await runModel(image, mask, null);
+      await runModel(slot, image, mask, null);
       seconds.push((performance.now() - t0) / 1000);
     }
     return seconds;

@@ -227,6 +227,46 @@ def test_big_hole_window_is_resampled_and_known_pixels_stay(page, tmp_path):
     assert np.abs(result[hole].astype(int) - rgb[hole].astype(int)).mean() > 1
 
 
+# Chromium's software WebGPU (SwiftShader's Vulkan): the WebGPU path without a GPU.
+SWIFTSHADER_WEBGPU = [
+    "--enable-unsafe-webgpu",
+    "--enable-unsafe-swiftshader",
+    "--use-webgpu-adapter=swiftshader",
+    "--enable-features=Vulkan",
+    "--use-vulkan=swiftshader",
+    "--use-angle=swiftshader",
+]
+
+
+def test_webgpu_matches_python_interpreter(browser, static_server, tflite_model, tmp_path):
+    """WebGPU runs what its delegate can (the JSPI build hands WHILE and MIRROR_PAD to the CPU)."""
+    args = [a for a in CHROMIUM_ARGS if a != "--disable-gpu"] + SWIFTSHADER_WEBGPU
+    gpu_browser = browser.browser_type.launch(executable_path=CHROMIUM, headless=True, args=args)
+    try:
+        page = gpu_browser.new_page(viewport={"width": 900, "height": 700})
+        page.goto(static_server + "/")
+        adapter = "navigator.gpu ? navigator.gpu.requestAdapter().then(Boolean) : false"
+        if not page.evaluate(adapter):
+            pytest.skip("this Chromium offers no WebGPU adapter, not even SwiftShader's")
+        page.set_input_files("#model-file", tflite_model)  # first on the CPU, then switch
+        page.wait_for_function("window.ondevice && ondevice.ready()", timeout=120_000)
+        assert page.evaluate("ondevice.runtime()")["variant"].startswith("litert_wasm_threaded")
+        page.select_option("#accelerator", "webgpu")
+        page.set_input_files("#model-file", [])
+        page.set_input_files("#model-file", tflite_model)
+        page.wait_for_function("ondevice.info().accelerator === 'webgpu'", timeout=120_000)
+        assert page.evaluate("ondevice.ready()")
+        assert page.evaluate("ondevice.runtime()")["variant"] == "litert_wasm_jspi_internal.js"
+        rgb = _photo(SIZE, SIZE)
+        result, hole, _ = _inpaint_in_page(page, tmp_path, rgb, [[(16, 30), (44, 34)]], 12)
+    finally:
+        gpu_browser.close()
+    reference = _reference_runner()
+    expected, _ = reference.inpaint(*reference.load_runner(tflite_model), rgb, hole)
+    np.testing.assert_array_equal(result[~hole], rgb[~hole])
+    assert np.abs(result.astype(int) - expected.astype(int)).max() <= 1
+
+
 def test_hole_windows_match_python_rule(page):
     rng = np.random.default_rng(0)
     for trial in range(6):

@@ -25,12 +25,12 @@ def test_shipped_litert_files_match_the_manifest():
     manifest = fetch_litert.load_manifest()
     assert fetch_litert.check_files(manifest) == []
     paths = {entry["path"] for entry in manifest["files"]}
-    # The page loads exactly these: the ES modules and the two WebAssembly builds it picks from.
+    # The page loads exactly these: the ES modules and the three WebAssembly builds it picks from.
     page = open(os.path.join(fetch_litert.STATIC_DIR, "ondevice.js"), encoding="utf-8").read()
     html = open(os.path.join(fetch_litert.STATIC_DIR, "index.html"), encoding="utf-8").read()
     assert "litert/core/index.js" in paths and "./litert/core/index.js" in page
     assert "/static/litert/wasm-utils/index.js" in html
-    for variant in ("threaded", "compat"):
+    for variant in ("threaded", "compat", "jspi"):
         assert f"litert_wasm_{variant}_internal.js" in page
         assert {
             f"litert/wasm/litert_wasm_{variant}_internal.{ext}" for ext in ("js", "wasm")

@@ -13,6 +13,7 @@ import {
   loadLiteRt,
   supportsFeature,
   Tensor,
+  unloadLiteRt,
 } from "./litert/core/index.js";
 
 const WASM_DIR = new URL("./litert/wasm/", import.meta.url).href;
@@ -23,7 +24,8 @@ const $ = (id) => document.getElementById(id);
 // lines drawn in the hole, from `edgeconnect export --tflite --drawn-edges`), each
 // {model (compiled), name, size [H, W], hasEdges}. Inpaint uses `edges` when lines are drawn.
 const local = {
-  runtime: null,   // promise of {threads, webgpu, variant}
+  runtime: null,   // promise of {threads, webgpu, variant} for `runtimeFor`
+  runtimeFor: "",  // "wasm" or "webgpu": the build loaded (one per page at a time)
   slots: { plain: null, edges: null },
   accelerator: "wasm",
   threads: 1,      // WebAssembly threads the models were compiled for
@@ -40,16 +42,28 @@ const nextFrame = () => new Promise((resolve) => requestAnimationFrame(() => set
 
 // ---- runtime and model ------------------------------------------------------------------------
 
-async function loadRuntime() {
+// Three of the four LiteRT.js builds ship with the package: for the CPU, threaded (needs
+// relaxed SIMD and SharedArrayBuffer, i.e. a cross-origin isolated page) or compat (any
+// WebAssembly SIMD); for WebGPU, the JSPI build: the GPU delegate lacks WHILE (Canny's
+// hysteresis) and MIRROR_PAD, which then run on the CPU, and only JSPI can switch mid-model.
+async function loadRuntime(accelerator) {
   if (typeof WebAssembly !== "object") {
     throw new Error("this browser has no WebAssembly, which the in-page mode needs " +
       "(use `edgeconnect serve --model ...` instead)");
   }
-  const relaxed = await supportsFeature("relaxedSimd");
-  const threads = self.crossOriginIsolated === true && relaxed && navigator.hardwareConcurrency > 1;
-  // Two of the four LiteRT.js builds ship with the package: threaded (needs relaxed SIMD and
-  // SharedArrayBuffer, i.e. a cross-origin isolated page) and compat (any WebAssembly SIMD).
-  const variant = threads ? "litert_wasm_threaded_internal.js" : "litert_wasm_compat_internal.js";
+  let variant, threads = false;
+  if (accelerator === "webgpu") {
+    if (!navigator.gpu) throw new Error("this browser has no WebGPU; choose CPU (WebAssembly)");
+    if (!(await supportsFeature("jspi"))) {
+      throw new Error("WebGPU in this page needs WebAssembly JSPI (Chrome/Edge 137+); " +
+        "choose CPU (WebAssembly)");
+    }
+    variant = "litert_wasm_jspi_internal.js";
+  } else {
+    const relaxed = await supportsFeature("relaxedSimd");
+    threads = self.crossOriginIsolated === true && relaxed && navigator.hardwareConcurrency > 1;
+    variant = threads ? "litert_wasm_threaded_internal.js" : "litert_wasm_compat_internal.js";
+  }
   try {
     await loadLiteRt(WASM_DIR + variant);
   } catch (err) {
@@ -59,9 +73,18 @@ async function loadRuntime() {
   return { threads, variant, webgpu: Boolean(getDefaultEnvironment().webGpuDevice) };
 }
 
-function runtime() {
+// The runtime for `accelerator`; switching unloads the other one and the models compiled on it.
+async function runtime(accelerator = local.runtimeFor || "wasm") {
+  if (local.runtime && local.runtimeFor !== accelerator) {
+    await local.runtime.catch(() => {});
+    for (const key of Object.keys(local.slots)) local.slots[key] = null;
+    editor.setLocalInpainter(null);
+    unloadLiteRt();
+    local.runtime = null;
+  }
   if (!local.runtime) {
-    local.runtime = loadRuntime().catch((err) => { local.runtime = null; throw err; });
+    local.runtimeFor = accelerator;
+    local.runtime = loadRuntime(accelerator).catch((err) => { local.runtime = null; throw err; });
   }
   return local.runtime;
 }
@@ -88,8 +111,8 @@ async function openModel(bytes, name) {
   $("model-error").hidden = true;
   try {
     setProgress("Starting LiteRT.js…");
-    const rt = await runtime();
     const accelerator = $("accelerator").value;
+    const rt = await runtime(accelerator);
     if (accelerator === "webgpu" && !rt.webgpu) {
       throw new Error("this browser offers no WebGPU device; choose CPU (WebAssembly)");
     }
@@ -379,7 +402,7 @@ $("model-file").onchange = async (e) => {
 
 $("accelerator").onchange = () => {
   const open = Object.values(local.slots).some(Boolean);
-  $("model-info").textContent = open ? "Open the model again to switch." : "";
+  $("model-info").textContent = open ? "Open the model(s) again to run them there." : "";
 };
 
 // A model shipped beside the page: index.html?model=edgeconnect_256x256_float32.tflite

@@ -1,6 +1,6 @@
 """Installable package: EdgeConnect image inpainting in TensorFlow/Keras 3."""
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 setup(
     name="edgeconnect-tf",
@@ -9,9 +9,21 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["edgeconnect_tf", "edgeconnect_tf.*"]),
+    # Namespace packages so the editor's static folders (page, LiteRT.js files) are packages
+    # whose data setuptools ships; `python -m edgeconnect_tf.editor.fetch_litert --check`
+    # verifies the LiteRT.js files against editor/litert_manifest.json.
+    packages=find_namespace_packages(
+        include=["edgeconnect_tf", "edgeconnect_tf.*"], exclude=["*.__pycache__"]
+    ),
     include_package_data=True,
-    package_data={"edgeconnect_tf": ["configs/*.yaml", "editor/static/*"]},
+    package_data={
+        "edgeconnect_tf.configs": ["*.yaml"],
+        "edgeconnect_tf.editor": ["litert_manifest.json"],
+        "edgeconnect_tf.editor.static": ["*.html", "*.css", "*.js"],
+        "edgeconnect_tf.editor.static.litert.core": ["*.js"],
+        "edgeconnect_tf.editor.static.litert.wasm-utils": ["*.js"],
+        "edgeconnect_tf.editor.static.litert.wasm": ["*.js", "*.wasm"],
+    },
     install_requires=[
         "tensorflow>=2.20",
         "keras>=3.10",

@@ -9,7 +9,10 @@ Parts: matmul (the TF 2048² fp32 matmul rate every share is taken of), flops
 (the MAC count check), inference (256², 512²: tf.function, XLA, the Winograd
 residual blocks, bf16, the whole pipeline, SavedModel; PyTorch reference),
 profile (G2 layer by layer), tflite
-(fp32, float16, dynamic-range, int8; quality on the hole), train (edge,
+(fp32, float16, dynamic-range, int8; quality on the hole), browser (the
+fp32 `.tflite` in the editor page with LiteRT.js, WebAssembly, 2 threads, in
+headless Chromium; the Python interpreter on 2 threads and PyTorch in the
+same run; bench/browser.py), train (edge,
 inpaint, joint steps at batch 2, 256²), memory (2048² inference peak RSS),
 data (bench/data_pipeline.py), export (bench/export.py's latency table; off
 by default: it repeats the tflite part's conversions), gpu (bench/gpu.py;
@@ -34,6 +37,7 @@ DEFAULT_PARTS = (
     "inference",
     "profile",
     "tflite",
+    "browser",
     "train",
     "memory",
     "data",
@@ -148,7 +152,9 @@ def main(argv=None):
     rows += [header, "|" + " --- |" * 10]
     rate = None
 
-    if "matmul" in args.parts or any(p in args.parts for p in ("inference", "train", "tflite")):
+    if "matmul" in args.parts or any(
+        p in args.parts for p in ("inference", "train", "tflite", "browser")
+    ):
         mm = run("common", "tf_matmul_rate", "matmul TF 2048²", repeat=10)
         tmm = run("common", "torch_matmul_rate", "matmul torch 2048²", repeat=10)
         rate = mm.get("gflops")
@@ -227,6 +233,30 @@ def main(argv=None):
                     f"| tflite | {quantize} | {size}² | {fmt_s(res)} | {fmt_s(ref)} | "
                     f"{ratio(ref, res)} | {share(res, rate)} | {share(ref, rate)} | "
                     f"{rss(res)} / {rss(ref)} | pipeline; {quality(res)} |"
+                )
+
+    if "browser" in args.parts:
+        for size in sizes:
+            ref = run("inference", "torch_inference", f"torch G1+G2 {size}²", size=size,
+                      repeat=repeat, **net)  # fmt: skip
+            python = run("inference", "tflite_inference", f"TFLite Python 2 threads {size}²",
+                         size=size, threads=2, repeat=repeat, **net)  # fmt: skip
+            page = run("browser", "browser_inference", f"LiteRT.js in Chromium {size}²",
+                       size=size, repeat=repeat, **net)  # fmt: skip
+            page.pop("peak_rss_mib", None)  # the driving Python process's, not Chromium's
+            for name, res in (("Python interpreter, 2 threads", python), ("LiteRT.js", page)):
+                note = "fp32 pipeline"
+                if res is page:
+                    note = page.get("skipped") or (
+                        f"{page.get('variant', '?')}, {page.get('threads', '?')} threads, "
+                        f"cross-origin isolated: {page.get('isolated', '?')}; "
+                        f"load + compile {page.get('setup_seconds', float('nan')):.1f} s"
+                    )
+                    note += f"; LiteRT.js time / Python's: {ratio(page, python)}"
+                rows.append(
+                    f"| browser | {name} | {size}² | {fmt_s(res)} | {fmt_s(ref)} | "
+                    f"{ratio(ref, res)} | {share(res, rate)} | {share(ref, rate)} | "
+                    f"{rss(res)} / {rss(ref)} | {note} |"
                 )
 
     if "train" in args.parts:

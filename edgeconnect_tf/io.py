@@ -5,6 +5,7 @@ the files with an `IMAGE_EXTENSIONS` suffix under a directory, recursively,
 hidden files and folders skipped, sorted. `atomic_path` / `atomic_write` are the
 one way the package writes a file: a unique temporary file in the target's
 directory, flushed to disk, renamed over the target, removed on failure.
+Standard library only at import (OpenCV and numpy load when an image is read).
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ import contextlib
 import os
 import secrets
 import struct
-
-import numpy as np
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 JPEG_EXTENSIONS = (".jpg", ".jpeg")
@@ -130,6 +129,7 @@ def read_image(path, name="image"):
     Raises ImageFileError naming the file if it is missing or cannot be decoded.
     """
     import cv2
+    import numpy as np
 
     if not os.path.isfile(path):
         raise ImageFileError(f"{name} file {path} does not exist")
@@ -147,6 +147,7 @@ def read_image(path, name="image"):
 def encode_image(path, image, jpeg_quality=JPEG_QUALITY):
     """[H, W, 3] RGB or [H, W] gray uint8 -> encoded bytes for `path`'s extension."""
     import cv2
+    import numpy as np
 
     image = np.asarray(image)
     if image.ndim == 3 and image.shape[-1] == 3:

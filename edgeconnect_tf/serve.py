@@ -225,6 +225,39 @@ def create_app(signatures, max_request_bytes=DEFAULT_MAX_REQUEST_BYTES):
         return JSONResponse(payload, status_code=code)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    add_isolation_headers(app)
+    return app
+
+
+# Cross-origin isolation: the page's in-browser mode needs it for WebAssembly threads
+# (SharedArrayBuffer); every file it loads is same-origin, so nothing else is blocked.
+ISOLATION_HEADERS = {
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Embedder-Policy": "require-corp",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+
+
+def add_isolation_headers(app):
+    """Adds `ISOLATION_HEADERS` to every response of the FastAPI `app`."""
+
+    @app.middleware("http")
+    async def isolate(request, call_next):
+        response = await call_next(request)
+        response.headers.update(ISOLATION_HEADERS)
+        return response
+
+
+def create_static_app():
+    """The editor page alone, for its in-browser mode: no model, no TensorFlow imported."""
+    from fastapi import FastAPI
+    from fastapi.responses import FileResponse
+    from fastapi.staticfiles import StaticFiles
+
+    app = FastAPI(title="EdgeConnect editor", docs_url=None, redoc_url=None)
+    app.get("/")(lambda: FileResponse(os.path.join(STATIC_DIR, "index.html")))
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    add_isolation_headers(app)
     return app
 
 
@@ -236,6 +269,11 @@ def add_serve_arguments(parser):
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", help="SavedModel version dir from `edgeconnect export`")
     source.add_argument("--weights", help="weights directory (converted or trained)")
+    source.add_argument(
+        "--static-only",
+        action="store_true",
+        help="only the page, for its in-browser mode (.tflite run in the page); no TensorFlow",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default loopback)")
     parser.add_argument("--port", type=int, default=8501)
     parser.add_argument("--max-request-mb", type=float, default=32.0)
@@ -247,12 +285,15 @@ def serve_command(args):
     except ImportError:
         print('edgeconnect serve needs the app extra: pip install "edgeconnect-tf[app]"')
         return 1
-    try:
-        signatures = load_signatures(args.model, args.weights)
-    except ValueError as e:
-        print(f"edgeconnect serve: {e}")
-        return 1
-    app = create_app(signatures, int(args.max_request_mb * 1024 * 1024))
+    if args.static_only:
+        app = create_static_app()
+    else:
+        try:
+            signatures = load_signatures(args.model, args.weights)
+        except ValueError as e:
+            print(f"edgeconnect serve: {e}")
+            return 1
+        app = create_app(signatures, int(args.max_request_mb * 1024 * 1024))
     print(f"EdgeConnect editor on http://{args.host}:{args.port}/  (Ctrl+C to stop)")
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

@@ -382,6 +382,33 @@ def test_tflite_float32_matches_saved_model_builtin_ops_only(tflite_dir, loaded)
             assert np.abs(got[name] - want[name].numpy()).max() <= 1e-4, name
 
 
+def test_tflite_drawn_edges_matches_saved_model_inpaint_with_edges(weights, loaded, tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    argv = ["--weights", weights, "--output", tmp_path, "--tflite", "--size", SIZE]
+    assert _cli(*argv, "--drawn-edges") == 0
+    assert sorted(os.listdir(tmp_path)) == [
+        tflite_name(SIZE, "none"),
+        tflite_name(SIZE, "none", drawn_edges=True),
+    ]
+    path = os.path.join(tmp_path, tflite_name(SIZE, "none", drawn_edges=True))
+    assert Interpreter(model_path=path).get_signature_list() == {
+        "inpaint": {"inputs": ["edges", "image", "mask"], "outputs": ["edges", "inpainted"]}
+    }
+    image, mask = _inputs(SIZE, SIZE)
+    drawn = np.zeros_like(mask)
+    drawn[:, :, SIZE // 2 - 1] = 1  # a vertical line through the hole
+    got = _runner(path)(image=image, mask=mask, edges=drawn)
+    want = loaded.signatures["inpaint_with_edges"](
+        image=tf.constant(image), mask=tf.constant(mask), edges=tf.constant(drawn)
+    )
+    for name in ("inpainted", "edges"):
+        assert np.abs(got[name] - want[name].numpy()).max() <= 1e-4, name
+    model = EdgeConnect.from_pretrained(weights)
+    with pytest.raises(ValueError, match="int8.*drawn_edges"):
+        tflite.export_tflite(model, str(tmp_path / "x.tflite"), SIZE, "int8", drawn_edges=True)
+
+
 def test_tflite_float16_close_and_half_the_size(tflite_dir, loaded):
     fp32 = os.path.join(tflite_dir, tflite_name(SIZE, "none"))
     fp16 = os.path.join(tflite_dir, tflite_name(SIZE, "float16"))

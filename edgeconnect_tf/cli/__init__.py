@@ -1,7 +1,8 @@
 """The `edgeconnect` command: one argparse parser, one module per subcommand.
 
 Each module in this package defines `add_arguments(parser)` and `main(args) ->
-exit code`, parses nothing by hand, and imports TensorFlow only inside `main`,
+exit code` (and `uses_tensorflow(args)` where it may not), parses nothing by hand,
+and imports TensorFlow only inside `main`,
 so `edgeconnect --help` and `edgeconnect COMMAND --help` answer at once. Errors a
 user can fix end in one line on stderr and a non-zero exit code.
 
@@ -61,7 +62,8 @@ def build_parser():
         module = command_module(name)
         command = sub.add_parser(name, help=text, description=module.__doc__.split("\n\n")[0])
         module.add_arguments(command)
-        command.set_defaults(main=module.main)
+        uses_tensorflow = getattr(module, "uses_tensorflow", lambda args: True)
+        command.set_defaults(main=module.main, uses_tensorflow=uses_tensorflow)
     return parser
 
 
@@ -85,7 +87,7 @@ def quiet_tensorflow():
 def main(argv=None):
     """Runs `edgeconnect ARGV...`; returns the exit code."""
     args = build_parser().parse_args(argv)
-    if getattr(args, "needs_tensorflow", True):
+    if args.uses_tensorflow(args):
         quiet_tensorflow()
     try:
         return args.main(args)

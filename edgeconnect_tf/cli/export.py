@@ -62,6 +62,12 @@ def add_arguments(parser):
         help="TFLite weight/activation format(s), one file each (default none)",
     )
     parser.add_argument(
+        "--drawn-edges",
+        action="store_true",
+        help="with --tflite, also write *_edges.tflite files taking lines drawn in the hole "
+        "(the editor's in-page mode uses them when lines are drawn)",
+    )
+    parser.add_argument(
         "--calibration",
         help="folder of photos for --quantize int8 (default: scikit-image's sample photos)",
     )
@@ -70,11 +76,11 @@ def add_arguments(parser):
     )
 
 
-def tflite_name(size, quantize):
-    """File name for one TFLite variant, e.g. edgeconnect_256x256_float16.tflite."""
+def tflite_name(size, quantize, drawn_edges=False):
+    """File name for one TFLite variant, e.g. edgeconnect_256x256_float16[_edges].tflite."""
     h, w = (size, size) if isinstance(size, int) else size
     label = "float32" if quantize == "none" else quantize
-    return f"edgeconnect_{h}x{w}_{label}.tflite"
+    return f"edgeconnect_{h}x{w}_{label}{'_edges' if drawn_edges else ''}.tflite"
 
 
 def load_photos(folder=None):
@@ -134,13 +140,15 @@ def _export_tflite(model, args):
         if photos is not None:
             calibration = tflite.calibration_pairs(photos, size, count=args.calibration_count)
         for quantize in args.quantize:
-            path = os.path.join(args.output, tflite_name(size, quantize))
-            ops = tflite.export_tflite(
-                model,
-                path,
-                size,
-                quantize,
-                calibration=calibration if quantize == "int8" else None,
-            )
-            megabytes = os.path.getsize(path) / 1e6
-            print(f"wrote {path} ({megabytes:.1f} MB, {sum(ops.values())} ops, builtin only)")
+            for drawn in (False, True) if args.drawn_edges and quantize != "int8" else (False,):
+                path = os.path.join(args.output, tflite_name(size, quantize, drawn))
+                ops = tflite.export_tflite(
+                    model,
+                    path,
+                    size,
+                    quantize,
+                    calibration=calibration if quantize == "int8" else None,
+                    drawn_edges=drawn,
+                )
+                megabytes = os.path.getsize(path) / 1e6
+                print(f"wrote {path} ({megabytes:.1f} MB, {sum(ops.values())} ops, builtin only)")

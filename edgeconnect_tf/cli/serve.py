@@ -4,6 +4,10 @@ edgeconnect serve --weights weights/places2   # or --model serving/edgeconnect/1
 """
 
 
+def uses_tensorflow(args):
+    return not args.static_only  # the page alone runs the model in the browser
+
+
 def add_arguments(parser):
     from edgeconnect_tf.serve import add_serve_arguments
 

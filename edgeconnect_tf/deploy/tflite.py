@@ -40,20 +40,33 @@ def _size_hw(size):
     return int(h), int(w)
 
 
-def tflite_function(model, size):
-    """The pipeline as a `tf.function` with static shapes [1, H, W, C] for conversion."""
-    h, w = _size_hw(size)
+def tflite_function(model, size, drawn_edges=False):
+    """The pipeline as a `tf.function` with static shapes [1, H, W, C] for conversion.
 
-    @tf.function(
-        input_signature=[
-            tf.TensorSpec([1, h, w, 3], tf.float32, name="image"),
-            tf.TensorSpec([1, h, w, 1], tf.float32, name="mask"),
-        ],
-        autograph=False,
-    )
-    def pipeline(image, mask):
-        out = model({"image": image, "mask": mask}, training=False)
+    With `drawn_edges`, a third input `edges` [1, H, W, 1] in [0, 1] takes lines
+    drawn by a person, which replace the edge network's prediction in the hole
+    (as the SavedModel's `inpaint_with_edges`; G1 is then not in the file).
+    """
+    h, w = _size_hw(size)
+    image_spec = tf.TensorSpec([1, h, w, 3], tf.float32, name="image")
+    mask_spec = tf.TensorSpec([1, h, w, 1], tf.float32, name="mask")
+
+    def outputs(inputs):
+        out = model(inputs, training=False)
         return {"inpainted": out["inpainted"], "edges": out["edges"]}
+
+    if drawn_edges:
+        edges_spec = tf.TensorSpec([1, h, w, 1], tf.float32, name="edges")
+
+        @tf.function(input_signature=[image_spec, mask_spec, edges_spec], autograph=False)
+        def pipeline_with_edges(image, mask, edges):
+            return outputs({"image": image, "mask": mask, "edges": edges})
+
+        return pipeline_with_edges
+
+    @tf.function(input_signature=[image_spec, mask_spec], autograph=False)
+    def pipeline(image, mask):
+        return outputs({"image": image, "mask": mask})
 
     return pipeline
 
@@ -77,7 +90,7 @@ def tracing_for_tflite(model):
             set_reflection_slices(networks, False)
 
 
-def converter_for(model, size, workdir):
+def converter_for(model, size, workdir, drawn_edges=False):
     """A `tf.lite.TFLiteConverter` for the static-shape pipeline, builtin ops only.
 
     The variables are frozen into constants first (the converter's SavedModel
@@ -89,15 +102,23 @@ def converter_for(model, size, workdir):
     from tensorflow.python.framework import convert_to_constants
 
     with tracing_for_tflite(model):
-        concrete = tflite_function(model, size).get_concrete_function()
+        concrete = tflite_function(model, size, drawn_edges).get_concrete_function()
     frozen = convert_to_constants.convert_variables_to_constants_v2(
         concrete, lower_control_flow=False
     )
     specs = concrete.structured_input_signature[0]
 
-    @tf.function(input_signature=specs, autograph=False)
-    def frozen_pipeline(image, mask):
-        return tf.nest.pack_sequence_as(concrete.structured_outputs, frozen(image, mask))
+    if drawn_edges:
+
+        @tf.function(input_signature=specs, autograph=False)
+        def frozen_pipeline(image, mask, edges):
+            return tf.nest.pack_sequence_as(concrete.structured_outputs, frozen(image, mask, edges))
+
+    else:
+
+        @tf.function(input_signature=specs, autograph=False)
+        def frozen_pipeline(image, mask):
+            return tf.nest.pack_sequence_as(concrete.structured_outputs, frozen(image, mask))
 
     module = tf.Module()
     module.pipeline = frozen_pipeline
@@ -111,7 +132,7 @@ def converter_for(model, size, workdir):
     return converter
 
 
-def export_tflite(model, path, size=256, quantize="none", calibration=None):
+def export_tflite(model, path, size=256, quantize="none", calibration=None, drawn_edges=False):
     """Converts the pipeline for one input size to a `.tflite` file; returns its op names.
 
     Args:
@@ -125,17 +146,21 @@ def export_tflite(model, path, size=256, quantize="none", calibration=None):
         calibration: for `int8`, an iterable of (image [H, W, 3], mask [H, W, 1])
             float32 pairs (real photos and hole masks) at the export size; see
             `calibration_pairs`.
+        drawn_edges: a third input `edges` for drawn lines (see `tflite_function`).
 
     Raises:
-        ValueError: unknown `quantize`, `int8` without calibration data, or the
-            converter needed an op outside TFLite's builtins (Flex).
+        ValueError: unknown `quantize`, `int8` without calibration data or with
+            `drawn_edges`, or the converter needed an op outside TFLite's
+            builtins (Flex).
     """
     if quantize not in QUANTIZE_MODES:
         raise ValueError(f"quantize must be one of {QUANTIZE_MODES}, got {quantize!r}")
+    if drawn_edges and quantize == "int8":
+        raise ValueError("quantize='int8' is not available with drawn_edges")
     h, w = _size_hw(size)
     workdir = tempfile.mkdtemp(prefix="edgeconnect_tflite_")
     try:
-        converter = converter_for(model, (h, w), workdir)
+        converter = converter_for(model, (h, w), workdir, drawn_edges)
         if quantize == "float16":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
             converter.target_spec.supported_types = [tf.float16]

@@ -322,6 +322,10 @@ async function inpaint() {
     showError("Paint the hole first: nothing is marked for removal.");
     return;
   }
+  if (localInpainter) {
+    await inpaintInPage();
+    return;
+  }
   const withEdges = hasInk(state.edges);
   const instance = {
     image_bytes: { b64: state.originalBytes },
@@ -364,6 +368,33 @@ async function inpaint() {
   }
 }
 
+// In-browser mode: ondevice.js registers a function {image, mask, edges} -> {image, edges, note}
+// (canvases at the image's size) once a .tflite model is open; Inpaint then never leaves the page.
+let localInpainter = null;
+
+async function inpaintInPage() {
+  $("inpaint").disabled = true;
+  const started = performance.now();
+  try {
+    const edges = hasInk(state.edges) ? state.edges : null;
+    const out = await localInpainter({ image: state.original, mask: state.mask, edges });
+    state.result = out.image;
+    state.predictedEdges = tinted(out.edges, PREDICTED_EDGE_COLOR);
+    state.resultDataURL = out.image.toDataURL("image/png");
+    const link = $("download");
+    link.href = state.resultDataURL;
+    link.classList.remove("disabled");
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    setStatus(`Done in this page in ${seconds} s. Hold C to compare. ${out.note}`);
+    render();
+  } catch (err) {
+    setStatus("");
+    showError(`Inpainting in this page failed: ${err.message || err}`);
+  } finally {
+    $("inpaint").disabled = false;
+  }
+}
+
 $("inpaint").onclick = inpaint;
 $("max-side").textContent = MAX_SIDE;
 
@@ -371,7 +402,9 @@ $("max-side").textContent = MAX_SIDE;
 window.editor = {
   state,
   maskPNG: () => state.mask && binaryPNG(state.mask),
+  edgesPNG: () => state.edges && binaryPNG(state.edges),
   resultDataURL: () => state.resultDataURL,
   setTool,
   setSize,
+  setLocalInpainter: (fn) => { localInpainter = fn; },
 };

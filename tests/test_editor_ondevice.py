@@ -1,0 +1,313 @@
+"""The editor's in-browser mode: the exported `.tflite` run by LiteRT.js inside Chromium.
+
+The page (served by `serve --static-only`, cross-origin isolated, so LiteRT.js runs its
+threaded WebAssembly build) opens a tiny exported model, a photo is brushed and inpainted
+in the page, and the result is compared with `export/tflite_inpaint.py` (the Python
+LiteRT interpreter) on the same photo and mask. Skipped where no system Chromium exists.
+"""
+
+import importlib.util
+import os
+import socket
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+sync_api = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("fastapi")
+uvicorn = pytest.importorskip("uvicorn")
+
+from test_editor_browser import CHROMIUM, CHROMIUM_ARGS, _decode_data_url  # noqa: E402
+
+from edgeconnect_tf import serve  # noqa: E402
+from edgeconnect_tf.inpaint import hole_windows  # noqa: E402
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(CHROMIUM is None, reason="system Chromium not installed"),
+]
+
+SIZE = 64  # the exported model's input side
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _reference_runner():
+    """export/tflite_inpaint.py, imported from its file (it is a script, not package code)."""
+    spec = importlib.util.spec_from_file_location(
+        "tflite_inpaint", os.path.join(ROOT, "export", "tflite_inpaint.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """The two files `edgeconnect export --tflite --drawn-edges` writes, tiny networks."""
+    from edgeconnect_tf.deploy.tflite import export_tflite, tflite_ops
+    from edgeconnect_tf.edgeconnect import EdgeConnect
+    from edgeconnect_tf.weights import build_networks, save_networks
+
+    folder = tmp_path_factory.mktemp("ondevice")
+    nets = build_networks(1, 8, names=("edge_generator", "inpaint_generator"))
+    save_networks(str(folder / "weights"), nets)
+    model = EdgeConnect.from_pretrained(str(folder / "weights"))
+    paths = {}
+    for drawn in (False, True):
+        path = str(folder / f"edgeconnect_{SIZE}x{SIZE}_float32{'_edges' if drawn else ''}.tflite")
+        export_tflite(model, path, SIZE, drawn_edges=drawn)
+        paths["edges" if drawn else "plain"] = path
+    # Drawn lines replace G1, so the edges file holds G2 alone: 2 of the 4 transposed convs.
+    assert tflite_ops(paths["plain"])["TRANSPOSE_CONV"] == 4
+    assert tflite_ops(paths["edges"])["TRANSPOSE_CONV"] == 2
+    return paths
+
+
+@pytest.fixture(scope="module")
+def tflite_model(exported):
+    return exported["plain"]
+
+
+@pytest.fixture(scope="module")
+def static_server():
+    app = serve.create_static_app()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not srv.started and time.time() < deadline:
+        time.sleep(0.05)
+    assert srv.started
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser, static_server, tflite_model, exported):
+    """The editor with the model open in the page; `page.requests` lists what it fetched."""
+    page = browser.new_page(viewport={"width": 900, "height": 700})
+    requests = []
+    page.on("request", lambda r: requests.append((r.method, r.url)))
+    page.goto(static_server + "/")
+    page.set_input_files("#model-file", [tflite_model, exported["edges"]])
+    page.wait_for_function(
+        "window.ondevice && Object.keys(ondevice.info().models).length === 2", timeout=120_000
+    )
+    page.requests = requests
+    return page
+
+
+def _photo(h, w):
+    from skimage import data, transform
+
+    rgb = transform.resize(data.chelsea(), (h, w), anti_aliasing=True)
+    return (rgb * 255).round().astype(np.uint8)
+
+
+def _inpaint_in_page(page, tmp_path, rgb, strokes, size, lines=()):
+    """Opens `rgb`, brushes `strokes` and draws `lines` (lists of (x, y) image points),
+    inpaints in the page.
+
+    Returns (result RGB uint8, hole bool [H, W] as the page saw it, drawn lines bool [H, W]).
+    """
+    h, w = rgb.shape[:2]
+    path = tmp_path / "photo.png"
+    cv2.imwrite(str(path), rgb[..., ::-1])
+    page.set_input_files("#file", str(path))
+    page.wait_for_function(f"editor.state.original && editor.state.original.width === {w}")
+    box = page.locator("#view").bounding_box()
+    sx, sy = box["width"] / w, box["height"] / h
+    for tool, paths in (("hole", strokes), ("edge", lines)):
+        page.evaluate(f"editor.setTool('{tool}'); editor.setSize({size})")
+        for points in paths:
+            page.mouse.move(box["x"] + points[0][0] * sx, box["y"] + points[0][1] * sy)
+            page.mouse.down()
+            for x, y in points[1:]:
+                page.mouse.move(box["x"] + x * sx, box["y"] + y * sy, steps=4)
+            page.mouse.up()
+    page.click("#inpaint")
+    page.wait_for_function("editor.resultDataURL() !== null", timeout=120_000)
+    assert page.locator("#error").is_hidden(), page.inner_text("#error")
+    result = _decode_data_url(page.evaluate("editor.resultDataURL()"))[..., 2::-1]
+    mask = _decode_data_url(page.evaluate("editor.maskPNG()"))
+    drawn = _decode_data_url(page.evaluate("editor.edgesPNG()"))
+    gray = [a[..., 0] if a.ndim == 3 else a for a in (mask, drawn)]
+    return result, gray[0] > 127, gray[1] > 127
+
+
+def test_page_runs_threaded_and_isolated(page):
+    info = page.evaluate("ondevice.info()")
+    assert info["isolated"] and info["threads"] == 2
+    assert {k: m["size"] for k, m in info["models"].items()} == {
+        "plain": [SIZE, SIZE],
+        "edges": [SIZE, SIZE],
+    }
+    runtime = page.evaluate("ondevice.runtime()")
+    assert runtime["threads"] and runtime["variant"] == "litert_wasm_threaded_internal.js"
+    assert "2 threads" in page.inner_text("#model-info")
+
+
+def test_model_size_photo_matches_python_interpreter(page, tflite_model, tmp_path):
+    rgb = _photo(SIZE, SIZE)
+    result, hole, _ = _inpaint_in_page(page, tmp_path, rgb, [[(16, 30), (44, 34)]], size=12)
+    assert 100 < hole.sum() < 0.5 * hole.size
+    reference = _reference_runner()
+    runner, size = reference.load_runner(tflite_model, threads=1)
+    expected, _ = reference.inpaint(runner, size, rgb, hole)
+    np.testing.assert_array_equal(result[~hole], rgb[~hole])
+    assert np.abs(result.astype(int) - expected.astype(int)).max() <= 1
+    assert np.abs(result[hole].astype(int) - rgb[hole].astype(int)).mean() > 1
+
+
+def test_drawn_lines_use_the_edges_model(page, exported, tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    rgb = _photo(SIZE, SIZE)
+    result, hole, drawn = _inpaint_in_page(
+        page, tmp_path, rgb, [[(16, 30), (44, 34)]], size=12, lines=[[(30, 20), (30, 44)]]
+    )
+    assert page.evaluate("ondevice.lastRun().slot") == os.path.basename(exported["edges"])
+    assert (drawn & hole).sum() > 5
+    runner = Interpreter(model_path=exported["edges"]).get_signature_runner("inpaint")
+    out = runner(
+        image=(rgb / 255.0).astype(np.float32)[None],
+        mask=hole.astype(np.float32)[None, ..., None],
+        edges=drawn.astype(np.float32)[None, ..., None],
+    )
+    filled = np.round(np.clip(out["inpainted"][0], 0, 1) * 255).astype(np.uint8)
+    expected = np.where(hole[..., None], filled, rgb)
+    assert np.abs(result.astype(int) - expected.astype(int)).max() <= 1
+    # The lines changed the fill: the plain model (G1's edges) gives another result.
+    reference = _reference_runner()
+    plain, _ = reference.inpaint(*reference.load_runner(exported["plain"]), rgb, hole)
+    assert np.abs(plain.astype(int) - expected.astype(int)).max() > 1
+
+
+def test_large_photo_crops_a_model_size_window_around_the_hole(page, tflite_model, tmp_path):
+    rgb = _photo(150, 200)
+    result, hole, _ = _inpaint_in_page(page, tmp_path, rgb, [[(120, 100), (134, 104)]], size=8)
+    windows = hole_windows(hole, SIZE)
+    assert [tuple(w) for w in page.evaluate("ondevice.lastRun().windows")] == windows
+    assert len(windows) == 1
+    y0, y1, x0, x1 = windows[0]
+    assert (y1 - y0, x1 - x0) == (SIZE, SIZE)  # small hole: the window runs at native size
+    reference = _reference_runner()
+    runner, size = reference.load_runner(tflite_model, threads=1)
+    expected = rgb.copy()
+    expected[y0:y1, x0:x1], _ = reference.inpaint(
+        runner, size, rgb[y0:y1, x0:x1], hole[y0:y1, x0:x1]
+    )
+    np.testing.assert_array_equal(result[~hole], rgb[~hole])
+    assert np.abs(result.astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_big_hole_window_is_resampled_and_known_pixels_stay(page, tmp_path):
+    rgb = _photo(150, 200)
+    strokes = [[(30, 40), (150, 60)], [(170, 120), (190, 140)]]
+    result, hole, _ = _inpaint_in_page(page, tmp_path, rgb, strokes, size=16)
+    windows = [tuple(w) for w in page.evaluate("ondevice.lastRun().windows")]
+    assert windows == hole_windows(hole, SIZE)
+    assert any(y1 - y0 > SIZE or x1 - x0 > SIZE for y0, y1, x0, x1 in windows)
+    np.testing.assert_array_equal(result[~hole], rgb[~hole])
+    assert np.abs(result[hole].astype(int) - rgb[hole].astype(int)).mean() > 1
+
+
+# Chromium's software WebGPU (SwiftShader's Vulkan): the WebGPU path without a GPU.
+SWIFTSHADER_WEBGPU = [
+    "--enable-unsafe-webgpu",
+    "--enable-unsafe-swiftshader",
+    "--use-webgpu-adapter=swiftshader",
+    "--enable-features=Vulkan",
+    "--use-vulkan=swiftshader",
+    "--use-angle=swiftshader",
+]
+
+
+def test_webgpu_matches_python_interpreter(browser, static_server, tflite_model, tmp_path):
+    """WebGPU runs what its delegate can (the JSPI build hands WHILE and MIRROR_PAD to the CPU)."""
+    args = [a for a in CHROMIUM_ARGS if a != "--disable-gpu"] + SWIFTSHADER_WEBGPU
+    gpu_browser = browser.browser_type.launch(executable_path=CHROMIUM, headless=True, args=args)
+    try:
+        page = gpu_browser.new_page(viewport={"width": 900, "height": 700})
+        page.goto(static_server + "/")
+        adapter = "navigator.gpu ? navigator.gpu.requestAdapter().then(Boolean) : false"
+        if not page.evaluate(adapter):
+            pytest.skip("this Chromium offers no WebGPU adapter, not even SwiftShader's")
+        page.set_input_files("#model-file", tflite_model)  # first on the CPU, then switch
+        page.wait_for_function("window.ondevice && ondevice.ready()", timeout=120_000)
+        assert page.evaluate("ondevice.runtime()")["variant"].startswith("litert_wasm_threaded")
+        page.select_option("#accelerator", "webgpu")
+        page.set_input_files("#model-file", [])
+        page.set_input_files("#model-file", tflite_model)
+        page.wait_for_function("ondevice.info().accelerator === 'webgpu'", timeout=120_000)
+        assert page.evaluate("ondevice.ready()")
+        assert page.evaluate("ondevice.runtime()")["variant"] == "litert_wasm_jspi_internal.js"
+        rgb = _photo(SIZE, SIZE)
+        result, hole, _ = _inpaint_in_page(page, tmp_path, rgb, [[(16, 30), (44, 34)]], 12)
+    finally:
+        gpu_browser.close()
+    reference = _reference_runner()
+    expected, _ = reference.inpaint(*reference.load_runner(tflite_model), rgb, hole)
+    np.testing.assert_array_equal(result[~hole], rgb[~hole])
+    assert np.abs(result.astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_hole_windows_match_python_rule(page):
+    rng = np.random.default_rng(0)
+    for trial in range(6):
+        h, w = rng.integers(40, 160, size=2)
+        hole = np.zeros((h, w), np.uint8)
+        for _ in range(rng.integers(1, 6)):
+            y, x = rng.integers(0, h - 4), rng.integers(0, w - 4)
+            hole[y : y + rng.integers(1, 30), x : x + rng.integers(1, 30)] = 1
+        got = page.evaluate(
+            "([h, w, data, s]) => ondevice.holeWindows(Uint8Array.from(data), h, w, [s, s])",
+            [int(h), int(w), hole.ravel().tolist(), 48],
+        )
+        assert [tuple(b) for b in got] == hole_windows(hole.astype(bool), 48), trial
+
+
+def test_nothing_is_sent_to_a_server(page):
+    """Every request the page made is a GET of the page's own static files."""
+    assert page.requests
+    for method, url in page.requests:
+        if url.startswith(("blob:", "data:")):  # the photo and results, inside the page
+            continue
+        assert method == "GET", url
+        path = url.split("/", 3)[3]
+        assert path == "" or path.startswith("static/"), url
+
+
+def test_a_file_that_is_no_model_gets_a_clear_message(browser, static_server):
+    page = browser.new_page()
+    page.goto(static_server + "/")
+    page.set_input_files(
+        "#model-file",
+        {"name": "notes.tflite", "mimeType": "application/octet-stream", "buffer": b"hello"},
+    )
+    page.wait_for_selector("#model-error:not([hidden])", timeout=60_000)
+    assert page.inner_text("#model-error").startswith(
+        "In-page model: notes.tflite is not a model LiteRT.js can run"
+    )
+    assert not page.evaluate("ondevice.ready()")
+    assert page.inner_text("#status") == ""  # the progress message does not linger
+    # A model named in the address (?model=, beside the page) that is not there.
+    page.goto(static_server + "/?model=missing.tflite")
+    page.wait_for_selector("#model-error:not([hidden])", timeout=60_000)
+    assert "missing.tflite: the server answered 404" in page.inner_text("#model-error")
+    page.close()

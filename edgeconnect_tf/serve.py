@@ -243,6 +243,14 @@ class Predictor:
         Everything that needs no network runs here, before the request queues:
         JSON, base64, input names, file headers and sizes, tensor shapes.
         """
+        try:
+            return self._prepare(body)
+        except RequestError:
+            raise
+        except (ValueError, TypeError) as e:
+            raise RequestError(_error_summary(str(e))) from None
+
+    def _prepare(self, body):
         from edgeconnect_tf.deploy.saved_model import FILE_INPUTS
 
         name, columns, row_format = parse_request(body)
@@ -554,6 +562,9 @@ def add_model_routes(app, predictor, limits):
                 return JSONResponse({"error": str(e)}, status_code=e.status)
             except TimeoutError:
                 return JSONResponse({"error": "request body not received in time"}, 408)
+            except Exception:  # never a stack trace to the client
+                log.exception("predict request could not be read")
+                return JSONResponse({"error": "internal error; see the server log"}, 500)
             del body
             future = worker.submit(lambda: job(deadline))
             submitted = True

@@ -590,3 +590,36 @@ def test_saved_model_refuses_bombs_and_hostile_tensors(weights_dir, tmp_path):
     # The huge tensor itself takes 53 MB; nothing ran at its size.
     assert report["peak_rss"] <= TINY_BUDGET, report["peak_rss"]
     assert set(expected) <= set(results)
+
+
+def test_export_max_pixels_is_baked_into_the_signatures(weights_dir, tmp_path, capsys):
+    import tensorflow as tf
+
+    from edgeconnect_tf.cli_export import add_export_arguments, export_command
+    from edgeconnect_tf.deploy.saved_model import serving_functions
+    from edgeconnect_tf.edgeconnect import EdgeConnect
+
+    parser = argparse.ArgumentParser()
+    add_export_arguments(parser)
+    argv = ["--weights", weights_dir, "--output", str(tmp_path / "m" / "1"), "--max-pixels", "100"]
+    assert export_command(parser.parse_args(argv)) == 1  # below the 256² warm-up requests
+    assert "--max-pixels 100 is below the warm-up requests' 256² pixels" in capsys.readouterr().err
+
+    fn, spec = serving_functions(EdgeConnect.from_pretrained(weights_dir), 2000)["inpaint_bytes"]
+    fn = tf.function(fn, input_signature=spec)
+    image, mask = _encode(_photo()), _encode(_mask())  # 52×40 = 2080 pixels
+    with pytest.raises(tf.errors.InvalidArgumentError, match="limit of 2000 pixels"):
+        fn(tf.constant([image]), tf.constant([mask]))
+    small = fn(tf.constant([_encode(_photo(40, 50))]), tf.constant([_encode(_mask(40, 50))]))
+    assert small["inpainted_png_bytes"].shape == [1]
+
+
+@pytest.mark.parametrize("flag", ["--max-pixels", "--queue-size", "--timeout"])
+def test_serve_limit_flags_must_be_positive(flag, capsys):
+    parser = argparse.ArgumentParser()
+    serve.add_serve_arguments(parser)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--weights", "w", flag, "0"])
+    assert f"{flag}: expected a positive" in capsys.readouterr().err
+    args = parser.parse_args(["--weights", "w", flag, "7"])
+    assert getattr(args, flag[2:].replace("-", "_")) == 7

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import struct
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 JPEG_EXTENSIONS = (".jpg", ".jpeg")
@@ -53,74 +52,22 @@ def list_images(path, name="input"):
 
 
 def image_size(path, name="image"):
-    """(height, width) of an image file from its header, without decoding the pixels.
+    """(height, width) of an image file, from its header when it is a PNG, JPEG or BMP
+    (`image_headers`, nothing decoded), else by decoding it (WebP, TIFF).
 
-    PNG, JPEG, BMP, GIF and WebP headers are parsed; other formats (TIFF) are
-    decoded. Raises ImageFileError naming the file when it is missing or is not
-    a readable image.
+    Raises ImageFileError naming the file when it is missing or is not a readable image.
     """
+    from edgeconnect_tf.image_headers import ImageRejected, read_header
+
     if not os.path.isfile(path):
         raise ImageFileError(f"{name} file {path} does not exist")
     with open(path, "rb") as f:
         head = f.read(64 * 1024)
-    size = header_size(head)
-    if size is None:
-        size = read_image(path, name).shape[:2]
-    return size
-
-
-def header_size(data):
-    """(height, width) from the first bytes of a PNG/JPEG/BMP/GIF/WebP file, else None."""
-    data = bytes(data)
     try:
-        if data.startswith(b"\x89PNG\r\n\x1a\n") and data[12:16] == b"IHDR":
-            width, height = struct.unpack(">II", data[16:24])
-            return height, width
-        if data.startswith(b"\xff\xd8"):
-            return _jpeg_size(data)
-        if data.startswith(b"BM"):
-            width, height = struct.unpack("<ii", data[18:26])
-            return abs(height), width
-        if data[:6] in (b"GIF87a", b"GIF89a"):
-            width, height = struct.unpack("<HH", data[6:10])
-            return height, width
-        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-            return _webp_size(data)
-    except struct.error:  # truncated header
-        return None
-    return None
-
-
-def _jpeg_size(data):
-    k = 2
-    while k + 9 < len(data):
-        if data[k] != 0xFF:
-            return None
-        marker = data[k + 1]
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # no length field
-            k += 2
-            continue
-        (length,) = struct.unpack(">H", data[k + 2 : k + 4])
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # start of frame
-            height, width = struct.unpack(">HH", data[k + 5 : k + 9])
-            return height, width
-        k += 2 + length
-    return None
-
-
-def _webp_size(data):
-    chunk = data[12:16]
-    if chunk == b"VP8X":
-        width = 1 + int.from_bytes(data[24:27], "little")
-        height = 1 + int.from_bytes(data[27:30], "little")
-        return height, width
-    if chunk == b"VP8 ":
-        width, height = struct.unpack("<HH", data[26:30])
-        return height & 0x3FFF, width & 0x3FFF
-    if chunk == b"VP8L":
-        bits = int.from_bytes(data[21:25], "little")
-        return ((bits >> 14) & 0x3FFF) + 1, (bits & 0x3FFF) + 1
-    return None
+        header = read_header(head, f"{name} file {path}")
+    except ImageRejected:  # another format, or a header past the first 64 KiB
+        return read_image(path, name).shape[:2]
+    return header.height, header.width
 
 
 def read_image(path, name="image"):

@@ -470,7 +470,7 @@ def test_int8_needs_calibration(model, tmp_path):
 
 
 def test_flex_ops_fail_loudly(model, tmp_path, monkeypatch):
-    def needs_flex(model, size):
+    def needs_flex(model, size, drawn_edges=False):
         @tf.function(
             input_signature=[
                 tf.TensorSpec([1, 4, 4, 3], tf.float32, name="image"),

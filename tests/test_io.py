@@ -60,13 +60,6 @@ def test_image_size_from_header_matches_decoded(tmp_path, ext, shape):
     assert io.image_size(path) == cv2.imread(path, cv2.IMREAD_UNCHANGED).shape[:2]
 
 
-def test_header_size_of_gif_and_garbage():
-    gif = b"GIF89a" + (640).to_bytes(2, "little") + (480).to_bytes(2, "little") + b"\0" * 8
-    assert io.header_size(gif) == (480, 640)
-    assert io.header_size(b"\x89PNG\r\n\x1a\n\0\0") is None  # truncated
-    assert io.header_size(b"hello") is None
-
-
 def test_atomic_write_leaves_nothing_on_failure_and_keeps_the_old_file(tmp_path):
     target = tmp_path / "out" / "config.yaml"
     io.atomic_write(target, "a: 1\n")

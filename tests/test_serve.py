@@ -230,6 +230,8 @@ def test_binds_to_loopback_by_default():
     import argparse
 
     parser = argparse.ArgumentParser()
-    serve.add_serve_arguments(parser)
+    from edgeconnect_tf.cli.serve import add_arguments
+
+    add_arguments(parser)
     args = parser.parse_args(["--weights", "w"])
     assert args.host == "127.0.0.1"

@@ -9,7 +9,7 @@ import argparse
 import os
 
 from edgeconnect_tf.cli import error
-from edgeconnect_tf.deploy import QUANTIZE_MODES
+from edgeconnect_tf.deploy import DEFAULT_MAX_PIXELS, QUANTIZE_MODES
 from edgeconnect_tf.inpaint import MIN_SIDE
 
 SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
@@ -43,6 +43,14 @@ def add_arguments(parser):
         type=int,
         default=256,
         help="side of the SavedModel's warm-up requests; 0 for none (default 256)",
+    )
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        default=DEFAULT_MAX_PIXELS,
+        help="SavedModel: the most pixels a request may run the networks on, N·H·W of a "
+        "tensor or H·W of each file (read from its header before decoding); more fails with "
+        f"INVALID_ARGUMENT (default {DEFAULT_MAX_PIXELS} = 2048²)",
     )
     parser.add_argument(
         "--tflite", action="store_true", help="write .tflite files instead of a SavedModel"
@@ -127,7 +135,9 @@ def _export_saved_model(model, args):
             f"--output must be BASE/NAME/VERSION with VERSION a positive integer "
             f"(TF Serving's layout), got {args.output!r}"
         )
-    saved_model.export_saved_model(model, args.output, warmup_size=args.warmup_size)
+    saved_model.export_saved_model(
+        model, args.output, warmup_size=args.warmup_size, max_pixels=args.max_pixels
+    )
     print(f"wrote SavedModel {args.output} (signatures: {', '.join(saved_model.SIGNATURES)})")
 
 

@@ -12,16 +12,19 @@ sends an image and a mask and gets the filled image back. Written with
   (reflect-padded to multiples of 4 inside, cropped back).
 - `inpaint_with_edges`: the same plus `edges` [N, H, W, 1] in [0, 1], lines
   drawn by a person, which replace G1's prediction inside the hole.
-- `inpaint_bytes`: `image_bytes`, `mask_bytes` string [N] (PNG/JPEG/BMP/GIF
+- `inpaint_bytes`: `image_bytes`, `mask_bytes` string [N] (PNG/JPEG/BMP
   files; mask white = hole, gray > 127) -> `inpainted_png_bytes` string [N]
   (8-bit RGB PNG). TF Serving's REST API base64-encodes outputs whose name
-  ends in `_bytes`. Images of a batch may differ in size.
+  ends in `_bytes`. Images of a batch may differ in size. Each file's size
+  is read from its header before it is decoded (`image_headers`): GIF,
+  animated PNG and files above the pixel limit are refused.
 - Warm-up records (`assets.extra/tf_serving_warmup_requests`), one per
   signature, so the server traces and allocates before the first request.
 
 Inputs are checked inside the graph; a bad tensor fails with InvalidArgument
 and a message saying what was expected (rank 4, 3 channels, mask size = image
-size, values in [0, 1], H and W >= 9). The tensor signatures therefore declare
+size, finite values in [0, 1], H and W >= 9, at most `max_pixels` pixels:
+`DEFAULT_MAX_PIXELS`, an export option). The tensor signatures therefore declare
 unknown shapes (`saved_model_cli` shows `unknown_rank`): with declared shapes
 the server would reject a rank-3 tensor with a generic placeholder error.
 """
@@ -33,6 +36,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from edgeconnect_tf.deploy import DEFAULT_MAX_PIXELS
+from edgeconnect_tf.image_headers import check_file_in_graph
 from edgeconnect_tf.inpaint import MIN_SIDE as MIN_SIZE
 
 # Inference graphs only: the training-time custom gradients (instance norm, Winograd
@@ -47,11 +52,12 @@ MASK_THRESHOLD = 127  # mask files: gray value > 127 is a hole
 # --------------------------------------------------------------------------- validation
 
 
-def validate_inputs(image, mask, edges=None):
+def validate_inputs(image, mask, edges=None, max_pixels=None):
     """Checks serving inputs in the graph; returns them with their static rank restored.
 
     image [N, H, W, 3], mask [N, H, W, 1], edges [N, H, W, 1] (optional), all
-    float32 in [0, 1], H and W >= MIN_SIZE. A violation raises
+    float32 in [0, 1] (finite), H and W >= MIN_SIZE, N >= 1 and N·H·W at most
+    `max_pixels` (None: no limit). A violation raises
     InvalidArgumentError (in a graph: when it runs) naming the input, what was
     expected and the shape or value received. Each check is vacuous when an
     earlier one fails (channels are only checked for rank-4 tensors, sizes
@@ -107,12 +113,18 @@ def validate_inputs(image, mask, edges=None):
             ],
         )
     )
+    if max_pixels is not None:
+        checks.append(_pixel_check(image_shape, all_ok, max_pixels))
     for name, x, _ in named:
         flat = tf.reshape(x, [-1])  # any rank: reductions over unknown ranks can misfire
+        finite = tf.reduce_all(tf.math.is_finite(flat))
+        checks.append(
+            tf.debugging.Assert(finite, [f"`{name}` must not contain NaN or infinite values"])
+        )
         low, high = tf.reduce_min(flat), tf.reduce_max(flat)
         checks.append(
             tf.debugging.Assert(
-                tf.logical_and(low >= 0.0, high <= 1.0),
+                tf.logical_or(tf.logical_not(finite), tf.logical_and(low >= 0.0, high <= 1.0)),
                 [
                     f"`{name}` values must be float32 in [0, 1] (not 0..255), got min",
                     low,
@@ -132,6 +144,22 @@ def validate_inputs(image, mask, edges=None):
     return tuple(out) if edges is not None else (out[0], out[1])
 
 
+def _pixel_check(image_shape, shape_ok, max_pixels):
+    """Assert 1 <= N·H·W <= max_pixels for an image of shape [N, H, W, 3].
+
+    Vacuous when an earlier check fails (`shape_ok` false, or H or W below MIN_SIZE).
+    """
+    pixels = tf.reduce_prod(tf.cast(image_shape[:3], tf.int64))
+    earlier_failed = tf.logical_not(shape_ok) | (tf.reduce_min(image_shape[1:3]) < MIN_SIZE)
+    return tf.debugging.Assert(
+        earlier_failed | ((pixels >= 1) & (pixels <= max_pixels)),
+        [
+            f"`image` must hold 1 to {max_pixels} pixels (N·H·W, this model's limit), got shape",
+            image_shape,
+        ],
+    )
+
+
 # --------------------------------------------------------------------------- SavedModel
 
 
@@ -140,7 +168,8 @@ def _any_shape(name):
     return tf.TensorSpec(shape=None, dtype=tf.float32, name=name)
 
 
-def _decode(data, channels):
+def decode_file(data, channels):
+    """PNG/JPEG/BMP bytes -> uint8 [H, W, channels] (the first frame; also `edgeconnect serve`)."""
     return tf.io.decode_image(data, channels=channels, dtype=tf.uint8, expand_animations=False)
 
 
@@ -150,32 +179,40 @@ def _to_png(image):
     return tf.io.encode_png(pixels)
 
 
-def serving_functions(model):
+def serving_functions(model, max_pixels=DEFAULT_MAX_PIXELS):
     """{signature name: (function, input signature)} of the serving signatures.
 
     What `build_archive` exports and what `edgeconnect serve --weights` runs in
     memory, so the editor sees the same contract with or without a SavedModel.
+    `max_pixels`: the most pixels of a tensor input (N·H·W) or of one file (read
+    from its header before decoding, `image_headers.check_file_in_graph`).
     """
     if not model.built:  # `from_pretrained` builds the generators, not the model itself
         image, mask = sample_inputs(32)
         model({"image": image, "mask": mask}, training=False)
 
     def serving_default(image, mask):
-        image, mask = validate_inputs(image, mask)
+        image, mask = validate_inputs(image, mask, max_pixels=max_pixels)
         out = model({"image": image, "mask": mask}, training=False)
         return {"inpainted": out["inpainted"], "edges": out["edges"]}
 
     def inpaint_with_edges(image, mask, edges):
-        image, mask, edges = validate_inputs(image, mask, edges)
+        image, mask, edges = validate_inputs(image, mask, edges, max_pixels=max_pixels)
         out = model({"image": image, "mask": mask, "edges": edges}, training=False)
         return {"inpainted": out["inpainted"], "edges": out["edges"]}
 
     def inpaint_files(files):
-        image = tf.image.convert_image_dtype(_decode(files[0], 3), tf.float32)
-        mask = tf.cast(_decode(files[1], 1) > MASK_THRESHOLD, tf.float32)
-        inputs = [image[None], mask[None]]
-        if len(files) == 3:
-            inputs.append(tf.cast(_decode(files[2], 1) > MASK_THRESHOLD, tf.float32)[None])
+        headers = [
+            check
+            for name, data in zip(FILE_INPUTS, files, strict=False)
+            for check in check_file_in_graph(data, name, max_pixels, gray=name != "image_bytes")
+        ]
+        with tf.control_dependencies(headers):  # nothing is decoded before its header passes
+            image = tf.image.convert_image_dtype(decode_file(files[0], 3), tf.float32)
+            mask = tf.cast(decode_file(files[1], 1) > MASK_THRESHOLD, tf.float32)
+            inputs = [image[None], mask[None]]
+            if len(files) == 3:
+                inputs.append(tf.cast(decode_file(files[2], 1) > MASK_THRESHOLD, tf.float32)[None])
         inputs = validate_inputs(*inputs)
         out = model(dict(zip(("image", "mask", "edges"), inputs, strict=False)), training=False)
         return _to_png(out["inpainted"][0]), _to_png(out["edges"][0])
@@ -212,9 +249,9 @@ def serving_functions(model):
     }
 
 
-def build_archive(model):
+def build_archive(model, max_pixels=DEFAULT_MAX_PIXELS):
     """A `keras.export.ExportArchive` tracking `model` with the serving signatures."""
-    functions = serving_functions(model)
+    functions = serving_functions(model, max_pixels)
     archive = keras.export.ExportArchive()
     archive.track(model)
     for name, (fn, signature) in functions.items():
@@ -222,7 +259,9 @@ def build_archive(model):
     return archive
 
 
-def export_saved_model(model, directory, *, warmup_size=256, model_name=None):
+def export_saved_model(
+    model, directory, *, warmup_size=256, model_name=None, max_pixels=DEFAULT_MAX_PIXELS
+):
     """Writes `model` (an `EdgeConnect`) as a SavedModel with serving signatures and warm-up.
 
     Args:
@@ -232,15 +271,23 @@ def export_saved_model(model, directory, *, warmup_size=256, model_name=None):
         warmup_size: side of the warm-up requests' images; 0 writes none.
         model_name: name in the warm-up requests' model spec; default NAME,
             the parent directory's name.
+        max_pixels: the most pixels a signature runs the networks on at once
+            (tensor inputs: N·H·W; files: each file's H·W, read from its
+            header before decoding); more fails with INVALID_ARGUMENT.
 
     Returns:
         `directory`.
     """
     if os.path.isdir(directory) and os.listdir(directory):
         raise ValueError(f"--output {directory!r} exists and is not empty; pick a new version")
+    if max_pixels < max(MIN_SIZE, warmup_size) ** 2:
+        raise ValueError(
+            f"--max-pixels {max_pixels} is below the warm-up requests' "
+            f"{max(MIN_SIZE, warmup_size)}² pixels; raise it or lower --warmup-size"
+        )
     # Exports trace the direct residual blocks: TF Serving runs without XLA.
     with model.plain_blocks():
-        build_archive(model).write_out(directory, options=SAVE_OPTIONS, verbose=False)
+        build_archive(model, max_pixels).write_out(directory, options=SAVE_OPTIONS, verbose=False)
     if warmup_size and _has_serving_apis():
         name = model_name or os.path.basename(os.path.dirname(os.path.abspath(directory)))
         write_warmup_file(directory, warmup_records(name, warmup_size))

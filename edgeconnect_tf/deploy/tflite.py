@@ -59,8 +59,9 @@ def tflite_function(model, size):
 
 
 @contextlib.contextmanager
-def tracing_for_tflite(model):
-    """Within: direct residual blocks and slice-based reflection pads for TFLite tracing.
+def tracing_for_tflite(model, winograd=False):
+    """Within: residual blocks in mode `winograd` (False or "graph") and slice-based
+    reflection pads for TFLite tracing.
 
     Slices + concat give the same values as MIRROR_PAD bit for bit, but XNNPACK
     does not take MIRROR_PAD, so each of the 36 reflection pads of G1 + G2 would
@@ -69,7 +70,7 @@ def tracing_for_tflite(model):
     (bench/RESULTS.md). Only this model's layers change, and only while inside.
     """
     networks = [model.edge_generator, model.inpaint_generator]
-    with model.plain_blocks():
+    with model.blocks(winograd):
         set_reflection_slices(networks, True)
         try:
             yield model
@@ -77,7 +78,7 @@ def tracing_for_tflite(model):
             set_reflection_slices(networks, False)
 
 
-def converter_for(model, size, workdir):
+def converter_for(model, size, workdir, winograd=False):
     """A `tf.lite.TFLiteConverter` for the static-shape pipeline, builtin ops only.
 
     The variables are frozen into constants first (the converter's SavedModel
@@ -88,7 +89,7 @@ def converter_for(model, size, workdir):
     """
     from tensorflow.python.framework import convert_to_constants
 
-    with tracing_for_tflite(model):
+    with tracing_for_tflite(model, winograd):
         concrete = tflite_function(model, size).get_concrete_function()
     frozen = convert_to_constants.convert_variables_to_constants_v2(
         concrete, lower_control_flow=False
@@ -111,7 +112,7 @@ def converter_for(model, size, workdir):
     return converter
 
 
-def export_tflite(model, path, size=256, quantize="none", calibration=None):
+def export_tflite(model, path, size=256, quantize="none", calibration=None, winograd=False):
     """Converts the pipeline for one input size to a `.tflite` file; returns its op names.
 
     Args:
@@ -125,6 +126,10 @@ def export_tflite(model, path, size=256, quantize="none", calibration=None):
         calibration: for `int8`, an iterable of (image [H, W, 3], mask [H, W, 1])
             float32 pairs (real photos and hole masks) at the export size; see
             `calibration_pairs`.
+        winograd: residual blocks as direct convolutions (False) or Winograd
+            in plain ops ("graph": STRIDED_SLICE/CONCATENATION/TRANSPOSE and
+            BATCH_MATMUL/FULLY_CONNECTED around each conv); see bench/RESULTS.md
+            for which is faster with XNNPACK.
 
     Raises:
         ValueError: unknown `quantize`, `int8` without calibration data, or the
@@ -135,7 +140,9 @@ def export_tflite(model, path, size=256, quantize="none", calibration=None):
     h, w = _size_hw(size)
     workdir = tempfile.mkdtemp(prefix="edgeconnect_tflite_")
     try:
-        converter = converter_for(model, (h, w), workdir)
+        if winograd not in ("graph", False):
+            raise ValueError(f"winograd must be 'graph' or False for TFLite, got {winograd!r}")
+        converter = converter_for(model, (h, w), workdir, winograd)
         if quantize == "float16":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
             converter.target_spec.supported_types = [tf.float16]

@@ -35,7 +35,7 @@ class EdgeConnect(keras.Model):
     multiply-adds) as Winograd F(4×4, 3×3) convolutions in float32, same
     pixels to ~1e-5 (hole PSNR > 100 dB against the direct path): "graph"
     (plain TF ops, any size; `from_pretrained`'s default and the SavedModel
-    export's: 1.5–2× faster per image on CPU, AVX2 and AVX-512 alike,
+    export's: 1.3–1.8× faster per image than direct on CPU (AVX2 and AVX-512),
     bench/RESULTS.md), True / "xla" (one XLA cluster per block, compiled per
     input size) or False (direct convolutions). See `layers.ResidualBlock`.
 

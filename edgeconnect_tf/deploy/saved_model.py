@@ -233,7 +233,7 @@ def export_saved_model(model, directory, *, warmup_size=256, model_name=None, wi
             the parent directory's name.
         winograd: the residual blocks' mode in the export: "graph" (Winograd
             in plain TF ops, hole PSNR > 100 dB against the direct path, about
-            1.5–2× faster per image on CPU, bench/RESULTS.md) or False
+            1.3–1.8× faster per image on CPU, bench/RESULTS.md) or False
             (direct convolutions). "xla" is refused: TF Serving runs without XLA.
 
     Returns:

@@ -5,7 +5,10 @@
     python -m bench --quick                 # smoke run at tiny sizes (a few minutes)
     python -m bench --wait-load 2.5         # wait for a quiet machine before each case
 
-Parts: matmul (the TF 2048² fp32 matmul rate every share is taken of), flops
+Parts: forms (every form a user runs, round-robin against the authors' PyTorch
+in one process per ISA class: native and AVX2 via bench.forms.AVX2_ENV; TFLite
+peak RSS in a TensorFlow-free process), matmul (the TF 2048² fp32 matmul rate
+every share is taken of), flops
 (the MAC count check), inference (256², 512²: tf.function, XLA, the Winograd
 residual blocks, bf16, the whole pipeline, SavedModel; PyTorch reference),
 profile (G2 layer by layer), tflite
@@ -32,6 +35,7 @@ import time
 from bench import common
 
 DEFAULT_PARTS = (
+    "forms",
     "matmul",
     "flops",
     "inference",
@@ -151,6 +155,9 @@ def main(argv=None):
     )
     rows += [header, "|" + " --- |" * 10]
     rate = None
+
+    if "forms" in args.parts:
+        extra.append(forms_part(run, sizes, max(3, repeat), net))
 
     if "matmul" in args.parts or any(
         p in args.parts for p in ("inference", "train", "tflite", "browser")
@@ -318,6 +325,119 @@ def main(argv=None):
             f.write(text)
         print(f"[bench] appended to {RESULTS}", file=sys.stderr)
     return 0
+
+
+FORM_LABELS = {
+    "authors_pytorch": "authors' PyTorch G1 -> G2 (generators only)",
+    "python_api_eager_before": "`EdgeConnect.inpaint`, model called eagerly (before)",
+    "python_api_default": "`EdgeConnect.inpaint` default (compiled, Winograd graph; "
+    "PSNR vs the row above)",
+    "tf_function_direct": "pipeline as a static-shape tf.function, direct convs",
+    "serving_fn_in_process": "serving signature traced in-process (not saved), direct",
+    "savedmodel": "SavedModel `serving_default`, direct convs",
+    "savedmodel_winograd": "SavedModel `serving_default`, Winograd graph (default)",
+    "tflite_fp32": "TFLite fp32, direct convs (default)",
+    "tflite_fp32_winograd": "TFLite fp32, Winograd graph",
+    "tflite_dynamic_int8": "TFLite dynamic-range int8",
+}
+
+
+def forms_part(run, sizes, rounds, net):
+    """Exports once per size, `bench.forms.compare` per ISA class and size, TFLite memory."""
+    import shutil
+
+    from bench import forms
+
+    workdirs = {size: forms.new_workdir() for size in sizes}
+    try:
+        for size in sizes:
+            prep = run("forms", "prepare", f"forms: exports {size}²", size=size,
+                       workdir=workdirs[size], **net)  # fmt: skip
+            if "error" in prep:
+                return f"### Forms\n\nexports failed: {prep['error']}\n"
+        flags = " ".join(forms.cpu_flags())
+        sections = []
+        for isa, env in forms.isa_classes():
+            results = [
+                run(
+                    "forms",
+                    "compare",
+                    f"forms {isa} {size}²",
+                    env=env,
+                    size=size,
+                    workdir=workdirs[size],
+                    rounds=rounds,
+                    isa=isa,
+                    **net,
+                )  # fmt: skip
+                for size in sizes
+            ]
+            sections.append(forms_table(isa, env, flags, results))
+        memory = [
+            run(
+                "forms", "memory_cases", f"TFLite memory {size}²", size=size, workdir=workdirs[size]
+            )  # fmt: skip
+            for size in sizes
+        ]
+        sections.append(memory_table(memory))
+        return "\n".join(sections)
+    finally:
+        for workdir in workdirs.values():
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def forms_table(isa, env, flags, results):
+    """One Markdown table of `bench.forms.compare` results (one ISA class, all sizes)."""
+    how = ", ".join(f"{k}={v}" for k, v in env.items()) or "native"
+    lines = [
+        f"### Every form vs the authors' PyTorch, {isa.upper()} ({how})",
+        "",
+        f"CPU flags: {flags}. Round-robin in one process, batch 1, random weights.",
+        "",
+        "| form | size | median s | min s | authors' median s (same run) | authors / ours "
+        "| hole PSNR / SNR vs direct fp32 | load start–end |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- | --- |",
+    ]
+    for res in results:
+        if "forms" not in res:
+            lines.append(f"| error | | | | | | {res.get('error', '')[-200:]} | |")
+            continue
+        ref = res["forms"]["authors_pytorch"]["seconds"]
+        load = f"{res['load_start']:.1f}–{res['load_end']:.1f}"
+        for name, row in res["forms"].items():
+            q = ""
+            if "psnr_hole_db" in row:
+                q = f"{row['psnr_hole_db']:.1f} / {row['snr_hole_db']:.1f} dB"
+            lines.append(
+                f"| {FORM_LABELS.get(name, name)} | {res['size']}² | {row['seconds']:.3f} | "
+                f"{row['seconds_min']:.3f} | {ref:.3f} | {ref / row['seconds']:.2f}× | {q} | "
+                f"{load} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def memory_table(results):
+    """TFLite peak RSS (MiB) in a numpy/OpenCV/LiteRT-only process, per file and variant."""
+    lines = [
+        "### TFLite memory: interpreter alone (numpy, OpenCV, ai-edge-litert; no TensorFlow)",
+        "",
+        "| file | size | file MiB | variant | after import | after load | peak (one inpaint) "
+        "| inpaint s |",
+        "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for res in results:
+        for name, row in res.get("memory", {}).items():
+            for variant in ("default", "no_xnnpack"):
+                m = row.get(variant, {})
+                if "peak_mib" not in m:
+                    lines.append(f"| {name} | {res['size']}² | | {variant} | error | | | |")
+                    continue
+                lines.append(
+                    f"| {name} | {res['size']}² | {row['file_mib']:.1f} | {variant} | "
+                    f"{m['import_mib']:.0f} | {m['loaded_mib']:.0f} | {m['peak_mib']:.0f} | "
+                    f"{m['seconds']:.2f} |"
+                )
+    return "\n".join(lines) + "\n"
 
 
 def gpu_part(run, quick, net):

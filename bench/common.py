@@ -328,16 +328,22 @@ def child_env(threads=None):
     return env
 
 
-def run_case(module, func, timeout=1800, **kwargs):
+def run_case(module, func, timeout=1800, env=None, **kwargs):
     """Runs `bench.<module>.<func>(**kwargs)` in a fresh process; its result dict.
 
+    `env`: extra environment variables of the child (e.g. `bench.forms.AVX2_ENV`).
     On failure, returns {"error": "..."} with the tail of the child's stderr.
     """
     cmd = [sys.executable, "-m", "bench.common", module, func, json.dumps(kwargs)]
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=timeout, env=child_env(), cwd=REPO
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**child_env(), **(env or {})},
+            cwd=REPO,
         )
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout} s"}

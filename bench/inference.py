@@ -12,7 +12,7 @@ Variants (TensorFlow):
   one `tf.function`;
 - `generators_xla`: the same with `jit_compile=True`;
 - `_winograd`: `EdgeConnect(winograd=True)`, the residual blocks through
-  `edgeconnect_tf.fast_ops` (Winograd F(4×4, 3×3), phase-split dilated conv),
+  `edgeconnect_tf.winograd` (Winograd F(4×4, 3×3), phase-split dilated conv),
   each block its own XLA cluster, or inside the caller's with `_xla`;
 - `_bf16`: Keras' `mixed_bfloat16` policy;
 - `pipeline...`: the whole `EdgeConnect` call (adds Canny, padding,
@@ -119,7 +119,7 @@ def tf_inference(
 
     Variant = base (`generators`, `pipeline`, `savedmodel`) + modifiers:
     `_winograd` sets `EdgeConnect.winograd` (the residual blocks through
-    `edgeconnect_tf.fast_ops`: Winograd, phase-split dilated conv; each block
+    `edgeconnect_tf.winograd`: Winograd, phase-split dilated conv; each block
     its own XLA cluster, or part of the caller's under `_xla`), `_bf16` runs
     under Keras' `mixed_bfloat16` policy (oneDNN bf16 convolutions where the
     CPU has them), `_xla` compiles the call with XLA. With `quality`, lossy

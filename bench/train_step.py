@@ -85,7 +85,7 @@ def tf_train(
     """Seconds per `train_step` of our model for `stage` (median of `repeat` after 1 warm-up).
 
     `jit`: XLA (`compile(jit_compile=True)`); `winograd`: the config key of
-    that name (residual blocks through `edgeconnect_tf.fast_ops`, Winograd
+    that name (residual blocks through `edgeconnect_tf.winograd`, Winograd
     forward and backward, each block its own XLA cluster or inside the step's).
     `policy`: a Keras dtype policy to set first (e.g. "mixed_bfloat16").
     """

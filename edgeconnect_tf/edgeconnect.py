@@ -17,7 +17,7 @@ from edgeconnect_tf.image_ops import (
     pad_to_multiple,
     rgb_to_gray,
 )
-from edgeconnect_tf.layers import set_winograd
+from edgeconnect_tf.layers import set_winograd, winograd_mode
 from edgeconnect_tf.networks import EdgeGenerator, InpaintGenerator
 from edgeconnect_tf.weights import load_networks
 
@@ -47,11 +47,13 @@ class EdgeConnect(keras.Model):
     `(x · 255).int()` does. Use it to reproduce the paper; drawn edges are not
     part of it.
 
-    `winograd=True` runs the generators' residual blocks (80 % of their
-    multiply-adds) as Winograd convolutions in float32: ~1.7× faster per image
-    on CPU, same pixels to ~1e-5, after a one-off XLA compile (~2 s) for each
-    new input size. Worth it for many images of one size (evaluation, batch
-    jobs); see `layers.ResidualBlock`. Exports always trace the plain blocks.
+    `winograd` runs the generators' residual blocks (80 % of their
+    multiply-adds) as Winograd F(4×4, 3×3) convolutions in float32, same
+    pixels to ~1e-5 (hole PSNR > 100 dB against the direct path): "graph"
+    (plain TF ops, any size; `from_pretrained`'s default and the SavedModel
+    export's: 1.3–1.8× faster per image than direct on CPU (AVX2 and AVX-512),
+    bench/RESULTS.md), True / "xla" (one XLA cluster per block, compiled per
+    input size) or False (direct convolutions). See `layers.ResidualBlock`.
 
     Example:
     >>> model = EdgeConnect.from_pretrained("weights/places2")
@@ -76,8 +78,12 @@ class EdgeConnect(keras.Model):
         self.winograd = winograd
 
     @classmethod
-    def from_pretrained(cls, directory, sigma=2.0, winograd=False):
-        """Loads G1 and G2 from a weights directory (see `edgeconnect_tf.weights`)."""
+    def from_pretrained(cls, directory, sigma=2.0, winograd="graph"):
+        """Loads G1 and G2 from a weights directory (see `edgeconnect_tf.weights`).
+
+        `winograd`: the residual blocks' mode (see the class docstring); the
+        default "graph" is the fastest measured on AVX2 and AVX-512 CPUs.
+        """
         nets, config = load_networks(directory)
         return cls(
             nets["edge_generator"],
@@ -90,23 +96,27 @@ class EdgeConnect(keras.Model):
 
     @property
     def winograd(self):
-        """Whether inference calls use the Winograd residual blocks (settable)."""
+        """The residual blocks' mode: False, "xla" or "graph" (settable; True = "xla")."""
         return self._winograd
 
     @winograd.setter
     def winograd(self, value):
-        self._winograd = bool(value)
+        self._winograd = winograd_mode(value)
         set_winograd([self.edge_generator, self.inpaint_generator], self._winograd)
 
     @contextlib.contextmanager
-    def plain_blocks(self):
-        """Within: the residual blocks compute directly (for tracing exports)."""
+    def blocks(self, mode):
+        """Within: the residual blocks in `mode` (see `winograd`), e.g. for tracing exports."""
         previous = self.winograd
-        self.winograd = False
+        self.winograd = mode
         try:
             yield self
         finally:
             self.winograd = previous
+
+    def plain_blocks(self):
+        """Within: the residual blocks compute directly (`blocks(False)`)."""
+        return self.blocks(False)
 
     def predict_edges(self, gray, edges, mask, training=False):
         """G1's raw edge map [B, H, W, 1] (see `image_ops.edge_generator_inputs`)."""
@@ -123,11 +133,53 @@ class EdgeConnect(keras.Model):
 
         Any size and mode (gray, RGB, RGBA, 8/16-bit; masks bool, 0-1 or 0-255,
         white = hole). See `edgeconnect_tf.inpaint.inpaint` for `strategy`;
-        `reference=True` is the authors' test() (class docstring).
+        `reference=True` is the authors' test() (class docstring). The model
+        runs as `inference_function`, not eagerly.
         """
         from edgeconnect_tf.inpaint import inpaint
 
-        return inpaint(self, image, mask, edges, strategy=strategy, reference=reference, **kwargs)
+        return inpaint(
+            self._call_compiled,
+            image,
+            mask,
+            edges,
+            strategy=strategy,
+            reference=reference,
+            **kwargs,
+        )
+
+    def inference_function(self, with_edges=False, reference=False):
+        """`call(training=False)` as a `tf.function` of (image, mask[, edges]) -> outputs dict.
+
+        Shapes as `call`'s inputs. Traced once for all sizes (dynamic H and W),
+        or once per input shape when the residual blocks are in "xla" mode
+        (its clusters need static shapes). One function per block mode, kept
+        outside Keras' attribute tracking (exports never see it).
+        """
+        cache = self.__dict__.get("_inference_functions")
+        if cache is None:
+            cache = {}
+            object.__setattr__(self, "_inference_functions", cache)
+        key = (self.winograd, bool(with_edges), bool(reference))
+        if key not in cache:
+            names = ("image", "mask", "edges") if with_edges else ("image", "mask")
+            channels = {"image": 3, "mask": 1, "edges": 1}
+            signature = None
+            if self.winograd != "xla":
+                signature = [tf.TensorSpec([None, None, None, channels[k]]) for k in names]
+
+            def run(*tensors):
+                inputs = dict(zip(names, tensors, strict=True))
+                return self.call(inputs, training=False, reference=reference)
+
+            cache[key] = tf.function(run, input_signature=signature, autograph=False)
+        return cache[key]
+
+    def _call_compiled(self, inputs, training=False, reference=False):
+        """`self(inputs)` through `inference_function` (what `inpaint` runs)."""
+        names = ("image", "mask", "edges") if inputs.get("edges") is not None else ("image", "mask")
+        tensors = [tf.convert_to_tensor(inputs[k], tf.float32) for k in names]
+        return self.inference_function(len(names) == 3, reference)(*tensors)
 
     def call(self, inputs, training=False, reference=False):
         image = tf.convert_to_tensor(inputs["image"], tf.float32)

@@ -13,7 +13,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from edgeconnect_tf import fast_ops
+from edgeconnect_tf import winograd
 from edgeconnect_tf.spectral_norm import SpectralNormalization
 
 
@@ -215,19 +215,22 @@ class ResidualBlock(keras.layers.Layer):
 
     Convs have a bias only without spectral norm, as in the reference.
 
-    `winograd=True` computes calls on inputs of static, even shape through
-    `fast_ops`: Winograd F(4×4, 3×3) convolutions (the dilated one on
-    space-to-batch phases; gradients Winograd-sized too), 4× fewer
-    multiply-adds, as one XLA cluster (compiled once per input shape, ~2 s on
-    2 cores) or inside the caller's. Same result to float32 rounding (~1e-5
-    over a generator), in float32 whatever the dtype policy. Dynamic shapes
-    take the plain path.
+    `winograd` (see `WINOGRAD_MODES`) computes the block with Winograd
+    F(4×4, 3×3) convolutions from `edgeconnect_tf.winograd`, 4× fewer
+    multiply-adds, same result to float32 rounding (~1e-5 over a generator),
+    in float32 whatever the dtype policy:
+    - True / "xla": inputs of static, even shape as one XLA cluster per block
+      (compiled once per input shape, ~2 s on 2 cores; inside a caller's
+      `jit_compile` function, part of its cluster); gradients Winograd-sized
+      too. Other shapes take the direct path.
+    - "graph": plain TF ops (strided slices, matmuls), any H and W, dynamic
+      too: what SavedModels and TFLite files hold (no XLA).
     """
 
     def __init__(self, filters, dilation=2, spectral_norm=False, winograd=False, **kwargs):
         super().__init__(**kwargs)
         self.filters, self.dilation, self.spectral_norm = filters, dilation, spectral_norm
-        self.winograd = bool(winograd)
+        self.winograd = winograd_mode(winograd)
         kw = {"spectral_norm": spectral_norm, "use_bias": not spectral_norm}
         self.pad1 = ReflectionPadding2D(dilation)
         self.conv1 = PaddedConv2D(filters, 3, dilation=dilation, name="conv_block_1", **kw)
@@ -237,10 +240,10 @@ class ResidualBlock(keras.layers.Layer):
         self.norm2 = InstanceNormalization()
 
     def call(self, x, training=False):
-        if self.winograd and fast_ops.supported(x):
-            if fast_ops.in_xla_context():  # the caller's XLA cluster fuses the transforms
-                return fast_ops.residual_block(self, x, training=training)
-            return fast_ops.compiled_residual_block(self, x, training=training)
+        if self.winograd == "graph" and winograd.graph_supported(x):
+            return winograd.graph_residual_block(self, x, training=training)
+        if self.winograd == "xla" and winograd.supported(x):
+            return winograd.compiled_residual_block(self, x, training=training)
         y = self.norm1(self.conv1(self.pad1(x), training=training))
         y = ops.relu(y)
         y = self.norm2(self.conv2(self.pad2(y), training=training))
@@ -266,10 +269,22 @@ def _layers_of_type(networks, kind):
                 yield layer
 
 
+WINOGRAD_MODES = (False, "xla", "graph")
+
+
+def winograd_mode(value):
+    """A `ResidualBlock.winograd` setting -> one of `WINOGRAD_MODES` (True means "xla")."""
+    if value is True:
+        return "xla"
+    if value in WINOGRAD_MODES:
+        return value or False
+    raise ValueError(f"winograd must be one of {WINOGRAD_MODES} or True, got {value!r}")
+
+
 def set_winograd(networks, enabled):
-    """Sets `winograd` on every `ResidualBlock` inside `networks` (Keras layers/models)."""
+    """Sets `winograd` (a mode of `WINOGRAD_MODES`, or a bool) on every `ResidualBlock`."""
     for layer in _layers_of_type(networks, ResidualBlock):
-        layer.winograd = bool(enabled)
+        layer.winograd = winograd_mode(enabled)
 
 
 def set_reflection_slices(networks, enabled):

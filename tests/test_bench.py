@@ -88,3 +88,13 @@ def test_psnr_and_snr():
     mask = np.zeros(100)
     mask[:10] = 1
     assert common.psnr(ref + mask * 0.1, ref, mask) == pytest.approx(20.0)
+
+
+def test_isa_classes_add_an_avx2_child_on_avx512_cpus(monkeypatch):
+    from bench import forms
+
+    monkeypatch.setattr(forms, "cpu_flags", lambda: ["avx2", "avx512f", "fma"])
+    assert forms.isa_classes() == [("avx512", {}), ("avx2", forms.AVX2_ENV)]
+    assert forms.AVX2_ENV["ONEDNN_MAX_CPU_ISA"] == "AVX2"
+    monkeypatch.setattr(forms, "cpu_flags", lambda: ["avx2", "fma"])
+    assert forms.isa_classes() == [("avx2", {})]

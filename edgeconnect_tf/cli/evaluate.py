@@ -9,7 +9,12 @@ decoded once, when it is scored. Writes metrics.json and metrics.md.
 import os
 
 from edgeconnect_tf.cli import error
-from edgeconnect_tf.cli.inpaint import check_reference, check_weights, load_model
+from edgeconnect_tf.cli.inpaint import (
+    add_winograd_argument,
+    check_reference,
+    check_weights,
+    load_model,
+)
 from edgeconnect_tf.inpaint import STRATEGIES, InpaintError
 
 
@@ -41,12 +46,7 @@ def add_arguments(parser):
     parser.add_argument(
         "--strategy", choices=STRATEGIES, default="full", help="inpaint strategy (default: full)"
     )
-    parser.add_argument(
-        "--winograd",
-        action="store_true",
-        help="Winograd residual blocks: ~1.7x faster per image on CPU, same pixels to ~1e-5, "
-        "after a ~2 s compile per new image size (for many images of one size)",
-    )
+    add_winograd_argument(parser)
     parser.add_argument(
         "--no-baselines", action="store_true", help="skip the OpenCV Telea/Navier-Stokes rows"
     )

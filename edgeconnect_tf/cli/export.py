@@ -39,6 +39,13 @@ def add_arguments(parser):
     )
     parser.add_argument("--sigma", type=float, default=2.0, help="Canny sigma (default 2)")
     parser.add_argument(
+        "--winograd",
+        choices=("off", "graph"),
+        help="residual blocks as Winograd convolutions in plain TF ops (graph) or direct (off); "
+        "default: graph for the SavedModel (1.3-1.8x faster, same pixels to >100 dB), off for "
+        "TFLite (a graph .tflite is 1.3-1.8x faster with XNNPACK but 3.6x the size)",
+    )
+    parser.add_argument(
         "--warmup-size",
         type=int,
         default=256,
@@ -136,7 +143,11 @@ def _export_saved_model(model, args):
             f"(TF Serving's layout), got {args.output!r}"
         )
     saved_model.export_saved_model(
-        model, args.output, warmup_size=args.warmup_size, max_pixels=args.max_pixels
+        model,
+        args.output,
+        warmup_size=args.warmup_size,
+        max_pixels=args.max_pixels,
+        winograd="graph" if args.winograd in (None, "graph") else False,
     )
     print(f"wrote SavedModel {args.output} (signatures: {', '.join(saved_model.SIGNATURES)})")
 
@@ -159,6 +170,7 @@ def _export_tflite(model, args):
                     quantize,
                     calibration=calibration if quantize == "int8" else None,
                     drawn_edges=drawn,
+                    winograd="graph" if args.winograd == "graph" else False,
                 )
                 megabytes = os.path.getsize(path) / 1e6
                 print(f"wrote {path} ({megabytes:.1f} MB, {sum(ops.values())} ops, builtin only)")

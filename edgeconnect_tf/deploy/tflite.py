@@ -72,8 +72,9 @@ def tflite_function(model, size, drawn_edges=False):
 
 
 @contextlib.contextmanager
-def tracing_for_tflite(model):
-    """Within: direct residual blocks and slice-based reflection pads for TFLite tracing.
+def tracing_for_tflite(model, winograd=False):
+    """Within: residual blocks in mode `winograd` (False or "graph") and slice-based
+    reflection pads for TFLite tracing.
 
     Slices + concat give the same values as MIRROR_PAD bit for bit, but XNNPACK
     does not take MIRROR_PAD, so each of the 36 reflection pads of G1 + G2 would
@@ -82,7 +83,7 @@ def tracing_for_tflite(model):
     (bench/RESULTS.md). Only this model's layers change, and only while inside.
     """
     networks = [model.edge_generator, model.inpaint_generator]
-    with model.plain_blocks():
+    with model.blocks(winograd):
         set_reflection_slices(networks, True)
         try:
             yield model
@@ -90,7 +91,7 @@ def tracing_for_tflite(model):
             set_reflection_slices(networks, False)
 
 
-def converter_for(model, size, workdir, drawn_edges=False):
+def converter_for(model, size, workdir, drawn_edges=False, winograd=False):
     """A `tf.lite.TFLiteConverter` for the static-shape pipeline, builtin ops only.
 
     The variables are frozen into constants first (the converter's SavedModel
@@ -101,7 +102,7 @@ def converter_for(model, size, workdir, drawn_edges=False):
     """
     from tensorflow.python.framework import convert_to_constants
 
-    with tracing_for_tflite(model):
+    with tracing_for_tflite(model, winograd):
         concrete = tflite_function(model, size, drawn_edges).get_concrete_function()
     frozen = convert_to_constants.convert_variables_to_constants_v2(
         concrete, lower_control_flow=False
@@ -132,7 +133,9 @@ def converter_for(model, size, workdir, drawn_edges=False):
     return converter
 
 
-def export_tflite(model, path, size=256, quantize="none", calibration=None, drawn_edges=False):
+def export_tflite(
+    model, path, size=256, quantize="none", calibration=None, drawn_edges=False, winograd=False
+):
     """Converts the pipeline for one input size to a `.tflite` file; returns its op names.
 
     Args:
@@ -147,6 +150,10 @@ def export_tflite(model, path, size=256, quantize="none", calibration=None, draw
             float32 pairs (real photos and hole masks) at the export size; see
             `calibration_pairs`.
         drawn_edges: a third input `edges` for drawn lines (see `tflite_function`).
+        winograd: residual blocks as direct convolutions (False) or Winograd
+            in plain ops ("graph": STRIDED_SLICE/CONCATENATION/TRANSPOSE and
+            BATCH_MATMUL/FULLY_CONNECTED around each conv); see bench/RESULTS.md
+            for which is faster with XNNPACK.
 
     Raises:
         ValueError: unknown `quantize`, `int8` without calibration data or with
@@ -160,7 +167,9 @@ def export_tflite(model, path, size=256, quantize="none", calibration=None, draw
     h, w = _size_hw(size)
     workdir = tempfile.mkdtemp(prefix="edgeconnect_tflite_")
     try:
-        converter = converter_for(model, (h, w), workdir, drawn_edges)
+        if winograd not in ("graph", False):
+            raise ValueError(f"winograd must be 'graph' or False for TFLite, got {winograd!r}")
+        converter = converter_for(model, (h, w), workdir, drawn_edges, winograd)
         if quantize == "float16":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
             converter.target_spec.supported_types = [tf.float16]

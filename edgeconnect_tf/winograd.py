@@ -1,4 +1,4 @@
-"""Winograd residual blocks for the EdgeConnect generators: same weights, same pixels.
+"""Winograd F(4×4, 3×3) residual blocks for the EdgeConnect generators: same weights, same pixels.
 
 `layers.ResidualBlock(winograd=True)` (set for a whole model by
 `EdgeConnect(winograd=True)` or the training config's `winograd` key) computes
@@ -15,17 +15,19 @@ multiply-adds:
 - The dilation-2 3×3 convolution runs as a plain 3×3 convolution on the four
   space-to-batch phases of its reflect-padded input (rows/columns even/odd),
   so it takes the Winograd path too and no dilated kernel is needed.
-- Instance norm is one moments pass and one fused scale-shift(-ReLU).
+- Instance norm is `layers.instance_norm` (closed-form gradient).
 
 Shapes must be static (one trace per input size), H and W even.
 
 Numerics: Winograd F(4×4, 3×3) in float32 differs from direct convolution by a
 few 1e-6 relative per conv; after 16 convs and instance norms the outputs of a
-generator agree to ~1e-5 (see tests/test_fast_ops.py).
+generator agree to ~1e-5 (see tests/test_winograd.py).
 """
 
 import numpy as np
 import tensorflow as tf
+
+from edgeconnect_tf import layers
 
 # Winograd F(4, 3) with interpolation points 0, ±1, ±2, ∞ (Lavin & Gray, 2016).
 B_T = np.array(
@@ -60,7 +62,6 @@ A_T = np.array(
     dtype=np.float64,
 )
 TILE = 4  # outputs per tile side
-EPSILON = 1e-5
 
 
 def _combine(coefficients, tensors):
@@ -77,7 +78,7 @@ def _combine(coefficients, tensors):
 def _static_shape(x):
     shape = list(x.shape)
     if any(d is None for d in shape):
-        raise ValueError(f"fast_ops needs static shapes (trace per input size), got {shape}")
+        raise ValueError(f"winograd needs static shapes (trace per input size), got {shape}")
     return shape
 
 
@@ -210,17 +211,6 @@ def dilated_conv3x3_valid(x, kernel, bias=None, dilation=2):
     return y if bias is None else y + bias
 
 
-def instance_norm(x, relu=False, epsilon=EPSILON):
-    """Instance norm over H, W per image and channel (float32 statistics), optional ReLU."""
-    x32 = tf.cast(x, tf.float32)
-    mean, var = tf.nn.moments(x32, axes=[1, 2], keepdims=True)
-    scale = tf.math.rsqrt(var + epsilon)
-    y = x32 * scale - mean * scale
-    if relu:
-        y = tf.nn.relu(y)
-    return tf.cast(y, x.dtype)
-
-
 def reflect_pad(x, p):
     return tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="REFLECT")
 
@@ -243,25 +233,6 @@ def conv_weights(padded_conv, training=False, dtype=None):
     dtype = dtype or padded_conv.compute_dtype
     kernel = tf.cast(kernel, dtype)
     return kernel, None if bias is None else tf.cast(bias, dtype)
-
-
-def in_xla_context():
-    """Whether the caller is being traced for XLA (`tf.function(jit_compile=True)`).
-
-    Winograd pays off only when XLA fuses its transforms; without XLA they run
-    as dozens of small TF ops and the block is slower than oneDNN's direct
-    convolution. Uses TF's own test (the XLA control-flow context that
-    `jit_compile` tracing enters); False if that internal API moves.
-    """
-    try:
-        from tensorflow.python.framework import ops
-        from tensorflow.python.ops import control_flow_util
-    except ImportError:  # pragma: no cover - TF internals moved
-        return False
-    try:
-        return bool(control_flow_util.GraphOrParentsInXlaContext(ops.get_default_graph()))
-    except Exception:  # pragma: no cover
-        return False
 
 
 def supported(x):
@@ -302,9 +273,9 @@ def block_core(x, k1, b1, k2, b2, dilation=2):
     dtype = x.dtype
     x = tf.cast(x, tf.float32)
     y = dilated_conv3x3_valid(reflect_pad(x, dilation), k1, b1, dilation=dilation)
-    y = instance_norm(y, relu=True)
+    y = tf.nn.relu(layers.instance_norm(y))
     y = conv3x3_valid(reflect_pad(y, 1), k2, b2)
-    return tf.cast(x + instance_norm(y), dtype)
+    return tf.cast(x + layers.instance_norm(y), dtype)
 
 
 _compiled_block_core = tf.function(block_core, jit_compile=True, autograph=False)
@@ -321,3 +292,97 @@ def compiled_residual_block(block, x, training=False):
     """
     weights = _block_weights(block, x, training)
     return _compiled_block_core(x, *weights, dilation=block.dilation)
+
+
+# ------------------------------------------------------------------ plain-graph form (exports)
+
+B2 = np.kron(B_T, B_T)  # [36, 36]: row (i, j) of the transformed tile, column (r, s) of the tile
+A2 = np.kron(A_T, A_T)  # [16, 36]: row (a, b) of the 4×4 outputs
+
+
+def conv3x3_graph(x, kernel, bias=None, dilation=1):
+    """Valid 3×3 convolution, any dilation d, by Winograd F(4×4, 3×3) in a few large TF ops.
+
+    x [N, H + 2d, W + 2d, C] (C static; N, H, W may be dynamic), kernel
+    [3, 3, C, K] -> [N, H, W, K]. The 6×6 tiles of all d×d phases are cut by
+    reshapes, two slice-and-concats and one transpose (`_tile_pixels`); the
+    input and output transforms are one dense matmul each ((Bᵀ ⊗ Bᵀ) [36, 36]
+    and (Aᵀ ⊗ Aᵀ) [16, 36]), the products 36 batched matmuls [tiles, C] ×
+    [C, K]. About 20 ops, each large, no XLA and no custom gradient: what a
+    SavedModel or a TFLite file can hold, fast without fusion. Sides that
+    are no multiple of 4·d are zero-padded at the bottom/right; only the
+    cropped outputs see that.
+    """
+    x = tf.convert_to_tensor(x)
+    kernel = tf.convert_to_tensor(kernel, x.dtype)
+    d, c, k = dilation, x.shape[-1], kernel.shape[-1]
+    n, h, w = (_dim(x, 0), _dim(x, 1) - 2 * d, _dim(x, 2) - 2 * d)
+    span = TILE * d  # output rows (cols) covered by one row (col) of tiles of all phases
+    th, tw = (h + span - 1) // span, (w + span - 1) // span
+    v = tf.matmul(tf.constant(B2, x.dtype), tf.reshape(_tile_pixels(x, d, th, tw), [36, -1]))
+    m = tf.matmul(tf.reshape(v, [36, -1, c]), winograd_filter(kernel))  # [36, tiles, K]
+    y = tf.matmul(tf.constant(A2, x.dtype), tf.reshape(m, [36, -1]))  # [16, tiles·K]
+    # (a, b, N·th, (p, j), (q, K)) -> (N·th, a, (p, j), b, (q, K)): row span·i + d·a + p
+    y = tf.reshape(y, _shape([TILE, TILE, n * th, d * tw, d * k]))
+    y = tf.transpose(y, [2, 0, 3, 1, 4])
+    y = tf.reshape(y, _shape([n, span * th, span * tw, k]))[:, :h, :w]
+    static = [None if s is None else s - 2 * d for s in x.shape[1:3]]
+    y.set_shape([x.shape[0], *static, k])
+    return y if bias is None else y + bias
+
+
+def _dim(x, axis):
+    """x.shape[axis] as a Python int when static, else a scalar tensor."""
+    return x.shape[axis] if x.shape[axis] is not None else tf.shape(x)[axis]
+
+
+def _shape(dims):
+    """A shape for tf.reshape from Python ints and scalar tensors."""
+    if all(isinstance(v, int) for v in dims):
+        return dims
+    return tf.stack([tf.cast(v, tf.int32) for v in dims])
+
+
+def _tile_pixels(x, d, th, tw):
+    """[N, H + 2d, W + 2d, C] -> [36, N·th·d·tw·d, C]: pixel (r, s) of every 6×6 tile.
+
+    Tile (i, j) of phase (p, q) reads rows 4d·i + d·r + p, columns
+    4d·j + d·s + q (r, s in 0..5). Padded to 4d·(th + 1) rows and columns
+    and viewed as blocks of 4d, a tile's rows are all of block i plus the
+    first 2d of block i + 1 (one slice-and-concat per axis); ordering
+    (r, p) within the 6d rows and (s, q) within the columns, one transpose
+    brings (r, s) to the front.
+    """
+    n, c = _dim(x, 0), x.shape[-1]
+    span = TILE * d
+    pad_h = span * (th + 1) - _dim(x, 1)
+    pad_w = span * (tw + 1) - _dim(x, 2)
+    x = tf.pad(x, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]])
+    x = tf.reshape(x, _shape([n, th + 1, span, tw + 1, span, c]))
+    x = tf.concat([x[:, :-1], x[:, 1:, : 2 * d]], axis=2)  # [N, th, 6d, tw + 1, 4d, C]
+    x = tf.concat([x[:, :, :, :-1], x[:, :, :, 1:, : 2 * d]], axis=4)  # [N, th, 6d, tw, 6d, C]
+    # (N·th, r, (p, j), s, (q, C)) -> (r, s, N·th, (p, j), (q, C))
+    x = tf.reshape(x, _shape([n * th, 6, d * tw, 6, d * c]))
+    return tf.reshape(tf.transpose(x, [1, 3, 0, 2, 4]), [36, -1, c])
+
+
+def graph_supported(x):
+    """Whether `graph_residual_block` takes `x`: rank 4 with a static channel count."""
+    return x.shape.rank == 4 and x.shape[-1] is not None
+
+
+def graph_residual_block(block, x, training=False):
+    """`layers.ResidualBlock` forward with `conv3x3_graph` convolutions, in float32.
+
+    x [N, H, W, C], H and W any (dynamic too). The block's own padding and
+    instance-norm layers run unchanged (so TFLite tracing keeps its
+    slice-based reflection pads). Same result as `block(x)` to float32
+    rounding.
+    """
+    k1, b1, k2, b2 = _block_weights(block, x, training)
+    dtype = x.dtype
+    x = tf.cast(x, tf.float32)
+    y = conv3x3_graph(block.pad1(x), k1, b1, dilation=block.dilation)
+    y = tf.nn.relu(block.norm1(y))
+    y = conv3x3_graph(block.pad2(y), k2, b2)
+    return tf.cast(x + block.norm2(y), dtype)

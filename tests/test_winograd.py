@@ -1,11 +1,11 @@
-"""edgeconnect_tf.fast_ops against direct convolutions and the original layers."""
+"""edgeconnect_tf.winograd against direct convolutions and the original layers."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from edgeconnect_tf import fast_ops
+from edgeconnect_tf import winograd
 from edgeconnect_tf.layers import ResidualBlock
 from edgeconnect_tf.networks import EdgeGenerator, InpaintGenerator
 
@@ -27,8 +27,8 @@ def _correlate_valid(x, k, dilation=1):
 def test_winograd_matrices_compute_a_valid_correlation():
     rng = np.random.default_rng(1)
     d, g = rng.standard_normal((6, 6)), rng.standard_normal((3, 3))
-    y = fast_ops.A_T @ ((fast_ops.G @ g @ fast_ops.G.T) * (fast_ops.B_T @ d @ fast_ops.B_T.T))
-    y = y @ fast_ops.A_T.T
+    y = winograd.A_T @ ((winograd.G @ g @ winograd.G.T) * (winograd.B_T @ d @ winograd.B_T.T))
+    y = y @ winograd.A_T.T
     expected = [[(d[i : i + 3, j : j + 3] * g).sum() for j in range(4)] for i in range(4)]
     np.testing.assert_allclose(y, expected, atol=1e-12)
 
@@ -39,7 +39,7 @@ def test_conv3x3_valid_matches_direct_correlation(h, w):
     x = rng.standard_normal((2, h, w, 5)).astype("float32")
     k = rng.standard_normal((3, 3, 5, 7)).astype("float32")
     bias = rng.standard_normal(7).astype("float32")
-    got = fast_ops.conv3x3_valid(x, k, bias).numpy()
+    got = winograd.conv3x3_valid(x, k, bias).numpy()
     expected = _correlate_valid(x.astype("float64"), k.astype("float64")) + bias
     assert got.shape == expected.shape
     np.testing.assert_allclose(got, expected, atol=2e-5 * np.abs(expected).max())
@@ -49,7 +49,7 @@ def test_dilated_conv_on_phases_matches_direct_dilated_correlation():
     rng = np.random.default_rng(3)
     x = rng.standard_normal((2, 20, 24, 4)).astype("float32")
     k = rng.standard_normal((3, 3, 4, 6)).astype("float32")
-    got = fast_ops.dilated_conv3x3_valid(x, k, dilation=2).numpy()
+    got = winograd.dilated_conv3x3_valid(x, k, dilation=2).numpy()
     expected = _correlate_valid(x.astype("float64"), k.astype("float64"), dilation=2)
     assert got.shape == (2, 16, 20, 6)
     np.testing.assert_allclose(got, expected, atol=2e-5 * np.abs(expected).max())
@@ -57,16 +57,7 @@ def test_dilated_conv_on_phases_matches_direct_dilated_correlation():
 
 def test_dilated_conv_rejects_sides_not_divisible_by_dilation():
     with pytest.raises(ValueError, match="multiples of the dilation"):
-        fast_ops.dilated_conv3x3_valid(np.zeros((1, 9, 10, 2), "float32"), np.zeros((3, 3, 2, 2)))
-
-
-def test_instance_norm_matches_numpy():
-    rng = np.random.default_rng(4)
-    x = rng.standard_normal((2, 6, 5, 3)).astype("float32") * 3 + 1
-    mean = x.mean(axis=(1, 2), keepdims=True)
-    var = x.var(axis=(1, 2), keepdims=True)
-    expected = np.maximum((x - mean) / np.sqrt(var + 1e-5), 0)
-    np.testing.assert_allclose(fast_ops.instance_norm(x, relu=True), expected, atol=1e-5)
+        winograd.dilated_conv3x3_valid(np.zeros((1, 9, 10, 2), "float32"), np.zeros((3, 3, 2, 2)))
 
 
 @pytest.mark.parametrize("spectral_norm", [False, True])
@@ -75,12 +66,12 @@ def test_residual_block_matches_layer_and_its_gradients(spectral_norm):
     block = ResidualBlock(8, dilation=2, spectral_norm=spectral_norm)
     x = tf.constant(rng.standard_normal((2, 12, 16, 8)).astype("float32"))
     expected = block(x).numpy()
-    np.testing.assert_allclose(fast_ops.residual_block(block, x).numpy(), expected, atol=1e-4)
+    np.testing.assert_allclose(winograd.residual_block(block, x).numpy(), expected, atol=1e-4)
 
     weights = tf.constant(rng.standard_normal(expected.shape).astype("float32"))
     variables = block.trainable_variables
     grads = []
-    for fn in (lambda: block(x), lambda: fast_ops.residual_block(block, x)):
+    for fn in (lambda: block(x), lambda: winograd.residual_block(block, x)):
         with tf.GradientTape() as tape:
             loss = tf.reduce_sum(fn() * weights)
         grads.append(tape.gradient(loss, variables))
@@ -96,7 +87,7 @@ def test_residual_block_training_updates_spectral_norm_vectors_like_the_layer():
     x = tf.random.normal((1, 8, 8, 4), seed=1)
     block(x)
     u0 = block.conv1.conv.u.numpy()
-    fast_ops.residual_block(block, x, training=True)
+    winograd.residual_block(block, x, training=True)
     u_fast = block.conv1.conv.u.numpy()
     block.conv1.conv.u.assign(u0)
     block(x, training=True)
@@ -122,35 +113,19 @@ def test_winograd_generator_matches_generator_with_and_without_xla(generator, ch
 def test_fast_path_needs_static_shapes():
     with pytest.raises(ValueError, match="static shapes"):
         tf.function(
-            lambda x: fast_ops.conv3x3_valid(x, tf.zeros((3, 3, 2, 2))),
+            lambda x: winograd.conv3x3_valid(x, tf.zeros((3, 3, 2, 2))),
             input_signature=[tf.TensorSpec([1, None, None, 2])],
         ).get_concrete_function()
-    assert not fast_ops.supported(keras.KerasTensor((1, None, None, 2)))
-    assert not fast_ops.supported(np.zeros((1, 5, 6, 2)))  # odd height
-    assert fast_ops.supported(np.zeros((1, 4, 6, 2)))
-
-
-def test_in_xla_context_only_while_tracing_for_xla():
-    seen = {}
-
-    def probe(name):
-        def fn():
-            seen[name] = fast_ops.in_xla_context()
-            return tf.constant(0)
-
-        return fn
-
-    probe("eager")()
-    tf.function(probe("graph"))()
-    tf.function(probe("xla"), jit_compile=True)()
-    assert seen == {"eager": False, "graph": False, "xla": True}
+    assert not winograd.supported(keras.KerasTensor((1, None, None, 2)))
+    assert not winograd.supported(np.zeros((1, 5, 6, 2)))  # odd height
+    assert winograd.supported(np.zeros((1, 4, 6, 2)))
 
 
 def test_compiled_residual_block_matches_layer_in_a_plain_graph():
     block = ResidualBlock(8, spectral_norm=True)
     x = tf.random.normal((1, 12, 12, 8), seed=2)
     expected = block(x).numpy()
-    got = tf.function(lambda v: fast_ops.compiled_residual_block(block, v))(x).numpy()
+    got = tf.function(lambda v: winograd.compiled_residual_block(block, v))(x).numpy()
     np.testing.assert_allclose(got, expected, atol=1e-4)
 
 
@@ -171,23 +146,23 @@ def test_winograd_edgeconnect_matches_plain_eager_graph_and_xla():
     assert all(block.winograd for block in model.inpaint_generator.middle)
     assert all(block.winograd for block in model.edge_generator.middle)
     calls = []
-    original = fast_ops.compiled_residual_block
+    original = winograd.compiled_residual_block
 
     def counting(block, x, training=False):
         calls.append(tuple(x.shape))
         return original(block, x, training)
 
-    fast_ops.compiled_residual_block = counting
+    winograd.compiled_residual_block = counting
     try:
         eager = model({"image": image, "mask": mask})["raw"].numpy()
         graph = tf.function(lambda i, m: model({"image": i, "mask": m})["raw"])(image, mask)
         xla = tf.function(lambda i, m: model({"image": i, "mask": m})["raw"], jit_compile=True)
         xla = xla(image, mask)
     finally:
-        fast_ops.compiled_residual_block = original
-    # 2 blocks x 2 generators, eager and in the plain graph; under XLA the
-    # blocks join the caller's cluster instead.
-    assert len(calls) == 8 and set(calls) == {(1, 12, 12, 32)}
+        winograd.compiled_residual_block = original
+    # 2 blocks x 2 generators, eager, in the plain graph and inside the caller's
+    # XLA cluster (a nested jit_compile function joins the caller's cluster).
+    assert len(calls) == 12 and set(calls) == {(1, 12, 12, 32)}
     for out in (eager, graph.numpy(), xla.numpy()):
         np.testing.assert_allclose(out, plain, atol=2e-5)
     assert np.abs(eager - plain).max() > 0  # it did take the other path
@@ -199,12 +174,12 @@ def test_winograd_blocks_leave_dynamic_shapes_alone_and_round_trip():
     keras.utils.set_random_seed(5)
     model = EdgeConnect(residual_blocks=1, filters=8, winograd=True)
     image, mask = _pipeline_inputs(32)
-    original = fast_ops.compiled_residual_block
+    original = winograd.compiled_residual_block
 
     def forbidden(*args, **kwargs):
         raise AssertionError("fast path taken")
 
-    fast_ops.compiled_residual_block = forbidden
+    winograd.compiled_residual_block = forbidden
     try:
         spec = tf.TensorSpec([1, None, None, 3]), tf.TensorSpec([1, None, None, 1])
         dynamic = tf.function(lambda i, m: model({"image": i, "mask": m})["raw"])
@@ -214,9 +189,9 @@ def test_winograd_blocks_leave_dynamic_shapes_alone_and_round_trip():
             model({"image": image, "mask": mask})
         assert model.winograd and model.edge_generator.middle[0].winograd
     finally:
-        fast_ops.compiled_residual_block = original
+        winograd.compiled_residual_block = original
     config = model.get_config()
-    assert config["winograd"] is True and EdgeConnect.from_config(config).winograd
+    assert config["winograd"] == "xla" and EdgeConnect.from_config(config).winograd == "xla"
 
 
 @pytest.mark.parametrize("stage", ["edge", "inpaint"])
@@ -237,12 +212,12 @@ def test_winograd_training_step_gradients_match_the_plain_step(stage):
     }
     batch = {k: tf.constant(v) for k, v in batch.items()}
     gradients = []
-    for winograd in (False, True):
+    for fast in (False, True):
         keras.utils.set_random_seed(8)
         net = {"residual_blocks": 2, "filters": 8}
         model = EdgeModel(**net) if stage == "edge" else InpaintModel(vgg_weights=None, **net)
         model.build_networks(size)
-        set_winograd(model.networks.values(), winograd)
+        set_winograd(model.networks.values(), fast)
 
         @tf.function
         def grads(batch, model=model):
@@ -277,3 +252,107 @@ def test_tflite_export_of_a_winograd_model_traces_the_plain_blocks(tmp_path):
     ops = export_tflite(model, str(tmp_path / "m.tflite"), size=32)
     assert "CONV_2D" in ops and not any("XLA" in op.upper() or "CUSTOM" in op for op in ops)
     assert model.winograd  # restored after the export
+
+
+# ------------------------------------------------------------------ plain-graph form
+
+
+@pytest.mark.parametrize(
+    "dilation, h, w", [(1, 18, 22), (1, 13, 9), (1, 3, 3), (2, 20, 24), (2, 13, 15), (2, 5, 8)]
+)
+def test_conv3x3_graph_matches_direct_correlation_static_and_dynamic(dilation, h, w):
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, h, w, 5)).astype("float32")
+    k = rng.standard_normal((3, 3, 5, 7)).astype("float32")
+    bias = rng.standard_normal(7).astype("float32")
+    expected = _correlate_valid(x.astype("float64"), k.astype("float64"), dilation) + bias
+    static = winograd.conv3x3_graph(x, k, bias, dilation=dilation)
+    dynamic = tf.function(
+        lambda v: winograd.conv3x3_graph(v, k, bias, dilation=dilation),
+        input_signature=[tf.TensorSpec([None, None, None, 5])],
+        autograph=False,
+    )
+    assert static.shape == expected.shape
+    for got in (static.numpy(), dynamic(x).numpy()):
+        np.testing.assert_allclose(got, expected, atol=2e-5 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("spectral_norm", [False, True])
+def test_graph_residual_block_matches_layer_on_odd_and_dynamic_sizes(spectral_norm):
+    block = ResidualBlock(8, dilation=2, spectral_norm=spectral_norm)
+    x = tf.random.normal((1, 13, 10, 8), seed=3)
+    expected = block(x).numpy()
+    block.winograd = "graph"
+    dynamic = tf.function(block, input_signature=[tf.TensorSpec([None, None, None, 8])])
+    for got in (block(x).numpy(), dynamic(x).numpy()):
+        np.testing.assert_allclose(got, expected, atol=1e-4)
+        assert not np.array_equal(got, expected)  # the Winograd path ran
+
+
+def test_winograd_mode_values():
+    from edgeconnect_tf.layers import winograd_mode
+
+    assert [winograd_mode(v) for v in (True, False, "xla", "graph")] == [
+        "xla",
+        False,
+        "xla",
+        "graph",
+    ]
+    with pytest.raises(ValueError, match="winograd must be one of"):
+        winograd_mode("fast")
+
+
+def test_inpaint_runs_one_graph_for_all_sizes_and_matches_eager():
+    from edgeconnect_tf.edgeconnect import EdgeConnect
+    from edgeconnect_tf.inpaint import inpaint
+
+    keras.utils.set_random_seed(10)
+    model = EdgeConnect(residual_blocks=1, filters=8, winograd="graph")
+    for size in (40, 52):
+        image, mask = _pipeline_inputs(size)
+        rgb = np.round(image[0] * 255).astype(np.uint8)
+        hole = mask[0, ..., 0] > 0
+        want, want_edges = inpaint(model, rgb, hole)  # the model called eagerly
+        got, edges = model.inpaint(rgb, hole)
+        assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
+        np.testing.assert_allclose(edges, want_edges, atol=1e-4)
+    assert model.inference_function().experimental_get_tracing_count() == 1  # dynamic H, W
+
+
+def test_savedmodel_with_graph_winograd_matches_the_direct_export(tmp_path):
+    from edgeconnect_tf.deploy.saved_model import export_saved_model
+    from edgeconnect_tf.edgeconnect import EdgeConnect
+
+    keras.utils.set_random_seed(11)
+    model = EdgeConnect(residual_blocks=1, filters=8)
+    image, mask = _pipeline_inputs(36)
+    outputs = {}
+    for mode in ("graph", False):
+        path = export_saved_model(
+            model, str(tmp_path / str(mode) / "1"), warmup_size=0, winograd=mode
+        )
+        serve = tf.saved_model.load(path).signatures["serving_default"]
+        outputs[mode] = serve(image=tf.constant(image), mask=tf.constant(mask))["inpainted"].numpy()
+    np.testing.assert_allclose(outputs["graph"], outputs[False], atol=1e-4)
+    assert not np.array_equal(outputs["graph"], outputs[False])
+    assert model.winograd is False  # restored
+    with pytest.raises(ValueError, match="'graph' or False"):
+        export_saved_model(model, str(tmp_path / "x" / "1"), warmup_size=0, winograd="xla")
+
+
+def test_tflite_export_with_graph_winograd_is_builtin_and_matches(tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edgeconnect_tf.deploy.tflite import export_tflite
+    from edgeconnect_tf.edgeconnect import EdgeConnect
+
+    keras.utils.set_random_seed(12)
+    model = EdgeConnect(residual_blocks=1, filters=8)
+    image, mask = _pipeline_inputs(32)
+    expected = model({"image": image, "mask": mask})["inpainted"].numpy()
+    path = str(tmp_path / "w.tflite")
+    ops = export_tflite(model, path, size=32, winograd="graph")
+    assert "BATCH_MATMUL" in ops and ops["CONV_2D"] < 2 * 8  # the block convs left CONV_2D
+    runner = Interpreter(model_path=path).get_signature_runner("inpaint")
+    got = runner(image=image, mask=mask)["inpainted"]
+    np.testing.assert_allclose(got, expected, atol=2e-4)

@@ -43,6 +43,7 @@ DEFAULT_PARTS = (
     "tflite",
     "browser",
     "train",
+    "train_isa",
     "memory",
     "data",
     "gpu",
@@ -292,6 +293,9 @@ def main(argv=None):
                     f"{rss(res)} / {rss(ref)} | |"
                 )
 
+    if "train_isa" in args.parts:
+        extra.append(train_isa_part(run, train_size, max(2, repeat - 2), net))
+
     if "memory" in args.parts:
         ref = run("inference", "torch_inference", f"torch memory {memory_size}²",
                   size=memory_size, repeat=1, max_seconds=1, **net)  # fmt: skip
@@ -340,6 +344,43 @@ FORM_LABELS = {
     "tflite_fp32_winograd": "TFLite fp32, Winograd graph",
     "tflite_dynamic_int8": "TFLite dynamic-range int8",
 }
+
+
+def train_isa_part(run, size, repeat, net):
+    """Training steps on AVX2 (natively, or via forms.AVX2_ENV on an AVX-512 CPU; the `train`
+    part has the native rows), batch 2 and 8, fp32 and `winograd: true`, each against the
+    authors' step under the same limits."""
+    from bench import forms
+
+    lines = []
+    for isa, env in forms.isa_classes()[-1:]:
+        lines += [
+            "",
+            f"### Training step vs the authors' PyTorch step, {isa.upper()}"
+            + (f" ({', '.join(f'{k}={v}' for k, v in env.items())})" if env else " (native)"),
+            "",
+            f"CPU flags: {' '.join(forms.cpu_flags())}. {size}², median s/step, random weights, "
+            "Adam, each case in a fresh process.",
+            "",
+            "| stage | batch | authors' step (s) | ours fp32 (s) | authors / ours | "
+            "ours `winograd: true` (s) | authors / ours | load |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        ]
+        for batch in (2, 8):
+            for stage in ("edge", "inpaint", "joint"):
+                kw = {"size": size, "batch": batch, "repeat": repeat, "env": env, **net}
+                label = f"{isa} b{batch} {stage}"
+                ref = run("train_step", "torch_train", f"torch train {label}", stage=stage, **kw)
+                ours = run("train_step", "tf_train", f"TF train {label}", stage=stage,
+                           jit=False, winograd=False, policy=None, **kw)  # fmt: skip
+                wino = run("train_step", "tf_train", f"TF train {label} winograd", stage=stage,
+                           jit=False, winograd=True, policy=None, **kw)  # fmt: skip
+                loads = [r.get("load_before", float("nan")) for r in (ref, ours, wino)]
+                lines.append(
+                    f"| {stage} | {batch} | {fmt_s(ref)} | {fmt_s(ours)} | {ratio(ref, ours)} | "
+                    f"{fmt_s(wino)} | {ratio(ref, wino)} | {min(loads):.1f}–{max(loads):.1f} |"
+                )
+    return "\n".join(lines)
 
 
 def forms_part(run, sizes, rounds, net):

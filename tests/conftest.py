@@ -39,3 +39,21 @@ needs_bf16_kernels = pytest.mark.skipif(
     reason="ONEDNN_MAX_CPU_ISA caps oneDNN below its bf16 kernels on a bf16 CPU: "
     "TensorFlow's bf16 convolutions fail (a real AVX2 CPU uses Eigen's)",
 )
+
+
+def _has_bf16_units():
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+# For bounds measured with bfloat16 hardware (oneDNN's AVX512-BF16 / AMX kernels): a CPU
+# without it runs TensorFlow's generic bf16 kernels, whose rounding these bounds don't cover.
+needs_bf16_units = pytest.mark.skipif(
+    _bf16_kernels_capped() or not _has_bf16_units(),
+    reason="bounds measured with AVX512-BF16/AMX kernels; this CPU (or ONEDNN_MAX_CPU_ISA) "
+    "runs other bfloat16 kernels",
+)

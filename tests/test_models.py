@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import needs_bf16_kernels
+from conftest import needs_bf16_units
 from skimage import data, feature, transform
 
 from edgeconnect_tf.models import EdgeInpaintModel, EdgeModel, InpaintModel
@@ -463,7 +463,7 @@ def _one_sgd_update(kind, policy, batch, initial):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "policy", [pytest.param("mixed_bfloat16", marks=needs_bf16_kernels), "mixed_float16"]
+    "policy", [pytest.param("mixed_bfloat16", marks=needs_bf16_units), "mixed_float16"]
 )
 @pytest.mark.parametrize("kind", ["edge", "joint"])
 def test_mixed_precision_update_matches_float32(kind, policy, batch):

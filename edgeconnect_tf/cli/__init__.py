@@ -1,10 +1,10 @@
 """The `edgeconnect` command: one argparse parser, one module per subcommand.
 
 Each module in this package defines `add_arguments(parser)` and `main(args) ->
-exit code` (and `uses_tensorflow(args)` where it may not), parses nothing by hand,
-and imports TensorFlow only inside `main`,
-so `edgeconnect --help` and `edgeconnect COMMAND --help` answer at once. Errors a
-user can fix end in one line on stderr and a non-zero exit code.
+exit code` (and `uses_tensorflow(args)` where it may not), parses nothing by
+hand, and imports TensorFlow only inside `main`, so `edgeconnect --help` and
+`edgeconnect COMMAND --help` answer at once. Errors a user can fix end in one
+line on stderr (`error`) and a non-zero exit code.
 
 TensorFlow's C++ start-up lines (oneDNN notices, CUDA stubs, "failed call to
 cuInit" on CPU machines) are hidden unless the user set TF_CPP_MIN_LOG_LEVEL.

@@ -39,12 +39,12 @@ def add_arguments(parser):
         "--mask",
         required=True,
         help="a mask file (white = hole; used for every input) or a directory of masks "
-        "paired with the images by file name stem",
+        "paired with the images by relative path and name without extension",
     )
     parser.add_argument("--output", required=True, help="output directory")
     parser.add_argument(
         "--edges",
-        help="drawn guidance lines (white on black; a file, or a directory paired by name); "
+        help="drawn guidance lines (white on black; a file, or a directory paired as masks); "
         "inside the hole they replace the predicted edges",
     )
     parser.add_argument(
@@ -143,15 +143,15 @@ def check_reference(args):
             raise InpaintError(f"--reference (the authors' test()) {reason}: drop --{flag}")
 
 
-def add_winograd_argument(parser, default="graph", modes=("off", "graph", "xla")):
+def add_winograd_argument(parser):
     """`--winograd MODE`: how the residual blocks (80 % of the multiply-adds) compute."""
     parser.add_argument(
         "--winograd",
-        choices=modes,
-        default=default,
+        choices=("off", "graph", "xla"),
+        default="graph",
         help="residual blocks as Winograd F(4x4,3x3) convolutions: graph (plain TF ops, any "
         "size, 1.3-1.8x faster on CPU, same pixels to >100 dB), xla (compiled per image size), "
-        f"off (direct convolutions) (default {default})",
+        "off (direct convolutions) (default graph)",
     )
 
 

@@ -356,3 +356,66 @@ def test_tflite_export_with_graph_winograd_is_builtin_and_matches(tmp_path):
     runner = Interpreter(model_path=path).get_signature_runner("inpaint")
     got = runner(image=image, mask=mask)["inpainted"]
     np.testing.assert_allclose(got, expected, atol=2e-4)
+
+
+def _correlate_strided(x, k, stride):
+    """Direct valid cross-correlation in numpy, any kernel size and stride."""
+    n, h, w, _ = x.shape
+    size = k.shape[0]
+    oh, ow = (h - size) // stride + 1, (w - size) // stride + 1
+    out = np.zeros((n, oh, ow, k.shape[-1]))
+    for i in range(size):
+        for j in range(size):
+            patch = x[:, i : i + stride * (oh - 1) + 1 : stride, j : j + stride * (ow - 1) + 1 : stride]
+            out += patch @ k[i, j]
+    return out
+
+
+@pytest.mark.parametrize(
+    "function, size, stride, outputs",
+    [(winograd.strided_conv4x4_graph, 4, 2, 6), (winograd.narrow_conv_graph, 7, 1, 3)],
+)
+@pytest.mark.parametrize("h, w", [(18, 22), (13, 9), (8, 7)])
+def test_matmul_form_convs_match_direct_correlation_static_and_dynamic(
+    function, size, stride, outputs, h, w
+):
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((2, h, w, 5)).astype("float32")
+    k = rng.standard_normal((size, size, 5, outputs)).astype("float32")
+    bias = rng.standard_normal(outputs).astype("float32")
+    expected = _correlate_strided(x.astype("float64"), k.astype("float64"), stride) + bias
+    dynamic = tf.function(
+        lambda v: function(v, k, bias),
+        input_signature=[tf.TensorSpec([None, None, None, 5])],
+        autograph=False,
+    )
+    static = function(x, k, bias)
+    assert static.shape == expected.shape
+    for got in (static.numpy(), dynamic(x).numpy()):
+        np.testing.assert_allclose(got, expected, atol=1e-5 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("spectral_norm", [False, True])
+def test_graph_form_convs_match_the_layer_and_its_gradients(spectral_norm):
+    from edgeconnect_tf.layers import PaddedConv2D, set_winograd
+
+    x = tf.random.normal((2, 12, 16, 6), seed=4)
+    for kw in ({"kernel_size": 4, "stride": 2, "padding": 1}, {"kernel_size": 7}):
+        conv = PaddedConv2D(3, spectral_norm=spectral_norm, **kw)
+        conv(x)
+        results = []
+        for mode in (False, "graph"):
+            set_winograd([conv], mode)
+            assert conv.graph_form == (mode == "graph")
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = conv(x)
+                loss = tf.reduce_sum(y * tf.cos(y))
+            results.append([y, *tape.gradient(loss, [x, *conv.trainable_variables])])
+        for direct, graph in zip(*results, strict=True):
+            scale = np.abs(direct.numpy()).max()
+            np.testing.assert_allclose(graph.numpy(), direct.numpy(), atol=1e-5 * scale)
+        assert not np.array_equal(results[0][0].numpy(), results[1][0].numpy())  # graph form ran
+    wide = PaddedConv2D(8, 3)  # no matmul form: 3×3 convs with many outputs stay direct
+    set_winograd([wide], "graph")
+    assert not wide.graph_form

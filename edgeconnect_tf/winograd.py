@@ -82,11 +82,18 @@ def _static_shape(x):
     return shape
 
 
-def winograd_filter(kernel):
-    """Kernel [3, 3, C, K] -> transformed kernel [36, C, K] (G g Gᵀ for every C, K)."""
+def winograd_filter(kernel, zero=None):
+    """Kernel [3, 3, C, K] -> transformed kernel [36, C, K] (G g Gᵀ for every C, K).
+
+    `zero` (a scalar 0 known only at run time, see `_runtime_zero`) is added to
+    the transform so that a converter freezing the kernel cannot fold it.
+    """
     kernel = tf.convert_to_tensor(kernel)
     c, k = kernel.shape[2], kernel.shape[3]
-    u = tf.matmul(tf.constant(np.kron(G, G), kernel.dtype), tf.reshape(kernel, [9, c * k]))
+    transform = tf.constant(np.kron(G, G), kernel.dtype)
+    if zero is not None:
+        transform = transform + zero
+    u = tf.matmul(transform, tf.reshape(kernel, [9, c * k]))
     return tf.reshape(u, [36, c, k])
 
 
@@ -320,7 +327,7 @@ def conv3x3_graph(x, kernel, bias=None, dilation=1):
     span = TILE * d  # output rows (cols) covered by one row (col) of tiles of all phases
     th, tw = (h + span - 1) // span, (w + span - 1) // span
     v = tf.matmul(tf.constant(B2, x.dtype), tf.reshape(_tile_pixels(x, d, th, tw), [36, -1]))
-    m = tf.matmul(tf.reshape(v, [36, -1, c]), winograd_filter(kernel))  # [36, tiles, K]
+    m = tf.matmul(tf.reshape(v, [36, -1, c]), winograd_filter(kernel, _runtime_zero(x)))
     y = tf.matmul(tf.constant(A2, x.dtype), tf.reshape(m, [36, -1]))  # [16, tiles·K]
     # (a, b, N·th, (p, j), (q, K)) -> (N·th, a, (p, j), b, (q, K)): row span·i + d·a + p
     y = tf.reshape(y, _shape([TILE, TILE, n * th, d * tw, d * k]))
@@ -404,6 +411,17 @@ def graph_conv(padded_conv, x, training=False):
     if padded_conv.stride == 2:
         return strided_conv4x4_graph(x, kernel, bias)
     return narrow_conv_graph(x, kernel, bias)
+
+
+def _runtime_zero(x):
+    """A float 0 computed from x's first element (inf too; NaN gives NaN, as the conv would).
+
+    TFLite's converter folds constant subgraphs, so a frozen Winograd kernel
+    would be stored transformed: 36 taps instead of 9, a 3.6× larger file.
+    Computed from a run-time value, the transform stays in the graph (36×9 by
+    9×C·K per conv, < 0.5 % of a block's multiply-adds).
+    """
+    return tf.nn.relu(-tf.abs(tf.reshape(x[:1, :1, :1, :1], [])))
 
 
 def _dim(x, axis):

@@ -356,6 +356,26 @@ def test_tflite_export_with_graph_winograd_is_builtin_and_matches(tmp_path):
     runner = Interpreter(model_path=path).get_signature_runner("inpaint")
     got = runner(image=image, mask=mask)["inpainted"]
     np.testing.assert_allclose(got, expected, atol=2e-4)
+    # The file holds the 3×3 kernels, not their 36-tap transforms (4× the bytes):
+    # the transform runs in the graph, so the converter could not fold it.
+    shapes = _constant_shapes(path)  # blocks of 4 · 8 = 32 channels
+    assert (9, 32 * 32) in shapes or (32 * 32, 9) in shapes  # FULLY_CONNECTED keeps [out, in]
+    assert (36, 32, 32) not in shapes and (36, 32 * 32) not in shapes
+
+
+def _constant_shapes(path):
+    """Shapes of the tensors of a .tflite file that hold data (constants)."""
+    from edgeconnect_tf.deploy.tflite import _schema
+
+    with open(path, "rb") as f:
+        parsed = _schema().ModelT.InitFromPackedBuf(bytearray(f.read()), 0)
+    shapes = set()
+    for subgraph in parsed.subgraphs:
+        for tensor in subgraph.tensors:
+            data = parsed.buffers[tensor.buffer].data
+            if data is not None and len(data) and tensor.shape is not None:
+                shapes.add(tuple(int(d) for d in tensor.shape))
+    return shapes
 
 
 def _correlate_strided(x, k, stride):

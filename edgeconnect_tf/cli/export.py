@@ -42,8 +42,9 @@ def add_arguments(parser):
         "--winograd",
         choices=("off", "graph"),
         help="residual blocks as Winograd convolutions in plain TF ops (graph) or direct (off); "
-        "default: graph for the SavedModel (1.3-1.8x faster, same pixels to >100 dB), off for "
-        "TFLite (a graph .tflite is 1.3-1.8x faster with XNNPACK but 3.6x the size)",
+        "default: graph for the SavedModel (1.2-1.8x faster, same pixels to >100 dB), off for "
+        "TFLite (graph is 1.2-1.4x faster with XNNPACK at the same file size, but wrong on "
+        "LiteRT.js's WebGPU delegate)",
     )
     parser.add_argument(
         "--warmup-size",

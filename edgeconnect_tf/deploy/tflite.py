@@ -150,10 +150,15 @@ def export_tflite(
             float32 pairs (real photos and hole masks) at the export size; see
             `calibration_pairs`.
         drawn_edges: a third input `edges` for drawn lines (see `tflite_function`).
-        winograd: residual blocks as direct convolutions (False) or Winograd
-            in plain ops ("graph": STRIDED_SLICE/CONCATENATION/TRANSPOSE and
-            BATCH_MATMUL/FULLY_CONNECTED around each conv); see bench/RESULTS.md
-            for which is faster with XNNPACK.
+        winograd: False (direct CONV_2D) or "graph" (Winograd residual
+            blocks and matmul-form strided and output convs in plain ops:
+            STRIDED_SLICE/CONCATENATION/TRANSPOSE, BATCH_MATMUL/
+            FULLY_CONNECTED; the same file size, as the 3×3 kernels are
+            stored untransformed). "graph" is 1.2-1.4× faster with XNNPACK
+            in fp32 (bench/RESULTS.md), but its 5-D reshapes and transposes
+            come out wrong on LiteRT.js's WebGPU delegate (2.5.3), which the
+            editor offers, and the int8 modes need constant conv weights:
+            hence not the default.
 
     Raises:
         ValueError: unknown `quantize`, `int8` without calibration data or with

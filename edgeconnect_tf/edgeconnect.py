@@ -50,10 +50,11 @@ class EdgeConnect(keras.Model):
     `winograd` runs the generators' residual blocks (80 % of their
     multiply-adds) as Winograd F(4×4, 3×3) convolutions in float32, same
     pixels to ~1e-5 (hole PSNR > 100 dB against the direct path): "graph"
-    (plain TF ops, any size; `from_pretrained`'s default and the SavedModel
-    export's: 1.3–1.8× faster per image than direct on CPU (AVX2 and AVX-512),
-    bench/RESULTS.md), True / "xla" (one XLA cluster per block, compiled per
-    input size) or False (direct convolutions). See `layers.ResidualBlock`.
+    (plain TF ops, any size, and the stride-2 and output convs as matmuls;
+    `from_pretrained`'s default and the SavedModel export's: 1.4–2.6× faster
+    per image than direct on CPU, AVX2 and AVX-512, bench/RESULTS.md),
+    True / "xla" (one XLA cluster per block, compiled per input size) or
+    False (direct convolutions). See `layers.ResidualBlock` and `winograd`.
 
     Example:
     >>> model = EdgeConnect.from_pretrained("weights/places2")

@@ -233,7 +233,9 @@ class ResidualBlock(keras.layers.Layer):
       `jit_compile` function, part of its cluster); gradients Winograd-sized
       too. Other shapes take the direct path.
     - "graph": plain TF ops (strided slices, matmuls), any H and W, dynamic
-      too: what SavedModels and TFLite files hold (no XLA).
+      too: what SavedModels and TFLite files hold (no XLA). `set_winograd`
+      also switches the generators' stride-2 and output convs to their
+      matmul forms in this mode (see `PaddedConv2D`).
     """
 
     def __init__(self, filters, dilation=2, spectral_norm=False, winograd=False, **kwargs):
@@ -299,8 +301,13 @@ def set_winograd(networks, enabled):
     mode = winograd_mode(enabled)
     for layer in _layers_of_type(networks, ResidualBlock):
         layer.winograd = mode
+    set_graph_form_convs(networks, mode == "graph")
+
+
+def set_graph_form_convs(networks, enabled):
+    """Sets `graph_form` on every `PaddedConv2D` that `winograd.graph_conv` has a form for."""
     for layer in _layers_of_type(networks, PaddedConv2D):
-        layer.graph_form = mode == "graph" and winograd.graph_conv_supported(layer)
+        layer.graph_form = bool(enabled) and winograd.graph_conv_supported(layer)
 
 
 def set_reflection_slices(networks, enabled):

@@ -1,4 +1,4 @@
-"""Winograd F(4×4, 3×3) residual blocks for the EdgeConnect generators: same weights, same pixels.
+"""Fast forms of the EdgeConnect generators' convolutions: same weights, same pixels.
 
 `layers.ResidualBlock(winograd=True)` (set for a whole model by
 `EdgeConnect(winograd=True)` or the training config's `winograd` key) computes
@@ -18,6 +18,15 @@ multiply-adds:
 - Instance norm is `layers.instance_norm` (closed-form gradient).
 
 Shapes must be static (one trace per input size), H and W even.
+
+The plain-graph form ("graph" mode: `conv3x3_graph` in the blocks, what
+SavedModels and TFLite files hold) also computes the generators' other
+convolutions that oneDNN runs slowly in NHWC on AVX2 CPUs (im2col + GEMM at
+a fifth of the matmul rate, measured with ONEDNN_MAX_CPU_ISA=AVX2) as
+matmuls: the encoder's 4×4 stride-2 convs (`strided_conv4x4_graph`) and the
+7×7 output convs with 1 or 3 channels (`narrow_conv_graph`); see
+`graph_conv`. The transposed convs and the first 7×7 conv stay direct
+(oneDNN has fast kernels for them on AVX2 and AVX-512 alike).
 
 Numerics: Winograd F(4×4, 3×3) in float32 differs from direct convolution by a
 few 1e-6 relative per conv; after 16 convs and instance norms the outputs of a
@@ -360,9 +369,9 @@ def strided_conv4x4_graph(x, kernel, bias=None):
     w = tf.reshape(kernel, [2, 2, 2, 2, c, k])  # (a, dy, b, dx, C, K)
     w = tf.reshape(tf.transpose(w, [0, 1, 3, 4, 2, 5]), [8 * c, 2 * k])
     p = tf.matmul(tf.reshape(rows, [-1, 8 * c]), w)
-    p = tf.reshape(p, _shape([n, (hp + 1) // 2 - 1, (wp + 1) // 2, 2, k]))
+    p = tf.reshape(p, _shape([n, (hp + 1) // 2 - 1, (wp + 1) // 2, 2 * k]))
     oh, ow = (hp - 4) // 2 + 1, (wp - 4) // 2 + 1  # less than p's by one on odd sides
-    y = p[:, :oh, :ow, 0] + p[:, :oh, 1 : ow + 1, 1]
+    y = p[:, :oh, :ow, :k] + p[:, :oh, 1 : ow + 1, k:]
     y.set_shape([None, None, None, k])
     return y if bias is None else y + bias
 
@@ -404,7 +413,10 @@ def graph_conv_supported(padded_conv):
 
 
 def graph_conv(padded_conv, x, training=False):
-    """A `layers.PaddedConv2D` on its padded input x by `strided_conv4x4_graph` / `narrow_conv_graph`."""
+    """A `layers.PaddedConv2D` on its padded input x, as `strided_conv4x4_graph` / `narrow_conv_graph`.
+
+    x [N, Hp, Wp, C] in the layer's compute dtype -> the layer's output.
+    """
     if not padded_conv.conv.built:
         padded_conv.conv.build(x.shape)
     kernel, bias = conv_weights(padded_conv, training, dtype=x.dtype)

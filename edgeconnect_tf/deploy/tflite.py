@@ -28,7 +28,7 @@ import tensorflow as tf
 
 from edgeconnect_tf.deploy import QUANTIZE_MODES
 from edgeconnect_tf.deploy.saved_model import MIN_SIZE, SAVE_OPTIONS
-from edgeconnect_tf.layers import set_reflection_slices
+from edgeconnect_tf.layers import set_graph_form_convs, set_reflection_slices
 
 TFLITE_SIGNATURE = "inpaint"
 
@@ -76,6 +76,11 @@ def tracing_for_tflite(model, winograd=False):
     """Within: residual blocks in mode `winograd` (False or "graph") and slice-based
     reflection pads for TFLite tracing.
 
+    The other convs stay CONV_2D in "graph" mode too: XNNPACK runs them as
+    fast as their matmul forms (3.78 vs 3.79 s at 512²), and LiteRT.js's
+    WebGPU delegate computes a graph holding both the Winograd blocks and
+    the output conv's matmul form wrong (tests/test_editor_ondevice.py).
+
     Slices + concat give the same values as MIRROR_PAD bit for bit, but XNNPACK
     does not take MIRROR_PAD, so each of the 36 reflection pads of G1 + G2 would
     end an XNNPACK partition and run on the single-threaded builtin kernel: 41
@@ -84,6 +89,7 @@ def tracing_for_tflite(model, winograd=False):
     """
     networks = [model.edge_generator, model.inpaint_generator]
     with model.blocks(winograd):
+        set_graph_form_convs(networks, False)  # XNNPACK's CONV_2D is as fast; WebGPU needs it
         set_reflection_slices(networks, True)
         try:
             yield model
@@ -134,7 +140,7 @@ def converter_for(model, size, workdir, drawn_edges=False, winograd=False):
 
 
 def export_tflite(
-    model, path, size=256, quantize="none", calibration=None, drawn_edges=False, winograd=False
+    model, path, size=256, quantize="none", calibration=None, drawn_edges=False, winograd=None
 ):
     """Converts the pipeline for one input size to a `.tflite` file; returns its op names.
 
@@ -150,15 +156,14 @@ def export_tflite(
             float32 pairs (real photos and hole masks) at the export size; see
             `calibration_pairs`.
         drawn_edges: a third input `edges` for drawn lines (see `tflite_function`).
-        winograd: False (direct CONV_2D) or "graph" (Winograd residual
-            blocks and matmul-form strided and output convs in plain ops:
-            STRIDED_SLICE/CONCATENATION/TRANSPOSE, BATCH_MATMUL/
-            FULLY_CONNECTED; the same file size, as the 3×3 kernels are
-            stored untransformed). "graph" is 1.2-1.4× faster with XNNPACK
-            in fp32 (bench/RESULTS.md), but its 5-D reshapes and transposes
-            come out wrong on LiteRT.js's WebGPU delegate (2.5.3), which the
-            editor offers, and the int8 modes need constant conv weights:
-            hence not the default.
+        winograd: "graph" (Winograd residual blocks in plain ops:
+            STRIDED_SLICE/CONCATENATION/TRANSPOSE around BATCH_MATMUL/
+            FULLY_CONNECTED; the 3×3 kernels are stored untransformed, so the
+            file keeps its size) or False (direct CONV_2D). Default (None):
+            "graph" for `none` and `float16` (1.3-1.5× faster with XNNPACK,
+            bench/RESULTS.md), False for `dynamic` and `int8`, whose int8
+            kernels need constant weights (the Winograd products' are
+            computed at run time).
 
     Raises:
         ValueError: unknown `quantize`, `int8` without calibration data or with
@@ -172,6 +177,8 @@ def export_tflite(
     h, w = _size_hw(size)
     workdir = tempfile.mkdtemp(prefix="edgeconnect_tflite_")
     try:
+        if winograd is None:
+            winograd = "graph" if quantize in ("none", "float16") else False
         if winograd not in ("graph", False):
             raise ValueError(f"winograd must be 'graph' or False for TFLite, got {winograd!r}")
         converter = converter_for(model, (h, w), workdir, drawn_edges, winograd)

@@ -413,9 +413,9 @@ def graph_conv_supported(padded_conv):
 
 
 def graph_conv(padded_conv, x, training=False):
-    """A `layers.PaddedConv2D` on its padded input x, as `strided_conv4x4_graph` / `narrow_conv_graph`.
+    """A `layers.PaddedConv2D` as `strided_conv4x4_graph` or `narrow_conv_graph`.
 
-    x [N, Hp, Wp, C] in the layer's compute dtype -> the layer's output.
+    x [N, Hp, Wp, C] (already padded), in the layer's compute dtype -> the layer's output.
     """
     if not padded_conv.conv.built:
         padded_conv.conv.build(x.shape)

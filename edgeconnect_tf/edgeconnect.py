@@ -5,10 +5,12 @@ image, mask -> gray -> Canny edges of the known part -> G1 edges in the hole
 """
 
 import contextlib
+import math
 
 import keras
 import tensorflow as tf
 
+from edgeconnect_tf import winograd
 from edgeconnect_tf.canny import canny
 from edgeconnect_tf.image_ops import (
     composite,
@@ -122,12 +124,31 @@ class EdgeConnect(keras.Model):
     def predict_edges(self, gray, edges, mask, training=False):
         """G1's raw edge map [B, H, W, 1] (see `image_ops.edge_generator_inputs`)."""
         inputs = edge_generator_inputs(gray, edges, mask)
-        return self.edge_generator(inputs, training=training)
+        return self._generate(self.edge_generator, inputs, training)
 
     def predict_image(self, image, edges, mask, training=False):
         """G2's raw output [B, H, W, 3] (see `image_ops.inpaint_generator_inputs`)."""
         inputs = inpaint_generator_inputs(image, edges, mask)
-        return self.inpaint_generator(inputs, training=training)
+        return self._generate(self.inpaint_generator, inputs, training)
+
+    def _generate(self, network, inputs, training):
+        """network(inputs); in "graph" mode direct above `winograd.GRAPH_MAX_PIXELS` (memory)."""
+        if self.winograd != "graph":
+            return network(inputs, training=training)
+
+        def direct():
+            with self.blocks(False):
+                return network(inputs, training=training)
+
+        if None not in inputs.shape[:3]:  # static: decided now, one branch in the graph
+            small = math.prod(inputs.shape[:3]) <= winograd.GRAPH_MAX_PIXELS
+            return network(inputs, training=training) if small else direct()
+        pixels = tf.reduce_prod(tf.shape(inputs, out_type=tf.int64)[:3])
+        return tf.cond(
+            pixels <= winograd.GRAPH_MAX_PIXELS,
+            lambda: network(inputs, training=training),
+            direct,
+        )
 
     def inpaint(self, image, mask, edges=None, strategy="auto", reference=False, **kwargs):
         """numpy in, numpy out: (uint8 RGB [H, W, 3], edge map [H, W] float32).

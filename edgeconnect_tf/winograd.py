@@ -72,6 +72,12 @@ A_T = np.array(
 )
 TILE = 4  # outputs per tile side
 
+# Largest N·H·W a generator runs in "graph" mode (`EdgeConnect` switches to
+# direct convolutions above): the Winograd tiles and the matmul forms' buffers
+# hold several copies of an activation, so a loaded SavedModel peaked at
+# 9.8 GiB on a 2048² request in graph mode against 4.1 GiB direct.
+GRAPH_MAX_PIXELS = 1024 * 1024
+
 
 def _combine(coefficients, tensors):
     """Σ c·t over the nonzero coefficients (±1 without a multiply)."""

@@ -441,3 +441,21 @@ def test_graph_form_convs_match_the_layer_and_its_gradients(spectral_norm):
     wide = PaddedConv2D(8, 3)  # no matmul form: 3×3 convs with many outputs stay direct
     set_winograd([wide], "graph")
     assert not wide.graph_form
+
+
+def test_graph_mode_runs_direct_above_its_pixel_limit(monkeypatch):
+    from edgeconnect_tf.edgeconnect import EdgeConnect
+
+    monkeypatch.setattr(winograd, "GRAPH_MAX_PIXELS", 32 * 32)
+    keras.utils.set_random_seed(14)
+    model = EdgeConnect(residual_blocks=1, filters=8, winograd="graph")
+    dynamic = model.inference_function()  # one graph for all sizes: the limit is a tf.cond
+    for size, graph_ran in ((32, True), (36, False)):
+        image, mask = _pipeline_inputs(size)
+        got = dynamic(tf.constant(image), tf.constant(mask))["raw"].numpy()
+        static = model({"image": image, "mask": mask})["raw"].numpy()  # decided at trace time
+        with model.blocks(False):
+            direct = model({"image": image, "mask": mask})["raw"].numpy()
+        np.testing.assert_allclose(got, direct, atol=1e-4)
+        np.testing.assert_array_equal(got, static)
+        assert np.array_equal(got, direct) != graph_ran

@@ -334,14 +334,14 @@ def main(argv=None):
 FORM_LABELS = {
     "authors_pytorch": "authors' PyTorch G1 -> G2 (generators only)",
     "python_api_eager_before": "`EdgeConnect.inpaint`, model called eagerly (before)",
-    "python_api_default": "`EdgeConnect.inpaint` default (compiled, Winograd graph; "
+    "python_api_default": "`EdgeConnect.inpaint` default (compiled, graph mode; "
     "PSNR vs the row above)",
     "tf_function_direct": "pipeline as a static-shape tf.function, direct convs",
     "serving_fn_in_process": "serving signature traced in-process (not saved), direct",
     "savedmodel": "SavedModel `serving_default`, direct convs",
-    "savedmodel_winograd": "SavedModel `serving_default`, Winograd graph (default)",
-    "tflite_fp32": "TFLite fp32, direct convs (default)",
-    "tflite_fp32_winograd": "TFLite fp32, Winograd graph",
+    "savedmodel_winograd": "SavedModel `serving_default`, graph mode (default)",
+    "tflite_fp32": "TFLite fp32, direct convs",
+    "tflite_fp32_winograd": "TFLite fp32, Winograd graph blocks (default)",
     "tflite_dynamic_int8": "TFLite dynamic-range int8",
 }
 

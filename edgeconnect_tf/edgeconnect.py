@@ -53,7 +53,7 @@ class EdgeConnect(keras.Model):
     multiply-adds) as Winograd F(4×4, 3×3) convolutions in float32, same
     pixels to ~1e-5 (hole PSNR > 100 dB against the direct path): "graph"
     (plain TF ops, any size, and the stride-2 and output convs as matmuls;
-    `from_pretrained`'s default and the SavedModel export's: 1.4–2.6× faster
+    `from_pretrained`'s default and the SavedModel export's: 1.4–2.5× faster
     per image than direct on CPU, AVX2 and AVX-512, bench/RESULTS.md),
     True / "xla" (one XLA cluster per block, compiled per input size) or
     False (direct convolutions). See `layers.ResidualBlock` and `winograd`.

@@ -42,7 +42,7 @@ def add_arguments(parser):
         "--winograd",
         choices=("off", "graph"),
         help="residual blocks as Winograd convolutions in plain TF ops (graph) or direct (off); "
-        "default: graph (1.3-2.6x faster, same pixels to >100 dB, same file size), except off "
+        "default: graph (1.25-2.5x faster, same pixels to >100 dB, same file size), except off "
         "for the dynamic and int8 .tflite files (their int8 kernels need constant weights)",
     )
     parser.add_argument(

@@ -1,6 +1,10 @@
 """Shared test setup: quiet TensorFlow, deterministic seeds, small thread pools."""
 
+import contextlib
 import os
+import socket
+import threading
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -57,3 +61,30 @@ needs_bf16_units = pytest.mark.skipif(
     reason="bounds measured with AVX512-BF16/AMX kernels; this CPU (or ONEDNN_MAX_CPU_ISA) "
     "runs other bfloat16 kernels",
 )
+
+
+def free_port():
+    """A free TCP port on the loopback interface."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def app_in_thread(app):
+    """Runs an ASGI app with uvicorn on a free loopback port in a thread; yields its URL."""
+    import uvicorn
+
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not srv.started and time.time() < deadline:
+        time.sleep(0.05)
+    assert srv.started, "the test server did not start within 30 s"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)

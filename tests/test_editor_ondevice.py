@@ -8,13 +8,11 @@ LiteRT interpreter) on the same photo and mask. Skipped where no system Chromium
 
 import importlib.util
 import os
-import socket
-import threading
-import time
 
 import cv2
 import numpy as np
 import pytest
+from conftest import app_in_thread
 
 sync_api = pytest.importorskip("playwright.sync_api")
 pytest.importorskip("fastapi")
@@ -73,20 +71,8 @@ def tflite_model(exported):
 
 @pytest.fixture(scope="module")
 def static_server():
-    app = serve.create_static_app()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not srv.started and time.time() < deadline:
-        time.sleep(0.05)
-    assert srv.started
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with app_in_thread(serve.create_static_app()) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

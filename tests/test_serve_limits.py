@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 import pytest
+from conftest import app_in_thread, free_port
 
 pytest.importorskip("fastapi")
 uvicorn = pytest.importorskip("uvicorn")
@@ -232,12 +233,6 @@ def _hostile_bodies():
 # ---------------------------------------------------------------------------- server
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _post(url, body, timeout=120):
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     request = urllib.request.Request(
@@ -280,7 +275,7 @@ def weights_dir(tmp_path_factory):
 
 def _start_server(weights_dir, log_path, *flags):
     """A real `edgeconnect serve` process on a free port; its output goes to `log_path`."""
-    port = _free_port()
+    port = free_port()
     with open(log_path, "w") as log:  # a file, not a pipe: a full pipe would block it
         proc = subprocess.Popen(
             [sys.executable, "-m", "edgeconnect_tf.cli", "serve", "--weights", weights_dir]
@@ -409,17 +404,9 @@ def slow_server(weights_dir, monkeypatch):
     monkeypatch.setattr(serve.Predictor, "_run_files", blocked)
     signatures = serve.load_signatures(weights_dir=weights_dir)
     app = serve.create_app(signatures, limits=serve.Limits(queue_size=1, timeout_s=3))
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not srv.started and time.time() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", release
-    release.set()
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with app_in_thread(app) as url:
+        yield url, release
+        release.set()
 
 
 def test_full_queue_answers_503_at_once_and_time_limit_504(slow_server):

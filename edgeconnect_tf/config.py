@@ -23,6 +23,7 @@ import typing
 
 import yaml
 
+from edgeconnect_tf.conv_mode import CONV_MODES
 from edgeconnect_tf.io import atomic_write
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
@@ -175,10 +176,12 @@ class Config:
     )
     mixed_precision: str = _field("none", "Keras mixed-precision policy", MIXED_PRECISION)
     jit_compile: bool = _field(False, "compile the train step with XLA")
-    winograd: bool = _field(
-        False,
-        "residual blocks as Winograd convs, each its own XLA cluster: ~1.3x faster float32 "
-        "steps on CPU, same gradients to float32 rounding (blocks compute in float32)",
+    conv_mode: str = _field(
+        "direct",
+        "how the generators compute their convolutions (edgeconnect_tf.conv_mode): direct, "
+        "xla (Winograd residual blocks, each its own XLA cluster: ~1.3x faster float32 steps on "
+        "CPU, same gradients to float32 rounding) or graph (the inference default)",
+        CONV_MODES,
     )
     verbose: int = _field(1, "Keras progress: 0 silent, 1 progress bar, 2 one line per epoch")
 
@@ -274,6 +277,11 @@ class Config:
             raise ConfigError(f"expected a mapping of keys to values{where}, got {values!r}")
         names = {f.name for f in dataclasses.fields(cls)}
         values = {str(k).lower(): v for k, v in values.items()}
+        if "winograd" in values:
+            raise ConfigError(
+                f"config key 'winograd'{where} is now conv_mode: 'winograd: true' is "
+                "'conv_mode: xla', 'winograd: false' is 'conv_mode: direct'"
+            )
         unknown = sorted(set(values) - names)
         if unknown:
             hints = [_suggest(k, names) for k in unknown]

@@ -4,14 +4,11 @@ image, mask -> gray -> Canny edges of the known part -> G1 edges in the hole
 -> G2 colours guided by the edges -> composite with the known pixels.
 """
 
-import contextlib
-import math
-
 import keras
 import tensorflow as tf
 
-from edgeconnect_tf import winograd
 from edgeconnect_tf.canny import canny
+from edgeconnect_tf.conv_mode import check_conv_mode
 from edgeconnect_tf.image_ops import (
     composite,
     edge_generator_inputs,
@@ -19,9 +16,8 @@ from edgeconnect_tf.image_ops import (
     pad_to_multiple,
     rgb_to_gray,
 )
-from edgeconnect_tf.layers import set_winograd, winograd_mode
 from edgeconnect_tf.networks import EdgeGenerator, InpaintGenerator
-from edgeconnect_tf.weights import load_networks
+from edgeconnect_tf.weights import load_networks, save_networks
 
 
 @keras.saving.register_keras_serializable(package="edgeconnect_tf")
@@ -49,14 +45,14 @@ class EdgeConnect(keras.Model):
     `(x · 255).int()` does. Use it to reproduce the paper; drawn edges are not
     part of it.
 
-    `winograd` runs the generators' residual blocks (80 % of their
-    multiply-adds) as Winograd F(4×4, 3×3) convolutions in float32, same
-    pixels to ~1e-5 (hole PSNR > 100 dB against the direct path): "graph"
-    (plain TF ops, any size, and the stride-2 and output convs as matmuls;
-    `from_pretrained`'s default and the SavedModel export's: 1.4–2.5× faster
-    per image than direct on CPU, AVX2 and AVX-512, bench/RESULTS.md),
-    True / "xla" (one XLA cluster per block, compiled per input size) or
-    False (direct convolutions). See `layers.ResidualBlock` and `winograd`.
+    `conv_mode` says how the generators compute their convolutions, same
+    weights and pixels to float32 rounding (hole PSNR > 100 dB against
+    direct): "graph" (the default: Winograd residual blocks and matmul forms
+    in plain TF ops, any size, 1.4–2.5× faster per image than "direct" on CPU,
+    AVX2 and AVX-512: bench/RESULTS.md), "direct" (oneDNN's convolutions) or
+    "xla" (one XLA cluster per block, compiled per input size). Set when the
+    model is built or loaded (`with_conv_mode` gives a copy in another mode);
+    see `edgeconnect_tf.conv_mode`.
 
     Example:
     >>> model = EdgeConnect.from_pretrained("weights/places2")
@@ -70,85 +66,96 @@ class EdgeConnect(keras.Model):
         sigma=2.0,
         residual_blocks=8,
         filters=64,
-        winograd=False,
+        conv_mode="graph",
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.sigma = float(sigma)
         self.residual_blocks, self.filters = residual_blocks, filters
-        self.edge_generator = edge_generator or EdgeGenerator(residual_blocks, filters)
-        self.inpaint_generator = inpaint_generator or InpaintGenerator(residual_blocks, filters)
-        self.winograd = winograd
+        self.conv_mode = check_conv_mode(conv_mode)
+        make = {"conv_mode": conv_mode}
+        self.edge_generator = _in_mode(edge_generator, conv_mode) or EdgeGenerator(
+            residual_blocks, filters, **make
+        )
+        self.inpaint_generator = _in_mode(inpaint_generator, conv_mode) or InpaintGenerator(
+            residual_blocks, filters, **make
+        )
 
     @classmethod
-    def from_pretrained(cls, directory, sigma=2.0, winograd="graph"):
+    def from_pretrained(cls, directory, sigma=None, conv_mode="graph"):
         """Loads G1 and G2 from a weights directory (see `edgeconnect_tf.weights`).
 
-        `winograd`: the residual blocks' mode (see the class docstring); the
-        default "graph" is the fastest measured on AVX2 and AVX-512 CPUs.
+        `sigma`: Canny's σ, default the directory's (`save_pretrained`) or 2.
+        `conv_mode`: see the class docstring; the default "graph" is the
+        fastest measured on AVX2 and AVX-512 CPUs.
         """
-        nets, config = load_networks(directory)
+        nets, config = load_networks(directory, conv_mode=conv_mode)
         return cls(
             nets["edge_generator"],
             nets["inpaint_generator"],
-            sigma=sigma,
+            sigma=config.get("sigma", 2.0) if sigma is None else sigma,
             residual_blocks=config.get("residual_blocks", 8),
             filters=config.get("filters", 64),
-            winograd=winograd,
+            conv_mode=conv_mode,
         )
 
-    @property
-    def winograd(self):
-        """The residual blocks' mode: False, "xla" or "graph" (settable; True = "xla")."""
-        return self._winograd
+    def save_pretrained(self, directory):
+        """Writes G1 and G2 as a weights directory that `from_pretrained` reads."""
+        self._build_generators()
+        networks = {"edge_generator": self.edge_generator}
+        networks["inpaint_generator"] = self.inpaint_generator
+        save_networks(directory, networks, sigma=self.sigma)
+        return directory
 
-    @winograd.setter
-    def winograd(self, value):
-        self._winograd = winograd_mode(value)
-        set_winograd([self.edge_generator, self.inpaint_generator], self._winograd)
+    def with_conv_mode(self, conv_mode, tflite_ops=False):
+        """A copy whose generators compute in `conv_mode` (and, with `tflite_ops`, with the
+        ops TFLite's delegates take: see `networks`), same weights; `self` if nothing changes."""
+        if conv_mode == self.conv_mode and not tflite_ops:
+            return self
+        self._build_generators()
+        rebuilt = {
+            name: getattr(self, name).rebuilt(conv_mode=conv_mode, tflite_ops=tflite_ops)
+            for name in ("edge_generator", "inpaint_generator")
+        }
+        return type(self)(
+            **rebuilt,
+            sigma=self.sigma,
+            residual_blocks=self.residual_blocks,
+            filters=self.filters,
+            conv_mode=conv_mode,
+        )
 
-    @contextlib.contextmanager
-    def blocks(self, mode):
-        """Within: the residual blocks in `mode` (see `winograd`), e.g. for tracing exports."""
-        previous = self.winograd
-        self.winograd = mode
-        try:
-            yield self
-        finally:
-            self.winograd = previous
+    def _build_generators(self):
+        for network in (self.edge_generator, self.inpaint_generator):
+            if not network.built:
+                network(tf.zeros((1, 32, 32, network.input_channels)))
 
-    def plain_blocks(self):
-        """Within: the residual blocks compute directly (`blocks(False)`)."""
-        return self.blocks(False)
+    def export(self, filepath, format="tf_saved_model", **kwargs):
+        """`keras.Model.export`, routed to `edgeconnect_tf.deploy` (named signatures, limits).
+
+        format "tf_saved_model": `deploy.export_saved_model(self, filepath, **kwargs)`;
+        "litert"/"tflite": `deploy.export_tflite(self, filepath, **kwargs)`.
+        """
+        from edgeconnect_tf import deploy
+
+        if format == "tf_saved_model":
+            return deploy.export_saved_model(self, filepath, **kwargs)
+        if format in ("litert", "tflite"):
+            return deploy.export_tflite(self, filepath, **kwargs)
+        raise ValueError(
+            f"format {format!r}: EdgeConnect exports 'tf_saved_model' or 'litert' "
+            "(edgeconnect_tf.deploy; `edgeconnect export` on the command line)"
+        )
 
     def predict_edges(self, gray, edges, mask, training=False):
         """G1's raw edge map [B, H, W, 1] (see `image_ops.edge_generator_inputs`)."""
         inputs = edge_generator_inputs(gray, edges, mask)
-        return self._generate(self.edge_generator, inputs, training)
+        return self.edge_generator(inputs, training=training)
 
     def predict_image(self, image, edges, mask, training=False):
         """G2's raw output [B, H, W, 3] (see `image_ops.inpaint_generator_inputs`)."""
         inputs = inpaint_generator_inputs(image, edges, mask)
-        return self._generate(self.inpaint_generator, inputs, training)
-
-    def _generate(self, network, inputs, training):
-        """network(inputs); in "graph" mode direct above `winograd.GRAPH_MAX_PIXELS` (memory)."""
-        if self.winograd != "graph":
-            return network(inputs, training=training)
-
-        def direct():
-            with self.blocks(False):
-                return network(inputs, training=training)
-
-        if None not in inputs.shape[:3]:  # static: decided now, one branch in the graph
-            small = math.prod(inputs.shape[:3]) <= winograd.GRAPH_MAX_PIXELS
-            return network(inputs, training=training) if small else direct()
-        pixels = tf.reduce_prod(tf.shape(inputs, out_type=tf.int64)[:3])
-        return tf.cond(
-            pixels <= winograd.GRAPH_MAX_PIXELS,
-            lambda: network(inputs, training=training),
-            direct,
-        )
+        return self.inpaint_generator(inputs, training=training)
 
     def inpaint(self, image, mask, edges=None, strategy="auto", reference=False, **kwargs):
         """numpy in, numpy out: (uint8 RGB [H, W, 3], edge map [H, W] float32).
@@ -174,20 +181,19 @@ class EdgeConnect(keras.Model):
         """`call(training=False)` as a `tf.function` of (image, mask[, edges]) -> outputs dict.
 
         Shapes as `call`'s inputs. Traced once for all sizes (dynamic H and W),
-        or once per input shape when the residual blocks are in "xla" mode
-        (its clusters need static shapes). One function per block mode, kept
-        outside Keras' attribute tracking (exports never see it).
+        or once per input shape in "xla" conv mode (its clusters need static
+        shapes). Kept outside Keras' attribute tracking (exports never see it).
         """
         cache = self.__dict__.get("_inference_functions")
         if cache is None:
             cache = {}
             object.__setattr__(self, "_inference_functions", cache)
-        key = (self.winograd, bool(with_edges), bool(reference))
+        key = (bool(with_edges), bool(reference))
         if key not in cache:
             names = ("image", "mask", "edges") if with_edges else ("image", "mask")
             channels = {"image": 3, "mask": 1, "edges": 1}
             signature = None
-            if self.winograd != "xla":
+            if self.conv_mode != "xla":
                 signature = [tf.TensorSpec([None, None, None, channels[k]]) for k in names]
 
             def run(*tensors):
@@ -233,5 +239,14 @@ class EdgeConnect(keras.Model):
             "sigma": self.sigma,
             "residual_blocks": self.residual_blocks,
             "filters": self.filters,
-            "winograd": self.winograd,
+            "conv_mode": self.conv_mode,
         }
+
+
+def _in_mode(generator, conv_mode):
+    """`generator` (or None) computing in `conv_mode`: itself, or a rebuilt copy."""
+    if generator is None or generator.conv_mode == conv_mode:
+        return generator
+    if not generator.built:
+        return type(generator).from_config({**generator.get_config(), "conv_mode": conv_mode})
+    return generator.rebuilt(conv_mode=conv_mode)

@@ -4,7 +4,8 @@ One rule for every command (train, eval, inpaint, export): `list_images` finds
 the files with an `IMAGE_EXTENSIONS` suffix under a directory, recursively,
 hidden files and folders skipped, sorted. `atomic_path` / `atomic_write` are the
 one way the package writes a file: a unique temporary file in the target's
-directory, flushed to disk, renamed over the target, removed on failure.
+directory, flushed to disk, renamed over the target, removed on failure;
+`atomic_directory` does the same for a directory (a SavedModel version).
 Standard library only at import (OpenCV and numpy load when an image is read).
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 JPEG_EXTENSIONS = (".jpg", ".jpeg")
@@ -144,3 +146,26 @@ def atomic_write(path, data):
         data = data.encode("utf-8")
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         f.write(data)
+
+
+@contextlib.contextmanager
+def atomic_directory(path):
+    """Yields a new hidden directory beside `path`; when the block succeeds it is renamed to
+    `path` (which must not exist, or be empty), else removed with its contents.
+
+    A reader polling the parent (TF Serving watching `BASE/NAME/` for versions) never sees
+    a half-written `path`: hidden, non-numeric names are not versions.
+    """
+    path = os.path.abspath(os.fspath(path))
+    parent = os.path.dirname(path)
+    os.makedirs(parent, exist_ok=True)
+    tmp = os.path.join(parent, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
+    os.mkdir(tmp)
+    try:
+        yield tmp
+        if os.path.isdir(path):
+            os.rmdir(path)  # empty (or OSError: never written over)
+        os.rename(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -13,7 +13,9 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from edgeconnect_tf import winograd
+from edgeconnect_tf import matmul_conv, winograd
+from edgeconnect_tf.conv_mode import check_conv_mode
+from edgeconnect_tf.normalization import instance_norm
 from edgeconnect_tf.spectral_norm import SpectralNormalization
 
 
@@ -29,15 +31,15 @@ class ReflectionPadding2D(keras.layers.Layer):
 
     [B, H, W, C] -> [B, H + 2p, W + 2p, C]; needs p < H and p < W.
 
-    `by_slices=True` (set by `set_reflection_slices`, not serialized) builds the
-    same values from one-pixel slices and concatenations when H and W are
-    static: TFLite's XNNPACK delegate takes those, not MIRROR_PAD.
+    `by_slices=True` builds the same values from one-pixel slices and
+    concatenations when H and W are static: TFLite's XNNPACK delegate takes
+    those, not MIRROR_PAD (generators built with `tflite_ops=True`).
     """
 
-    def __init__(self, padding, **kwargs):
+    def __init__(self, padding, by_slices=False, **kwargs):
         super().__init__(**kwargs)
         self.padding = int(padding)
-        self.by_slices = False
+        self.by_slices = bool(by_slices)
 
     def call(self, x):
         p = self.padding
@@ -51,7 +53,7 @@ class ReflectionPadding2D(keras.layers.Layer):
         return (b, grow(h), grow(w), c)
 
     def get_config(self):
-        return {**super().get_config(), "padding": self.padding}
+        return {**super().get_config(), "padding": self.padding, "by_slices": self.by_slices}
 
 
 def _reflect_pad_by_slices(x, p):
@@ -62,37 +64,6 @@ def _reflect_pad_by_slices(x, p):
     left = [x[:, :, k : k + 1] for k in range(p, 0, -1)]
     right = [x[:, :, width - 1 - k : width - k] for k in range(1, p + 1)]
     return tf.concat([*left, x, *right], axis=2)
-
-
-def instance_norm(x, epsilon=1e-5):
-    """(x − mean) / sqrt(var + ε) over H, W of each image and channel; x [B, H, W, C].
-
-    With the closed-form gradient dx = (dy − mean(dy) − y·mean(dy·y)) / σ, the
-    statistics recomputed from x (the gradient keeps no forward tensor, so
-    SavedModels of the layer still save): a few passes over the activations
-    instead of the dozen elementwise ops autodiff makes of the forward.
-    """
-
-    def statistics(x):
-        mean = tf.reduce_mean(x, axis=(1, 2), keepdims=True)
-        centered = x - mean
-        variance = tf.reduce_mean(tf.square(centered), axis=(1, 2), keepdims=True)
-        return centered, tf.math.rsqrt(variance + epsilon)
-
-    @tf.custom_gradient
-    def normalize(x):
-        centered, inv_std = statistics(x)
-
-        def grad(dy):
-            centered, inv_std = statistics(x)
-            y = centered * inv_std
-            mean_dy = tf.reduce_mean(dy, axis=(1, 2), keepdims=True)
-            mean_dy_y = tf.reduce_mean(dy * y, axis=(1, 2), keepdims=True)
-            return inv_std * (dy - mean_dy - y * mean_dy_y)
-
-        return centered * inv_std, grad
-
-    return normalize(x)
 
 
 @keras.saving.register_keras_serializable(package="edgeconnect_tf")
@@ -124,11 +95,10 @@ class PaddedConv2D(keras.layers.Layer):
     [B, H, W, C] -> [B, (H + 2p - d(k-1) - 1) // s + 1, ..., filters].
     With `spectral_norm=True` the kernel is wrapped in `SpectralNormalization`.
 
-    `graph_form=True` (set by `set_winograd(..., "graph")` where
-    `winograd.graph_conv_supported`, not serialized) computes the 4×4
-    stride-2 and the few-output convs as matmuls (`winograd.graph_conv`):
-    same values to float32 rounding, 2-5× faster where oneDNN has no NHWC
-    kernel for them (AVX2).
+    `matmul_form=True` (where `matmul_conv.supported`: 4×4 stride 2, ≤ 4
+    outputs) computes the conv as matmuls (`matmul_conv.conv`): same values to
+    float32 rounding, 2-5× faster where oneDNN has no NHWC kernel for it (AVX2).
+    `call(..., direct=True)` takes the direct path whatever the form.
     """
 
     def __init__(
@@ -140,12 +110,19 @@ class PaddedConv2D(keras.layers.Layer):
         dilation=1,
         spectral_norm=False,
         use_bias=True,
+        matmul_form=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.filters, self.kernel_size, self.stride = filters, kernel_size, stride
         self.padding, self.dilation = padding, dilation
         self.spectral_norm, self.use_bias = spectral_norm, use_bias
+        if matmul_form and not matmul_conv.supported(filters, kernel_size, stride, dilation):
+            raise ValueError(
+                f"no matmul form for a {kernel_size}x{kernel_size} stride-{stride} conv "
+                f"to {filters} channels (see matmul_conv.supported)"
+            )
+        self.matmul_form = bool(matmul_form)
         layer = keras.layers.Conv2D(
             filters,
             kernel_size,
@@ -157,14 +134,14 @@ class PaddedConv2D(keras.layers.Layer):
             name="conv",
         )
         self.conv = SpectralNormalization(layer, name="sn") if spectral_norm else layer
-        self.graph_form = False
 
-    def call(self, x, training=False):
+    def call(self, x, training=False, direct=False):
         if self.padding:
             p = self.padding
             x = ops.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
-        if self.graph_form:
-            return winograd.graph_conv(self, x, training=training)
+        if self.matmul_form and not direct:
+            kernel, bias = self.kernel_and_bias(x, training, dtype=x.dtype)
+            return matmul_conv.conv(x, kernel, bias, stride=self.stride)
         if self.spectral_norm:
             return self.conv(x, training=training)
         if self.use_bias and x.dtype == "bfloat16":  # Keras' bias add: see bias_add
@@ -172,6 +149,22 @@ class PaddedConv2D(keras.layers.Layer):
                 self.conv.build(x.shape)
             return bias_add(self.conv.convolution_op(x, self.conv.kernel), self.conv.bias)
         return self.conv(x)
+
+    def kernel_and_bias(self, x, training=False, dtype=None):
+        """(kernel [kh, kw, C, K], bias [K] or None) as the conv uses them, for other forms.
+
+        Spectral norm applied (with its power iteration and u, v update when
+        `training`, as the wrapped layer does); creates the variables on first
+        use from x [N, H, W, C]. Cast to `dtype` (default: the compute dtype).
+        """
+        if not self.conv.built:
+            self.conv.build((None, None, None, x.shape[-1]))
+        if self.spectral_norm:
+            kernel, bias = self.conv.normalized_kernel(training=training), self.conv.layer.bias
+        else:
+            kernel, bias = self.conv.kernel, self.conv.bias
+        dtype = dtype or self.compute_dtype
+        return tf.cast(kernel, dtype), None if bias is None else tf.cast(bias, dtype)
 
     def get_config(self):
         return {
@@ -183,6 +176,7 @@ class PaddedConv2D(keras.layers.Layer):
             "dilation": self.dilation,
             "spectral_norm": self.spectral_norm,
             "use_bias": self.use_bias,
+            "matmul_form": self.matmul_form,
         }
 
 
@@ -224,41 +218,65 @@ class ResidualBlock(keras.layers.Layer):
 
     Convs have a bias only without spectral norm, as in the reference.
 
-    `winograd` (see `WINOGRAD_MODES`) computes the block with Winograd
-    F(4×4, 3×3) convolutions from `edgeconnect_tf.winograd`, 4× fewer
+    `conv_mode` (see `edgeconnect_tf.conv_mode`) "graph" or "xla" computes the block with
+    Winograd F(4×4, 3×3) convolutions (`edgeconnect_tf.winograd`), 4× fewer
     multiply-adds, same result to float32 rounding (~1e-5 over a generator),
-    in float32 whatever the dtype policy:
-    - True / "xla": inputs of static, even shape as one XLA cluster per block
-      (compiled once per input shape, ~2 s on 2 cores; inside a caller's
-      `jit_compile` function, part of its cluster); gradients Winograd-sized
-      too. Other shapes take the direct path.
-    - "graph": plain TF ops (strided slices, matmuls), any H and W, dynamic
-      too: what SavedModels and TFLite files hold (no XLA). `set_winograd`
-      also switches the generators' stride-2 and output convs to their
-      matmul forms in this mode (see `PaddedConv2D`).
+    in float32 whatever the dtype policy. "xla" takes inputs of static, even
+    shape (others run direct); "graph" any shape. `call(..., direct=True)`
+    takes the direct path whatever the mode. `by_slices`: see `ReflectionPadding2D`.
     """
 
-    def __init__(self, filters, dilation=2, spectral_norm=False, winograd=False, **kwargs):
+    def __init__(
+        self,
+        filters,
+        dilation=2,
+        spectral_norm=False,
+        conv_mode="direct",
+        by_slices=False,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.filters, self.dilation, self.spectral_norm = filters, dilation, spectral_norm
-        self.winograd = winograd_mode(winograd)
+        self.conv_mode = check_conv_mode(conv_mode)
+        self.by_slices = bool(by_slices)
         kw = {"spectral_norm": spectral_norm, "use_bias": not spectral_norm}
-        self.pad1 = ReflectionPadding2D(dilation)
+        self.pad1 = ReflectionPadding2D(dilation, by_slices=by_slices)
         self.conv1 = PaddedConv2D(filters, 3, dilation=dilation, name="conv_block_1", **kw)
         self.norm1 = InstanceNormalization()
-        self.pad2 = ReflectionPadding2D(1)
+        self.pad2 = ReflectionPadding2D(1, by_slices=by_slices)
         self.conv2 = PaddedConv2D(filters, 3, name="conv_block_5", **kw)
         self.norm2 = InstanceNormalization()
 
-    def call(self, x, training=False):
-        if self.winograd == "graph" and winograd.graph_supported(x):
-            return winograd.graph_residual_block(self, x, training=training)
-        if self.winograd == "xla" and winograd.supported(x):
-            return winograd.compiled_residual_block(self, x, training=training)
+    def call(self, x, training=False, direct=False):
+        if not direct and self.conv_mode == "graph" and winograd.graph_supported(x):
+            return self._graph_block(x, training)
+        if not direct and self.conv_mode == "xla" and winograd.supported(x):
+            return winograd.compiled_block_core(
+                x, *self.block_weights(x, training), dilation=self.dilation
+            )
         y = self.norm1(self.conv1(self.pad1(x), training=training))
         y = ops.relu(y)
         y = self.norm2(self.conv2(self.pad2(y), training=training))
         return x + y
+
+    def block_weights(self, x, training=False):
+        """(k1, b1, k2, b2) in float32 for `winograd.block_core`; zero biases where none."""
+        weights = []
+        for conv in (self.conv1, self.conv2):
+            kernel, bias = conv.kernel_and_bias(x, training, dtype=tf.float32)
+            weights += [kernel, tf.zeros([kernel.shape[-1]]) if bias is None else bias]
+        return weights
+
+    def _graph_block(self, x, training):
+        """The block with `winograd.conv3x3_graph` convs in float32; its own pads and norms run
+        unchanged (a TFLite build keeps its slice-based reflection pads)."""
+        k1, b1, k2, b2 = self.block_weights(x, training)
+        dtype = x.dtype
+        x = tf.cast(x, tf.float32)
+        y = winograd.conv3x3_graph(self.pad1(x), k1, b1, dilation=self.dilation)
+        y = tf.nn.relu(self.norm1(y))
+        y = winograd.conv3x3_graph(self.pad2(y), k2, b2)
+        return tf.cast(x + self.norm2(y), dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -269,48 +287,6 @@ class ResidualBlock(keras.layers.Layer):
             "filters": self.filters,
             "dilation": self.dilation,
             "spectral_norm": self.spectral_norm,
-            "winograd": self.winograd,
+            "conv_mode": self.conv_mode,
+            "by_slices": self.by_slices,
         }
-
-
-def _layers_of_type(networks, kind):
-    for network in networks:
-        for layer in network._flatten_layers(include_self=True, recursive=True):
-            if isinstance(layer, kind):
-                yield layer
-
-
-WINOGRAD_MODES = (False, "xla", "graph")
-
-
-def winograd_mode(value):
-    """A `ResidualBlock.winograd` setting -> one of `WINOGRAD_MODES` (True means "xla")."""
-    if value is True:
-        return "xla"
-    if value in WINOGRAD_MODES:
-        return value or False
-    raise ValueError(f"winograd must be one of {WINOGRAD_MODES} or True, got {value!r}")
-
-
-def set_winograd(networks, enabled):
-    """Sets `winograd` (a mode of `WINOGRAD_MODES`, or a bool) on every `ResidualBlock`.
-
-    In "graph" mode the `PaddedConv2D`s that `winograd.graph_conv` has a form
-    for (4×4 stride 2, ≤ 4 outputs) compute as matmuls too.
-    """
-    mode = winograd_mode(enabled)
-    for layer in _layers_of_type(networks, ResidualBlock):
-        layer.winograd = mode
-    set_graph_form_convs(networks, mode == "graph")
-
-
-def set_graph_form_convs(networks, enabled):
-    """Sets `graph_form` on every `PaddedConv2D` that `winograd.graph_conv` has a form for."""
-    for layer in _layers_of_type(networks, PaddedConv2D):
-        layer.graph_form = bool(enabled) and winograd.graph_conv_supported(layer)
-
-
-def set_reflection_slices(networks, enabled):
-    """Sets `by_slices` on every `ReflectionPadding2D` inside `networks`."""
-    for layer in _layers_of_type(networks, ReflectionPadding2D):
-        layer.by_slices = bool(enabled)

@@ -204,13 +204,14 @@ class _Stage(_GANModel):
         residual_blocks=8,
         filters=64,
         gan_loss="nsgan",
+        conv_mode="direct",
         **kwargs,
     ):
         super().__init__(**kwargs)
         _check_gan_loss(gan_loss, discriminator)
         self.residual_blocks, self.filters, self.gan_loss = residual_blocks, filters, gan_loss
         self.generator, self.discriminator = _networks(
-            generator, discriminator, self.NETWORKS, residual_blocks, filters, gan_loss
+            generator, discriminator, self.NETWORKS, residual_blocks, filters, gan_loss, conv_mode
         )
 
     @property
@@ -533,12 +534,13 @@ class EdgeInpaintModel(_GANModel):
         return cls(**_deserialize_networks(config, ("edge_model", "inpaint_model")))
 
 
-def _networks(generator, discriminator, names, residual_blocks, filters, gan_loss):
-    """(generator, discriminator), creating (weights.build_networks) those given as None."""
+def _networks(generator, discriminator, names, residual_blocks, filters, gan_loss, conv_mode):
+    """(generator, discriminator), creating (weights.build_networks) those given as None;
+    a created generator computes in `conv_mode` (a given one keeps its own)."""
     given = dict(zip(names, (generator, discriminator), strict=True))
     missing = [name for name, net in given.items() if net is None]
     if missing:
-        given.update(make_networks(residual_blocks, filters, gan_loss, missing))
+        given.update(make_networks(residual_blocks, filters, gan_loss, missing, conv_mode))
     return given[names[0]], given[names[1]]
 
 

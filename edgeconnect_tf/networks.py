@@ -8,9 +8,13 @@ checkpoint's module names (`encoder_4` is `encoder.4`, `middle_3` is
 build tiny networks; the defaults are the paper's.
 """
 
+import math
+
 import keras
+import tensorflow as tf
 from keras import ops
 
+from edgeconnect_tf.conv_mode import check_conv_mode
 from edgeconnect_tf.layers import (
     InstanceNormalization,
     PaddedConv2D,
@@ -20,36 +24,64 @@ from edgeconnect_tf.layers import (
 )
 from edgeconnect_tf.spectral_norm import SpectralNormalization
 
+# Largest N·H·W a generator runs in "graph" conv mode; above it runs direct: the Winograd
+# tiles and matmul forms hold several copies of an activation (a SavedModel peaked at 9.8 GiB
+# on a 2048² request in graph mode, 4.1 GiB direct; bench/RESULTS.md, "Memory").
+GRAPH_MAX_PIXELS = 1024 * 1024
+
 
 class _Generator(keras.Model):
     """Encoder (7x7, two stride-2 4x4) -> residual blocks -> decoder (two 4x4 up, 7x7).
 
     [B, H, W, C_in] float -> [B, H, W, out_channels] float32 in [0, 1];
     H and W must be multiples of 4.
+
+    `conv_mode` (`edgeconnect_tf.conv_mode`: "direct", "graph", "xla") says how the
+    convolutions compute, same weights and pixels to float32 rounding; in
+    "graph" mode inputs above `GRAPH_MAX_PIXELS` run direct (memory).
+    `tflite_ops=True` builds with the ops TFLite's delegates run fast and
+    right: slice-based reflection pads, the stride-2 and output convs as
+    CONV_2D. Both are set at construction and saved in `get_config`;
+    `rebuilt(...)` gives a copy with other settings and the same weights.
     """
 
-    def __init__(self, out_channels, residual_blocks=8, filters=64, spectral_norm=False, **kwargs):
+    def __init__(
+        self,
+        out_channels,
+        residual_blocks=8,
+        filters=64,
+        spectral_norm=False,
+        conv_mode="direct",
+        tflite_ops=False,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.out_channels = out_channels
         self.residual_blocks = residual_blocks
         self.filters = filters
         self.spectral_norm = spectral_norm
+        self.conv_mode = check_conv_mode(conv_mode)
+        self.tflite_ops = bool(tflite_ops)
         sn = spectral_norm
         f = filters
+        matmul = conv_mode == "graph" and not tflite_ops
+        pad = lambda p: ReflectionPadding2D(p, by_slices=tflite_ops)  # noqa: E731
         self.encoder = [
-            ReflectionPadding2D(3),
+            pad(3),
             PaddedConv2D(f, 7, spectral_norm=sn, name="encoder_1"),
             InstanceNormalization(),
             keras.layers.ReLU(),
-            PaddedConv2D(2 * f, 4, stride=2, padding=1, spectral_norm=sn, name="encoder_4"),
+            PaddedConv2D(2 * f, 4, 2, 1, spectral_norm=sn, matmul_form=matmul, name="encoder_4"),
             InstanceNormalization(),
             keras.layers.ReLU(),
-            PaddedConv2D(4 * f, 4, stride=2, padding=1, spectral_norm=sn, name="encoder_7"),
+            PaddedConv2D(4 * f, 4, 2, 1, spectral_norm=sn, matmul_form=matmul, name="encoder_7"),
             InstanceNormalization(),
             keras.layers.ReLU(),
         ]
         self.middle = [
-            ResidualBlock(4 * f, dilation=2, spectral_norm=sn, name=f"middle_{i}")
+            ResidualBlock(
+                4 * f, 2, sn, conv_mode=conv_mode, by_slices=tflite_ops, name=f"middle_{i}"
+            )
             for i in range(residual_blocks)
         ]
         self.decoder = [
@@ -59,13 +91,27 @@ class _Generator(keras.Model):
             conv_transpose(f, spectral_norm=sn, name="decoder_3"),
             InstanceNormalization(),
             keras.layers.ReLU(),
-            ReflectionPadding2D(3),
-            PaddedConv2D(out_channels, 7, name="decoder_7"),
+            pad(3),
+            PaddedConv2D(out_channels, 7, matmul_form=matmul, name="decoder_7"),
         ]
 
     def call(self, x, training=False):
+        if self.conv_mode != "graph":
+            return self._forward(x, training, direct=False)
+        if None not in x.shape[:3]:  # static: decided now, one branch in the graph
+            return self._forward(x, training, direct=math.prod(x.shape[:3]) > GRAPH_MAX_PIXELS)
+        pixels = tf.reduce_prod(tf.shape(x, out_type=tf.int64)[:3])
+        return tf.cond(
+            pixels <= GRAPH_MAX_PIXELS,
+            lambda: self._forward(x, training, direct=False),
+            lambda: self._forward(x, training, direct=True),
+        )
+
+    def _forward(self, x, training, direct):
         for layer in self.encoder + self.middle + self.decoder:
-            if isinstance(layer, (PaddedConv2D, ResidualBlock, SpectralNormalization)):
+            if isinstance(layer, (PaddedConv2D, ResidualBlock)):
+                x = layer(x, training=training, direct=direct)
+            elif isinstance(layer, SpectralNormalization):
                 x = layer(x, training=training)
             else:
                 x = layer(x)
@@ -74,11 +120,22 @@ class _Generator(keras.Model):
     def output_activation(self, logits):
         raise NotImplementedError
 
+    def rebuilt(self, **changes):
+        """A copy built with `changes` to its config (e.g. conv_mode="direct"), same weights."""
+        if not self.built:
+            raise ValueError("rebuilt() copies weights: call the generator once first")
+        copy = type(self).from_config({**self.get_config(), **changes})
+        copy(tf.zeros((1, 32, 32, self.input_channels)))
+        copy.set_weights(self.get_weights())
+        return copy
+
     def get_config(self):
         return {
             **super().get_config(),
             "residual_blocks": self.residual_blocks,
             "filters": self.filters,
+            "conv_mode": self.conv_mode,
+            "tflite_ops": self.tflite_ops,
         }
 
 
@@ -93,6 +150,8 @@ class EdgeGenerator(_Generator):
     >>> g1(keras.ops.zeros((1, 32, 32, 3))).shape
     (1, 32, 32, 1)
     """
+
+    input_channels = 3
 
     def __init__(self, residual_blocks=8, filters=64, spectral_norm=True, **kwargs):
         super().__init__(1, residual_blocks, filters, spectral_norm, **kwargs)
@@ -110,6 +169,8 @@ class InpaintGenerator(_Generator):
 
     No spectral norm; every conv has a bias (reference: 10,774,595 parameters).
     """
+
+    input_channels = 4
 
     def __init__(self, residual_blocks=8, filters=64, **kwargs):
         super().__init__(3, residual_blocks, filters, False, **kwargs)

@@ -39,7 +39,6 @@ import tensorflow as tf
 from edgeconnect_tf import callbacks as cb
 from edgeconnect_tf import weights as weights_lib
 from edgeconnect_tf.config import MODELS, ConfigError
-from edgeconnect_tf.layers import set_winograd
 from edgeconnect_tf.optimizers import TorchAdam
 
 
@@ -96,7 +95,10 @@ def build_model(config, model_type):
     from edgeconnect_tf.models import EdgeInpaintModel, EdgeModel, InpaintModel
 
     common = dict(
-        residual_blocks=config.residual_blocks, filters=config.filters, gan_loss=config.gan_loss
+        residual_blocks=config.residual_blocks,
+        filters=config.filters,
+        gan_loss=config.gan_loss,
+        conv_mode=config.conv_mode,
     )
 
     def edge():
@@ -293,7 +295,6 @@ def _train(config, strategy, chief, train_ds, val_ds, sample_batch, extra_callba
     with strategy.scope():
         model = build_model(config, model_type)
         model.build_networks(config.input_size)
-        set_winograd(model.networks.values(), config.winograd)
         model.compile(
             g_optimizer=_optimizer(config, lr),
             d_optimizer=_optimizer(config, lr * config.d2g_lr),

@@ -42,16 +42,20 @@ INPUT_CHANNELS = {
 }
 
 
-def build_networks(residual_blocks=8, filters=64, gan_loss="nsgan", names=tuple(FILES)):
+def build_networks(
+    residual_blocks=8, filters=64, gan_loss="nsgan", names=tuple(FILES), conv_mode="direct"
+):
     """Fresh networks with their variables created (each called once on zeros).
 
     Returns a dict from the requested `names` (edge_generator, inpaint_generator,
-    edge_discriminator with 2 input channels, inpaint_discriminator with 3).
+    edge_discriminator with 2 input channels, inpaint_discriminator with 3);
+    the generators compute in `conv_mode` (`edgeconnect_tf.conv_mode`).
     """
     use_sigmoid = gan_loss != "hinge"
+    size = {"residual_blocks": residual_blocks, "filters": filters, "conv_mode": conv_mode}
     make = {
-        "edge_generator": lambda: EdgeGenerator(residual_blocks, filters),
-        "inpaint_generator": lambda: InpaintGenerator(residual_blocks, filters),
+        "edge_generator": lambda: EdgeGenerator(**size),
+        "inpaint_generator": lambda: InpaintGenerator(**size),
         "edge_discriminator": lambda: Discriminator(filters, use_sigmoid=use_sigmoid),
         "inpaint_discriminator": lambda: Discriminator(filters, use_sigmoid=use_sigmoid),
     }
@@ -103,15 +107,15 @@ def read_config(directory):
     return config
 
 
-def load_networks(directory, names=REQUIRED, gan_loss="nsgan"):
+def load_networks(directory, names=REQUIRED, gan_loss="nsgan", conv_mode="direct"):
     """Builds the networks named in `names` and loads their weights from `directory`.
 
-    Returns (networks dict, config dict). Raises WeightsError naming the
-    missing or unreadable file.
+    Returns (networks dict, config dict); generators in `conv_mode`. Raises
+    WeightsError naming the missing or unreadable file.
     """
     config = read_config(directory)
     nets = build_networks(
-        config.get("residual_blocks", 8), config.get("filters", 64), gan_loss, names
+        config.get("residual_blocks", 8), config.get("filters", 64), gan_loss, names, conv_mode
     )
     for name in names:
         path = os.path.join(directory, FILES[name])

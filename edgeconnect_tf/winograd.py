@@ -1,32 +1,19 @@
-"""Fast forms of the EdgeConnect generators' convolutions: same weights, same pixels.
+"""Winograd F(4×4, 3×3) convolutions, on tensors: same weights, same pixels, 4× fewer products.
 
-`layers.ResidualBlock(winograd=True)` (set for a whole model by
-`EdgeConnect(winograd=True)` or the training config's `winograd` key) computes
-its block through `residual_block` / `compiled_residual_block`, with less
-arithmetic in the residual blocks, which hold 80 % of a generator's
-multiply-adds:
+The residual blocks hold 80 % of a generator's multiply-adds, all in 3×3
+convolutions at 1/4 resolution. Here each runs as Winograd F(4×4, 3×3): input
+tiles of 6×6 are transformed (Bᵀ d B), multiplied channel-wise with the
+transformed kernel (G g Gᵀ) in 36 batched matmuls, and transformed back
+(Aᵀ m A): 36 products per 16 outputs instead of 144, at the price of the
+(memory-bound) transforms. The dilation-2 conv runs as a plain 3×3 conv on the
+four space-to-batch phases of its input.
 
-- Each 3×3 convolution at 1/4 resolution runs as Winograd F(4×4, 3×3): input
-  tiles of 6×6 are transformed (Bᵀ d B), multiplied channel-wise with the
-  transformed kernel (G g Gᵀ) in 36 batched matmuls, and transformed back
-  (Aᵀ m A). 36 products per 16 outputs instead of 144: 4× fewer
-  multiply-adds, at the price of the (memory-bound) transforms. The gradients
-  are Winograd-sized too (see `conv3x3_valid`).
-- The dilation-2 3×3 convolution runs as a plain 3×3 convolution on the four
-  space-to-batch phases of its reflect-padded input (rows/columns even/odd),
-  so it takes the Winograd path too and no dilated kernel is needed.
-- Instance norm is `layers.instance_norm` (closed-form gradient).
-
-Shapes must be static (one trace per input size), H and W even.
-
-The plain-graph form ("graph" mode: `conv3x3_graph` in the blocks, what
-SavedModels and TFLite files hold) also computes the generators' other
-convolutions that oneDNN runs slowly in NHWC on AVX2 CPUs (im2col + GEMM at
-a fifth of the matmul rate, measured with ONEDNN_MAX_CPU_ISA=AVX2) as
-matmuls: the encoder's 4×4 stride-2 convs (`strided_conv4x4_graph`) and the
-7×7 output convs with 1 or 3 channels (`narrow_conv_graph`); see
-`graph_conv`. The transposed convs and the first 7×7 conv stay direct
-(oneDNN has fast kernels for them on AVX2 and AVX-512 alike).
+Two forms, chosen by `layers.ResidualBlock`'s `conv_mode`:
+- "xla": `conv3x3_valid` / `dilated_conv3x3_valid` (static shapes, H and W
+  even, Winograd-sized hand-written gradients) in `compiled_block_core`, one
+  XLA cluster per block shape: for training.
+- "graph": `conv3x3_graph`, about 20 large plain TF ops, any H and W (dynamic
+  too), no XLA: what SavedModels and TFLite files hold.
 
 Numerics: Winograd F(4×4, 3×3) in float32 differs from direct convolution by a
 few 1e-6 relative per conv; after 16 convs and instance norms the outputs of a
@@ -36,7 +23,8 @@ generator agree to ~1e-5 (see tests/test_winograd.py).
 import numpy as np
 import tensorflow as tf
 
-from edgeconnect_tf import layers
+from edgeconnect_tf.matmul_conv import dim, shape
+from edgeconnect_tf.normalization import instance_norm
 
 # Winograd F(4, 3) with interpolation points 0, ±1, ±2, ∞ (Lavin & Gray, 2016).
 B_T = np.array(
@@ -71,12 +59,6 @@ A_T = np.array(
     dtype=np.float64,
 )
 TILE = 4  # outputs per tile side
-
-# Largest N·H·W a generator runs in "graph" mode (`EdgeConnect` switches to
-# direct convolutions above): the Winograd tiles and the matmul forms' buffers
-# hold several copies of an activation, so a loaded SavedModel peaked at
-# 9.8 GiB on a 2048² request in graph mode against 4.1 GiB direct.
-GRAPH_MAX_PIXELS = 1024 * 1024
 
 
 def _combine(coefficients, tensors):
@@ -237,57 +219,10 @@ def reflect_pad(x, p):
     return tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="REFLECT")
 
 
-def conv_weights(padded_conv, training=False, dtype=None):
-    """(kernel [kh, kw, C, K], bias or None) of a `layers.PaddedConv2D`, spectral norm applied.
-
-    With `training=True` a spectral-norm kernel gets its power iteration (and
-    `u`, `v` update), as the layer itself does in training. Cast to `dtype`
-    (default: the layer's compute dtype).
-    """
-    from edgeconnect_tf.spectral_norm import SpectralNormalization
-
-    conv = padded_conv.conv
-    if isinstance(conv, SpectralNormalization):
-        kernel = conv.normalized_kernel(training=training)
-        bias = conv.layer.bias
-    else:
-        kernel, bias = conv.kernel, conv.bias
-    dtype = dtype or padded_conv.compute_dtype
-    kernel = tf.cast(kernel, dtype)
-    return kernel, None if bias is None else tf.cast(bias, dtype)
-
-
 def supported(x):
     """Whether `x` [N, H, W, C] has the static shape the fast residual block needs."""
-    shape = list(x.shape)
-    return (
-        len(shape) == 4 and all(d is not None for d in shape) and shape[1] % 2 == 0 == shape[2] % 2
-    )
-
-
-def residual_block(block, x, training=False):
-    """`layers.ResidualBlock` forward with the Winograd / phase convolutions.
-
-    x [N, H, W, C] with static shape, H and W even; same result as `block(x)`
-    to float32 rounding. Differentiable (the transforms and batched matmuls
-    have Winograd-sized gradients too). The block computes in float32 whatever
-    the dtype policy (Winograd's transforms amplify rounding: in bfloat16 they
-    would cost most of its 8 bits); x's dtype comes back.
-    """
-    weights = _block_weights(block, x, training)
-    return block_core(x, *weights, dilation=block.dilation)
-
-
-def _block_weights(block, x, training):
-    """(k1, b1, k2, b2) of a residual block; zero biases where the convs have none."""
-    channels = x.shape[-1]
-    weights = []
-    for padded_conv in (block.conv1, block.conv2):
-        if not padded_conv.conv.built:  # first call on this path: create the variables
-            padded_conv.conv.build((None, None, None, channels))
-        kernel, bias = conv_weights(padded_conv, training, dtype=tf.float32)
-        weights += [kernel, tf.zeros([kernel.shape[-1]], kernel.dtype) if bias is None else bias]
-    return weights
+    dims = list(x.shape)
+    return len(dims) == 4 and None not in dims and dims[1] % 2 == 0 == dims[2] % 2
 
 
 def block_core(x, k1, b1, k2, b2, dilation=2):
@@ -295,25 +230,12 @@ def block_core(x, k1, b1, k2, b2, dilation=2):
     dtype = x.dtype
     x = tf.cast(x, tf.float32)
     y = dilated_conv3x3_valid(reflect_pad(x, dilation), k1, b1, dilation=dilation)
-    y = tf.nn.relu(layers.instance_norm(y))
+    y = tf.nn.relu(instance_norm(y))
     y = conv3x3_valid(reflect_pad(y, 1), k2, b2)
-    return tf.cast(x + layers.instance_norm(y), dtype)
+    return tf.cast(x + instance_norm(y), dtype)
 
 
-_compiled_block_core = tf.function(block_core, jit_compile=True, autograph=False)
-
-
-def compiled_residual_block(block, x, training=False):
-    """`residual_block` with its convolutions and norms as one XLA cluster.
-
-    For graphs that are not compiled as a whole: the block gets XLA's fusion of
-    the Winograd transforms and instance norms while the rest of the network
-    keeps TensorFlow's own (oneDNN) kernels. The kernels (spectral norm and its
-    training-time power iteration included) are computed outside and passed
-    in, so all blocks of a shape share one compiled function.
-    """
-    weights = _block_weights(block, x, training)
-    return _compiled_block_core(x, *weights, dilation=block.dilation)
+compiled_block_core = tf.function(block_core, jit_compile=True, autograph=False)
 
 
 # ------------------------------------------------------------------ plain-graph form (exports)
@@ -338,97 +260,19 @@ def conv3x3_graph(x, kernel, bias=None, dilation=1):
     x = tf.convert_to_tensor(x)
     kernel = tf.convert_to_tensor(kernel, x.dtype)
     d, c, k = dilation, x.shape[-1], kernel.shape[-1]
-    n, h, w = (_dim(x, 0), _dim(x, 1) - 2 * d, _dim(x, 2) - 2 * d)
+    n, h, w = (dim(x, 0), dim(x, 1) - 2 * d, dim(x, 2) - 2 * d)
     span = TILE * d  # output rows (cols) covered by one row (col) of tiles of all phases
     th, tw = (h + span - 1) // span, (w + span - 1) // span
     v = tf.matmul(tf.constant(B2, x.dtype), tf.reshape(_tile_pixels(x, d, th, tw), [36, -1]))
     m = tf.matmul(tf.reshape(v, [36, -1, c]), winograd_filter(kernel, _runtime_zero(x)))
     y = tf.matmul(tf.constant(A2, x.dtype), tf.reshape(m, [36, -1]))  # [16, tiles·K]
     # (a, b, N·th, (p, j), (q, K)) -> (N·th, a, (p, j), b, (q, K)): row span·i + d·a + p
-    y = tf.reshape(y, _shape([TILE, TILE, n * th, d * tw, d * k]))
+    y = tf.reshape(y, shape([TILE, TILE, n * th, d * tw, d * k]))
     y = tf.transpose(y, [2, 0, 3, 1, 4])
-    y = tf.reshape(y, _shape([n, span * th, span * tw, k]))[:, :h, :w]
+    y = tf.reshape(y, shape([n, span * th, span * tw, k]))[:, :h, :w]
     static = [None if s is None else s - 2 * d for s in x.shape[1:3]]
     y.set_shape([x.shape[0], *static, k])
     return y if bias is None else y + bias
-
-
-def strided_conv4x4_graph(x, kernel, bias=None):
-    """Valid 4×4 stride-2 convolution as one matmul on 2×2 pixel blocks.
-
-    x [N, Hp, Wp, C] (the padded input; N, Hp, Wp may be dynamic), kernel
-    [4, 4, C, K] -> [N, (Hp - 4) // 2 + 1, (Wp - 4) // 2 + 1, K]. With
-    z = space_to_depth(x, 2), output (i, j) is Σ_{a, b ∈ {0, 1}} z[i + a,
-    j + b] · W_ab: the two row offsets a are concatenated along channels
-    (K = 8C), one matmul gives both column offsets b (2K outputs), and a
-    shifted add sums them. oneDNN has no fast AVX2 kernel for this conv in
-    NHWC (it falls back to im2col + GEMM at a fifth of the matmul rate).
-    """
-    x = tf.convert_to_tensor(x)
-    kernel = tf.convert_to_tensor(kernel, x.dtype)
-    c, k = x.shape[-1], kernel.shape[-1]
-    n, hp, wp = _dim(x, 0), _dim(x, 1), _dim(x, 2)
-    x = tf.pad(x, [[0, 0], [0, hp % 2], [0, wp % 2], [0, 0]])  # even sides; extra rows unread
-    z = tf.nn.space_to_depth(x, 2)  # [N, Hz, Wz, (dy, dx, C)]
-    rows = tf.concat([z[:, :-1], z[:, 1:]], axis=-1)  # [N, Hz - 1, Wz, (a, dy, dx, C)]
-    # kernel row 2a + dy, column 2b + dx -> [(a, dy, dx, C), (b, K)]
-    w = tf.reshape(kernel, [2, 2, 2, 2, c, k])  # (a, dy, b, dx, C, K)
-    w = tf.reshape(tf.transpose(w, [0, 1, 3, 4, 2, 5]), [8 * c, 2 * k])
-    p = tf.matmul(tf.reshape(rows, [-1, 8 * c]), w)
-    p = tf.reshape(p, _shape([n, (hp + 1) // 2 - 1, (wp + 1) // 2, 2 * k]))
-    oh, ow = (hp - 4) // 2 + 1, (wp - 4) // 2 + 1  # less than p's by one on odd sides
-    y = p[:, :oh, :ow, :k] + p[:, :oh, 1 : ow + 1, k:]
-    y.set_shape([None, None, None, k])
-    return y if bias is None else y + bias
-
-
-def narrow_conv_graph(x, kernel, bias=None):
-    """Valid k×k stride-1 convolution to few channels (an output layer) as k matmuls.
-
-    x [N, H + k - 1, W + k - 1, C] (N, H, W may be dynamic), kernel
-    [k, k, C, K] -> [N, H, W, K]. Kernel row r is one matmul of the rows
-    r..r + H - 1 with [C, k·K]; its k column taps are summed as shifted
-    slices, so no buffer is larger than the input. oneDNN's NHWC kernels for
-    K ≤ 4 outputs run at ~1/17 of the matmul rate on AVX2 (1/5 on AVX-512).
-    """
-    x = tf.convert_to_tensor(x)
-    kernel = tf.convert_to_tensor(kernel, x.dtype)
-    size, c, k = kernel.shape[0], x.shape[-1], kernel.shape[-1]
-    n, hp, wp = _dim(x, 0), _dim(x, 1), _dim(x, 2)
-    h, w = hp - size + 1, wp - size + 1
-    y = None
-    for r in range(size):
-        taps = tf.reshape(tf.transpose(kernel[r], [1, 0, 2]), [c, size * k])  # [C, (col, K)]
-        z = tf.matmul(tf.reshape(x[:, r : r + h], [-1, c]), taps)
-        z = tf.reshape(z, _shape([n, h, wp, size * k]))
-        for col in range(size):
-            term = z[:, :, col : col + w, col * k : (col + 1) * k]
-            y = term if y is None else y + term
-    y.set_shape([None, None, None, k])
-    return y if bias is None else y + bias
-
-
-def graph_conv_supported(padded_conv):
-    """Whether `graph_conv` has a form for this `layers.PaddedConv2D`'s shape."""
-    conv = padded_conv
-    if conv.dilation != 1:
-        return False
-    strided = conv.kernel_size == 4 and conv.stride == 2
-    narrow = conv.stride == 1 and conv.filters <= 4
-    return strided or narrow
-
-
-def graph_conv(padded_conv, x, training=False):
-    """A `layers.PaddedConv2D` as `strided_conv4x4_graph` or `narrow_conv_graph`.
-
-    x [N, Hp, Wp, C] (already padded), in the layer's compute dtype -> the layer's output.
-    """
-    if not padded_conv.conv.built:
-        padded_conv.conv.build(x.shape)
-    kernel, bias = conv_weights(padded_conv, training, dtype=x.dtype)
-    if padded_conv.stride == 2:
-        return strided_conv4x4_graph(x, kernel, bias)
-    return narrow_conv_graph(x, kernel, bias)
 
 
 def _runtime_zero(x):
@@ -442,18 +286,6 @@ def _runtime_zero(x):
     return tf.nn.relu(-tf.abs(tf.reshape(x[:1, :1, :1, :1], [])))
 
 
-def _dim(x, axis):
-    """x.shape[axis] as a Python int when static, else a scalar tensor."""
-    return x.shape[axis] if x.shape[axis] is not None else tf.shape(x)[axis]
-
-
-def _shape(dims):
-    """A shape for tf.reshape from Python ints and scalar tensors."""
-    if all(isinstance(v, int) for v in dims):
-        return dims
-    return tf.stack([tf.cast(v, tf.int32) for v in dims])
-
-
 def _tile_pixels(x, d, th, tw):
     """[N, H + 2d, W + 2d, C] -> [36, N·th·d·tw·d, C]: pixel (r, s) of every 6×6 tile.
 
@@ -464,36 +296,19 @@ def _tile_pixels(x, d, th, tw):
     (r, p) within the 6d rows and (s, q) within the columns, one transpose
     brings (r, s) to the front.
     """
-    n, c = _dim(x, 0), x.shape[-1]
+    n, c = dim(x, 0), x.shape[-1]
     span = TILE * d
-    pad_h = span * (th + 1) - _dim(x, 1)
-    pad_w = span * (tw + 1) - _dim(x, 2)
+    pad_h = span * (th + 1) - dim(x, 1)
+    pad_w = span * (tw + 1) - dim(x, 2)
     x = tf.pad(x, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]])
-    x = tf.reshape(x, _shape([n, th + 1, span, tw + 1, span, c]))
+    x = tf.reshape(x, shape([n, th + 1, span, tw + 1, span, c]))
     x = tf.concat([x[:, :-1], x[:, 1:, : 2 * d]], axis=2)  # [N, th, 6d, tw + 1, 4d, C]
     x = tf.concat([x[:, :, :, :-1], x[:, :, :, 1:, : 2 * d]], axis=4)  # [N, th, 6d, tw, 6d, C]
     # (N·th, r, (p, j), s, (q, C)) -> (r, s, N·th, (p, j), (q, C))
-    x = tf.reshape(x, _shape([n * th, 6, d * tw, 6, d * c]))
+    x = tf.reshape(x, shape([n * th, 6, d * tw, 6, d * c]))
     return tf.reshape(tf.transpose(x, [1, 3, 0, 2, 4]), [36, -1, c])
 
 
 def graph_supported(x):
-    """Whether `graph_residual_block` takes `x`: rank 4 with a static channel count."""
+    """Whether `conv3x3_graph` takes `x`: rank 4 with a static channel count."""
     return x.shape.rank == 4 and x.shape[-1] is not None
-
-
-def graph_residual_block(block, x, training=False):
-    """`layers.ResidualBlock` forward with `conv3x3_graph` convolutions, in float32.
-
-    x [N, H, W, C], H and W any (dynamic too). The block's own padding and
-    instance-norm layers run unchanged (so TFLite tracing keeps its
-    slice-based reflection pads). Same result as `block(x)` to float32
-    rounding.
-    """
-    k1, b1, k2, b2 = _block_weights(block, x, training)
-    dtype = x.dtype
-    x = tf.cast(x, tf.float32)
-    y = conv3x3_graph(block.pad1(x), k1, b1, dilation=block.dilation)
-    y = tf.nn.relu(block.norm1(y))
-    y = conv3x3_graph(block.pad2(y), k2, b2)
-    return tf.cast(x + block.norm2(y), dtype)

@@ -67,6 +67,18 @@ def build_parser():
     return parser
 
 
+def add_conv_mode_argument(parser, choices=None, default="graph", note=""):
+    """`--conv-mode MODE` (`edgeconnect_tf.conv_mode`), the same option in every command."""
+    from edgeconnect_tf.conv_mode import CONV_MODES, HELP
+
+    parser.add_argument(
+        "--conv-mode",
+        choices=choices or CONV_MODES,
+        default=default,
+        help=f"{HELP} (default {default}{note})",
+    )
+
+
 def quiet_tensorflow():
     """Imports TensorFlow without its C++ start-up lines, unless the user set
     TF_CPP_MIN_LOG_LEVEL (then TensorFlow logs as the user asked)."""

@@ -8,9 +8,8 @@ decoded once, when it is scored. Writes metrics.json and metrics.md.
 
 import os
 
-from edgeconnect_tf.cli import error
+from edgeconnect_tf.cli import add_conv_mode_argument, error
 from edgeconnect_tf.cli.inpaint import (
-    add_winograd_argument,
     check_reference,
     check_weights,
     load_model,
@@ -46,7 +45,7 @@ def add_arguments(parser):
     parser.add_argument(
         "--strategy", choices=STRATEGIES, default="full", help="inpaint strategy (default: full)"
     )
-    add_winograd_argument(parser)
+    add_conv_mode_argument(parser)
     parser.add_argument(
         "--no-baselines", action="store_true", help="skip the OpenCV Telea/Navier-Stokes rows"
     )
@@ -87,7 +86,7 @@ def main(args):
         )
         for sample in samples:  # headers only: each image is decoded once, when scored
             sample["check"]()
-        model = load_model(args.weights, args.winograd)
+        model = load_model(args.weights, args.conv_mode)
         inception = None
         if args.inception_weights:
             from edgeconnect_tf.metrics import InceptionFeatures

@@ -8,7 +8,7 @@
 import argparse
 import os
 
-from edgeconnect_tf.cli import error
+from edgeconnect_tf.cli import add_conv_mode_argument, error
 from edgeconnect_tf.deploy import DEFAULT_MAX_PIXELS, QUANTIZE_MODES
 from edgeconnect_tf.inpaint import MIN_SIDE
 
@@ -38,12 +38,12 @@ def add_arguments(parser):
         "with --tflite, the directory for the .tflite files",
     )
     parser.add_argument("--sigma", type=float, default=2.0, help="Canny sigma (default 2)")
-    parser.add_argument(
-        "--winograd",
-        choices=("off", "graph"),
-        help="residual blocks as Winograd convolutions in plain TF ops (graph) or direct (off); "
-        "default: graph (1.25-2.5x faster, same pixels to >100 dB, same file size), except off "
-        "for the dynamic and int8 .tflite files (their int8 kernels need constant weights)",
+    add_conv_mode_argument(
+        parser,
+        choices=("graph", "direct"),
+        default=None,
+        note=": graph, except direct for the dynamic and int8 .tflite files, whose int8 "
+        "kernels need constant weights",
     )
     parser.add_argument(
         "--warmup-size",
@@ -123,7 +123,8 @@ def main(args):
     from edgeconnect_tf.weights import WeightsError
 
     try:
-        model = EdgeConnect.from_pretrained(args.weights, sigma=args.sigma)
+        conv_mode = "graph" if args.tflite else args.conv_mode or "graph"
+        model = EdgeConnect.from_pretrained(args.weights, sigma=args.sigma, conv_mode=conv_mode)
         if args.tflite:
             _export_tflite(model, args)
         else:
@@ -147,7 +148,6 @@ def _export_saved_model(model, args):
         args.output,
         warmup_size=args.warmup_size,
         max_pixels=args.max_pixels,
-        winograd="graph" if args.winograd in (None, "graph") else False,
     )
     print(f"wrote SavedModel {args.output} (signatures: {', '.join(saved_model.SIGNATURES)})")
 
@@ -170,7 +170,7 @@ def _export_tflite(model, args):
                     quantize,
                     calibration=calibration if quantize == "int8" else None,
                     drawn_edges=drawn,
-                    winograd={"graph": "graph", "off": False}.get(args.winograd),
+                    conv_mode=args.conv_mode,
                 )
                 megabytes = os.path.getsize(path) / 1e6
                 print(f"wrote {path} ({megabytes:.1f} MB, {sum(ops.values())} ops, builtin only)")

@@ -17,7 +17,7 @@ import os
 import sys
 import warnings
 
-from edgeconnect_tf.cli import error
+from edgeconnect_tf.cli import add_conv_mode_argument, error
 from edgeconnect_tf.inpaint import MIN_SIDE, STRATEGIES, InpaintError
 from edgeconnect_tf.io import (
     JPEG_EXTENSIONS,
@@ -58,7 +58,7 @@ def add_arguments(parser):
         help="full: whole image; crop: windows around the holes; resize: at most 512 px; "
         "auto: full up to 512 px, crop above (default)",
     )
-    add_winograd_argument(parser)
+    add_conv_mode_argument(parser)
     parser.add_argument(
         "--resize-mask",
         action="store_true",
@@ -143,23 +143,11 @@ def check_reference(args):
             raise InpaintError(f"--reference (the authors' test()) {reason}: drop --{flag}")
 
 
-def add_winograd_argument(parser):
-    """`--winograd MODE`: how the residual blocks (80 % of the multiply-adds) compute."""
-    parser.add_argument(
-        "--winograd",
-        choices=("off", "graph", "xla"),
-        default="graph",
-        help="residual blocks as Winograd F(4x4,3x3) convolutions: graph (plain TF ops, any "
-        "size, stride-2 and output convs as matmuls too; 1.4-2.5x faster on CPU, same pixels "
-        "to >100 dB), xla (compiled per image size), off (direct convolutions) (default graph)",
-    )
-
-
-def load_model(directory, winograd="graph"):
-    """The `EdgeConnect` of a weights directory, residual blocks in `--winograd`'s mode."""
+def load_model(directory, conv_mode="graph"):
+    """The `EdgeConnect` of a weights directory, generators in `--conv-mode`'s mode."""
     from edgeconnect_tf.edgeconnect import EdgeConnect
 
-    return EdgeConnect.from_pretrained(directory, winograd=False if winograd == "off" else winograd)
+    return EdgeConnect.from_pretrained(directory, conv_mode=conv_mode)
 
 
 def _check_job(job, resize_mask):
@@ -242,7 +230,7 @@ def main(args):
         todo = jobs if args.overwrite else [j for j in jobs if not done(j)]
         for job in todo:  # every input must be usable before anything is written
             _check_job(job, args.resize_mask)
-        model = load_model(args.weights, args.winograd) if todo else None
+        model = load_model(args.weights, args.conv_mode) if todo else None
     except (ValueError, OSError) as e:  # InpaintError and WeightsError are ValueErrors
         return error("inpaint", e)
 

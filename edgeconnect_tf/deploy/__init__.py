@@ -4,8 +4,25 @@ This file imports no TensorFlow, so the command line can read the choices.
 """
 
 QUANTIZE_MODES = ("none", "float16", "dynamic", "int8")  # TFLite variants
+# The generators' conv mode in a .tflite file of each variant (`export_tflite(conv_mode=None)`):
+# "graph" (Winograd blocks in plain ops) is 1.3-1.5x faster with XNNPACK in float
+# (bench/RESULTS.md); int8 kernels need constant weights, and the Winograd products' are
+# computed at run time, so the int8 variants stay "direct".
+TFLITE_CONV_MODE = {"none": "graph", "float16": "graph", "dynamic": "direct", "int8": "direct"}
 # Most pixels the networks run on at once (N·H·W of a tensor input, H·W of each file).
 # Full-size networks, CPU, peak RSS of a process running `serving_default` (measured,
 # TF 2.21): 2.1 GiB at 1024², 4.1 GiB at 2048². `export_saved_model(max_pixels=...)`,
 # `edgeconnect export --max-pixels`.
 DEFAULT_MAX_PIXELS = 2048 * 2048
+
+
+def __getattr__(name):  # the exporters, imported (with TensorFlow) on first use
+    if name == "export_saved_model":
+        from edgeconnect_tf.deploy.saved_model import export_saved_model
+
+        return export_saved_model
+    if name == "export_tflite":
+        from edgeconnect_tf.deploy.tflite import export_tflite
+
+        return export_tflite
+    raise AttributeError(f"module 'edgeconnect_tf.deploy' has no attribute {name!r}")

@@ -39,6 +39,7 @@ import tensorflow as tf
 from edgeconnect_tf.deploy import DEFAULT_MAX_PIXELS
 from edgeconnect_tf.image_headers import check_file_in_graph
 from edgeconnect_tf.inpaint import MIN_SIDE as MIN_SIZE
+from edgeconnect_tf.io import atomic_directory
 
 # Inference graphs only: the training-time custom gradients (instance norm, Winograd
 # convs) keep forward tensors, which SavedModel cannot serialize with their gradients.
@@ -266,7 +267,6 @@ def export_saved_model(
     warmup_size=256,
     model_name=None,
     max_pixels=DEFAULT_MAX_PIXELS,
-    winograd="graph",
 ):
     """Writes `model` (an `EdgeConnect`) as a SavedModel with serving signatures and warm-up.
 
@@ -280,10 +280,12 @@ def export_saved_model(
         max_pixels: the most pixels a signature runs the networks on at once
             (tensor inputs: N·H·W; files: each file's H·W, read from its
             header before decoding); more fails with INVALID_ARGUMENT.
-        winograd: the residual blocks' mode in the export: "graph" (Winograd
-            in plain TF ops, hole PSNR > 100 dB against the direct path, about
-            1.3–1.8× faster per image on CPU, bench/RESULTS.md) or False
-            (direct convolutions). "xla" is refused: TF Serving runs without XLA.
+
+    The generators compute in the model's `conv_mode`: "graph" (the default of
+    `EdgeConnect`; about 1.3–1.8× faster per image on CPU than "direct",
+    bench/RESULTS.md) or "direct"; "xla" is refused (TF Serving runs without
+    XLA: `model.with_conv_mode("graph")`). The directory appears whole or not
+    at all (written beside, then renamed: `io.atomic_directory`).
 
     Returns:
         `directory`.
@@ -295,13 +297,17 @@ def export_saved_model(
             f"--max-pixels {max_pixels} is below the warm-up requests' "
             f"{max(MIN_SIZE, warmup_size)}² pixels; raise it or lower --warmup-size"
         )
-    if winograd not in ("graph", False):
-        raise ValueError(f"winograd must be 'graph' or False for a SavedModel, got {winograd!r}")
-    with model.blocks(winograd):
-        build_archive(model, max_pixels).write_out(directory, options=SAVE_OPTIONS, verbose=False)
-    if warmup_size and _has_serving_apis():
-        name = model_name or os.path.basename(os.path.dirname(os.path.abspath(directory)))
-        write_warmup_file(directory, warmup_records(name, warmup_size))
+    if model.conv_mode == "xla":
+        raise ValueError(
+            "conv_mode 'xla' cannot be exported (TF Serving runs without XLA): "
+            "use model.with_conv_mode('graph') or 'direct'"
+        )
+    archive = build_archive(model, max_pixels)
+    with atomic_directory(directory) as tmp:
+        archive.write_out(tmp, options=SAVE_OPTIONS, verbose=False)
+        if warmup_size and _has_serving_apis():
+            name = model_name or os.path.basename(os.path.dirname(os.path.abspath(directory)))
+            write_warmup_file(tmp, warmup_records(name, warmup_size))
     return directory
 
 

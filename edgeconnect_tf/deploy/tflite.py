@@ -18,7 +18,6 @@ speed and correctness (bench/RESULTS.md, "Export"):
   CONV_2D ops (no SPACE_TO_BATCH_ND) and the shape arithmetic folds away.
 """
 
-import contextlib
 import os
 import shutil
 import tempfile
@@ -26,9 +25,9 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from edgeconnect_tf.deploy import QUANTIZE_MODES
+from edgeconnect_tf.deploy import QUANTIZE_MODES, TFLITE_CONV_MODE
 from edgeconnect_tf.deploy.saved_model import MIN_SIZE, SAVE_OPTIONS
-from edgeconnect_tf.layers import set_graph_form_convs, set_reflection_slices
+from edgeconnect_tf.io import atomic_write
 
 TFLITE_SIGNATURE = "inpaint"
 
@@ -71,33 +70,27 @@ def tflite_function(model, size, drawn_edges=False):
     return pipeline
 
 
-@contextlib.contextmanager
-def tracing_for_tflite(model, winograd=False):
-    """Within: residual blocks in mode `winograd` (False or "graph") and slice-based
-    reflection pads for TFLite tracing.
+def tflite_model(model, conv_mode):
+    """A copy of `model` (an `EdgeConnect`) built for TFLite: generators in `conv_mode`
+    ("direct" or "graph") with `tflite_ops` (see `networks._Generator`).
 
-    The other convs stay CONV_2D in "graph" mode too: XNNPACK runs them as
-    fast as their matmul forms (3.78 vs 3.79 s at 512²), and LiteRT.js's
-    WebGPU delegate computes a graph holding both the Winograd blocks and
-    the output conv's matmul form wrong (tests/test_editor_ondevice.py).
+    The stride-2 and output convs stay CONV_2D in "graph" mode too: XNNPACK runs
+    them as fast as their matmul forms (3.78 vs 3.79 s at 512²), and LiteRT.js's
+    WebGPU delegate computes a graph holding both the Winograd blocks and the
+    output conv's matmul form wrong (tests/test_editor_ondevice.py).
 
-    Slices + concat give the same values as MIRROR_PAD bit for bit, but XNNPACK
-    does not take MIRROR_PAD, so each of the 36 reflection pads of G1 + G2 would
-    end an XNNPACK partition and run on the single-threaded builtin kernel: 41
-    partitions with MIRROR_PAD, 13 with slices, about 12 % less latency at 256²
-    (bench/RESULTS.md). Only this model's layers change, and only while inside.
+    Reflection pads are slices + concat: the same values as MIRROR_PAD bit for
+    bit, but XNNPACK does not take MIRROR_PAD, so each of the 36 reflection pads
+    of G1 + G2 would end an XNNPACK partition and run on the single-threaded
+    builtin kernel: 41 partitions with MIRROR_PAD, 13 with slices, about 12 %
+    less latency at 256² (bench/RESULTS.md). `model` itself is not changed.
     """
-    networks = [model.edge_generator, model.inpaint_generator]
-    with model.blocks(winograd):
-        set_graph_form_convs(networks, False)  # XNNPACK's CONV_2D is as fast; WebGPU needs it
-        set_reflection_slices(networks, True)
-        try:
-            yield model
-        finally:
-            set_reflection_slices(networks, False)
+    if conv_mode not in ("direct", "graph"):
+        raise ValueError(f"conv_mode must be 'direct' or 'graph' for TFLite, got {conv_mode!r}")
+    return model.with_conv_mode(conv_mode, tflite_ops=True)
 
 
-def converter_for(model, size, workdir, drawn_edges=False, winograd=False):
+def converter_for(model, size, workdir, drawn_edges=False, conv_mode="direct"):
     """A `tf.lite.TFLiteConverter` for the static-shape pipeline, builtin ops only.
 
     The variables are frozen into constants first (the converter's SavedModel
@@ -108,8 +101,8 @@ def converter_for(model, size, workdir, drawn_edges=False, winograd=False):
     """
     from tensorflow.python.framework import convert_to_constants
 
-    with tracing_for_tflite(model, winograd):
-        concrete = tflite_function(model, size, drawn_edges).get_concrete_function()
+    model = tflite_model(model, conv_mode)
+    concrete = tflite_function(model, size, drawn_edges).get_concrete_function()
     frozen = convert_to_constants.convert_variables_to_constants_v2(
         concrete, lower_control_flow=False
     )
@@ -140,7 +133,7 @@ def converter_for(model, size, workdir, drawn_edges=False, winograd=False):
 
 
 def export_tflite(
-    model, path, size=256, quantize="none", calibration=None, drawn_edges=False, winograd=None
+    model, path, size=256, quantize="none", calibration=None, drawn_edges=False, conv_mode=None
 ):
     """Converts the pipeline for one input size to a `.tflite` file; returns its op names.
 
@@ -156,14 +149,11 @@ def export_tflite(
             float32 pairs (real photos and hole masks) at the export size; see
             `calibration_pairs`.
         drawn_edges: a third input `edges` for drawn lines (see `tflite_function`).
-        winograd: "graph" (Winograd residual blocks in plain ops:
+        conv_mode: "graph" (Winograd residual blocks in plain ops:
             STRIDED_SLICE/CONCATENATION/TRANSPOSE around BATCH_MATMUL/
             FULLY_CONNECTED; the 3×3 kernels are stored untransformed, so the
-            file keeps its size) or False (direct CONV_2D). Default (None):
-            "graph" for `none` and `float16` (1.3-1.5× faster with XNNPACK,
-            bench/RESULTS.md), False for `dynamic` and `int8`, whose int8
-            kernels need constant weights (the Winograd products' are
-            computed at run time).
+            file keeps its size) or "direct" (CONV_2D). Default (None):
+            `TFLITE_CONV_MODE[quantize]`.
 
     Raises:
         ValueError: unknown `quantize`, `int8` without calibration data or with
@@ -177,11 +167,8 @@ def export_tflite(
     h, w = _size_hw(size)
     workdir = tempfile.mkdtemp(prefix="edgeconnect_tflite_")
     try:
-        if winograd is None:
-            winograd = "graph" if quantize in ("none", "float16") else False
-        if winograd not in ("graph", False):
-            raise ValueError(f"winograd must be 'graph' or False for TFLite, got {winograd!r}")
-        converter = converter_for(model, (h, w), workdir, drawn_edges, winograd)
+        conv_mode = TFLITE_CONV_MODE[quantize] if conv_mode is None else conv_mode
+        converter = converter_for(model, (h, w), workdir, drawn_edges, conv_mode)
         if quantize == "float16":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
             converter.target_spec.supported_types = [tf.float16]
@@ -203,9 +190,7 @@ def export_tflite(
     flex = sorted(op for op in ops if op.startswith("Flex") or op == "CUSTOM")
     if flex:
         raise ValueError(f"the TFLite model needs non-builtin ops {flex}; refusing to write it")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(flatbuffer)
+    atomic_write(path, flatbuffer)
     return ops
 
 

@@ -33,19 +33,31 @@ def is_image_file(path):
     return name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith(".")
 
 
+def _filesystem(path):
+    """(isdir, exists, walk) for `path`: the os module's for local paths, TensorFlow's
+    `tf.io.gfile` for any other filesystem it knows (gs://, s3://, hdfs://, ram://)."""
+    if "://" not in path:
+        return os.path.isdir, os.path.exists, os.walk
+    import tensorflow as tf
+
+    return tf.io.gfile.isdir, tf.io.gfile.exists, tf.io.gfile.walk
+
+
 def list_images(path, name="input"):
     """Image files under a directory (recursive, sorted), or [path] for one file.
 
+    Local paths and URLs of TensorFlow's filesystems (`gs://bucket/photos`).
     Raises ImageFileError naming `name` when `path` does not exist or a
     directory holds no image files.
     """
     path = os.fspath(path)
-    if os.path.isfile(path):
-        return [path]
-    if not os.path.isdir(path):
+    isdir, exists, walk = _filesystem(path)
+    if not isdir(path):
+        if exists(path):
+            return [path]
         raise ImageFileError(f"{name} {path} does not exist")
     found = []
-    for root, dirs, files in os.walk(path):
+    for root, dirs, files in walk(path):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         found += [os.path.join(root, f) for f in sorted(files) if is_image_file(f)]
     if not found:

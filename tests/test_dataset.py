@@ -1,6 +1,7 @@
 """tf.data pipeline: sources, decoding, shapes, edges, masks, bad files, determinism, sharding."""
 
 import logging
+import os
 
 import cv2
 import numpy as np
@@ -363,3 +364,21 @@ def test_input_context_shards_here(image_dir):
         assert all(len(b["path"]) <= 1 for b in batches)  # per-replica batch size 1
         seen.append({p.decode() for b in batches for p in b["path"]})
     assert not seen[0] & seen[1] and len(seen[0] | seen[1]) == 10
+
+
+def test_a_directory_on_another_tf_filesystem_trains(image_dir):
+    """A folder on any tf.io.gfile filesystem (gs://, s3://; here TF's in-memory ram://)
+    is listed by the same rule as a local one (recursive, sorted, hidden skipped)."""
+    root = "ram://photos_for_test"
+    local = sorted(
+        os.path.relpath(p, image_dir) for p in dataset.list_files(image_dir)[0]
+    )
+    for rel in local:
+        tf.io.gfile.makedirs(os.path.dirname(f"{root}/{rel}"))
+        tf.io.gfile.copy(os.path.join(image_dir, rel), f"{root}/{rel}", overwrite=True)
+    tf.io.gfile.makedirs(f"{root}/.hidden")
+    tf.io.gfile.copy(os.path.join(image_dir, local[0]), f"{root}/.hidden/x.png", overwrite=True)
+    paths, kind = dataset.list_files(root)
+    assert kind == "images" and [p[len(root) + 1 :] for p in paths] == local
+    ds = dataset.build_dataset(root, training=True, batch_size=4, input_size=SIZE, mask=1)
+    check_batch(take(ds, 1)[0])

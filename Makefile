@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test test-fast lint format bench clean
 
 $(STAMP): setup.py pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,8 +25,13 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: lint
-	$(PY) -m pytest -q -ra --durations=15
+# Two tiers, both in CI: the fast one (what to run while developing), then the slow one
+# (@pytest.mark.slow: browsers, server subprocesses, full-size checks, wheel builds).
+test: test-fast
+	$(PY) -m pytest -q -ra --durations=15 -m slow
+
+test-fast: lint
+	$(PY) -m pytest -q -ra --durations=10 -m "not slow"
 
 bench: $(STAMP)
 	$(PY) -m bench

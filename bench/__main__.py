@@ -1,4 +1,5 @@
-"""`python -m bench`: every benchmark, one table, appended to bench/RESULTS.md.
+"""`python -m bench`: every benchmark, one table, appended to bench/HISTORY.md (the log;
+bench/RESULTS.md holds the current answer to each question, curated from it).
 
     python -m bench                         # everything at full size (about 1 h on 2 cores)
     python -m bench --only inference,train  # some parts
@@ -49,7 +50,7 @@ DEFAULT_PARTS = (
     "gpu",
 )
 ALL_PARTS = (*DEFAULT_PARTS, "export")
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "HISTORY.md")
 
 
 def parse_args(argv):
@@ -68,7 +69,7 @@ def parse_args(argv):
         help="before each case, wait until the 1-minute load average is below this",
     )
     parser.add_argument("--wait-max", type=float, default=1800.0, help="longest wait (s)")
-    parser.add_argument("--no-append", action="store_true", help="don't write bench/RESULTS.md")
+    parser.add_argument("--no-append", action="store_true", help="don't append to bench/HISTORY.md")
     args = parser.parse_args(argv)
     parts = [p.strip() for p in args.only.split(",") if p.strip()]
     unknown = sorted(set(parts) - set(ALL_PARTS))

@@ -25,8 +25,8 @@ from edgeconnect_tf.layers import (
 from edgeconnect_tf.spectral_norm import SpectralNormalization
 
 # Largest N·H·W a generator runs in "graph" conv mode; above it runs direct: the Winograd
-# tiles and matmul forms hold several copies of an activation (a SavedModel peaked at 9.8 GiB
-# on a 2048² request in graph mode, 4.1 GiB direct; bench/RESULTS.md, "Memory").
+# tiles and matmul forms hold several copies of an activation (peak memory per request size:
+# bench/RESULTS.md, "Serving memory").
 GRAPH_MAX_PIXELS = 1024 * 1024
 
 

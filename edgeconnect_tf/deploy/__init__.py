@@ -9,9 +9,8 @@ QUANTIZE_MODES = ("none", "float16", "dynamic", "int8")  # TFLite variants
 # (bench/RESULTS.md); int8 kernels need constant weights, and the Winograd products' are
 # computed at run time, so the int8 variants stay "direct".
 TFLITE_CONV_MODE = {"none": "graph", "float16": "graph", "dynamic": "direct", "int8": "direct"}
-# Most pixels the networks run on at once (N·H·W of a tensor input, H·W of each file).
-# Full-size networks, CPU, peak RSS of a process running `serving_default` (measured,
-# TF 2.21): 2.1 GiB at 1024², 4.1 GiB at 2048². `export_saved_model(max_pixels=...)`,
+# Most pixels the networks run on at once (N·H·W of a tensor input, H·W of each file);
+# peak memory per size: bench/RESULTS.md, "Serving memory". `export_saved_model(max_pixels=...)`,
 # `edgeconnect export --max-pixels`.
 DEFAULT_MAX_PIXELS = 2048 * 2048
 

@@ -135,6 +135,10 @@ class PaddedConv2D(keras.layers.Layer):
         )
         self.conv = SpectralNormalization(layer, name="sn") if spectral_norm else layer
 
+    def build(self, input_shape):
+        if not self.conv.built:
+            self.conv.build((None, None, None, input_shape[-1]))
+
     def call(self, x, training=False, direct=False):
         if self.padding:
             p = self.padding
@@ -246,6 +250,10 @@ class ResidualBlock(keras.layers.Layer):
         self.pad2 = ReflectionPadding2D(1, by_slices=by_slices)
         self.conv2 = PaddedConv2D(filters, 3, name="conv_block_5", **kw)
         self.norm2 = InstanceNormalization()
+
+    def build(self, input_shape):
+        for conv in (self.conv1, self.conv2):  # the Winograd paths read their kernels only
+            conv.build(input_shape)
 
     def call(self, x, training=False, direct=False):
         if not direct and self.conv_mode == "graph" and winograd.graph_supported(x):

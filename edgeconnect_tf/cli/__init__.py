@@ -3,8 +3,10 @@
 Each module in this package defines `add_arguments(parser)` and `main(args) ->
 exit code` (and `uses_tensorflow(args)` where it may not), parses nothing by
 hand, and imports TensorFlow only inside `main`, so `edgeconnect --help` and
-`edgeconnect COMMAND --help` answer at once. Errors a user can fix end in one
-line on stderr (`error`) and a non-zero exit code.
+`edgeconnect COMMAND --help` answer at once. A module's `check(args)`, where it
+has one, runs before TensorFlow is imported, so path and argument errors come at
+once. Errors a user can fix end in one line on stderr (`error`) and a non-zero
+exit code.
 
 TensorFlow's C++ start-up lines (oneDNN notices, CUDA stubs, "failed call to
 cuInit" on CPU machines) are hidden unless the user set TF_CPP_MIN_LOG_LEVEL.
@@ -63,7 +65,9 @@ def build_parser():
         command = sub.add_parser(name, help=text, description=module.__doc__.split("\n\n")[0])
         module.add_arguments(command)
         uses_tensorflow = getattr(module, "uses_tensorflow", lambda args: True)
-        command.set_defaults(main=module.main, uses_tensorflow=uses_tensorflow)
+        command.set_defaults(
+            main=module.main, check=getattr(module, "check", None), uses_tensorflow=uses_tensorflow
+        )
     return parser
 
 
@@ -87,6 +91,11 @@ def quiet_tensorflow():
 def main(argv=None):
     """Runs `edgeconnect ARGV...`; returns the exit code."""
     args = build_parser().parse_args(argv)
+    if args.check is not None:  # before TensorFlow's ~3 s start
+        try:
+            args.check(args)
+        except (ValueError, OSError) as e:
+            return error(args.command, e)
     if args.uses_tensorflow(args):
         quiet_tensorflow()
     try:

@@ -34,6 +34,13 @@ from edgeconnect_tf.progress import Progress
 def add_arguments(parser):
     """Registers `edgeconnect inpaint`'s options on an argparse (sub)parser."""
     parser.add_argument("--weights", required=True, help="weights directory (config.json, ...)")
+    add_job_arguments(parser)
+    add_winograd_argument(parser)
+    return parser
+
+
+def add_job_arguments(parser):
+    """The options that say what to inpaint and how (shared with `inpaint-beam`)."""
     parser.add_argument("--input", required=True, help="an image file or a directory of images")
     parser.add_argument(
         "--mask",
@@ -58,7 +65,6 @@ def add_arguments(parser):
         help="full: whole image; crop: windows around the holes; resize: at most 512 px; "
         "auto: full up to 512 px, crop above (default)",
     )
-    add_winograd_argument(parser)
     parser.add_argument(
         "--resize-mask",
         action="store_true",

@@ -13,6 +13,8 @@ command rather than `inpaint --runner`: it takes Beam's options, batches, and
 reports failures instead of stopping, and its launcher never loads TensorFlow.
 """
 
+import contextlib
+import logging
 import os
 
 from edgeconnect_tf.cli import error
@@ -71,7 +73,8 @@ def check(args):
     """
     if getattr(args, "planned", None) is None:
         try:
-            import apache_beam  # noqa: F401
+            with _beam_logs_hidden():  # its import warns about optional GCP libraries
+                import apache_beam  # noqa: F401
         except ImportError:
             raise InpaintError(
                 "inpaint-beam needs Apache Beam: pip install 'edgeconnect-tf[beam]'"
@@ -97,12 +100,22 @@ def _check_pipeline_options(pipeline_args):
     """Refuses options that are neither this command's nor Beam's (a typo would be ignored)."""
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    options = PipelineOptions(list(pipeline_args))
-    known = options.get_all_options()
-    unknown = set(options.get_all_options(retain_unknown_options=True)) - set(known)
+    with _beam_logs_hidden():  # "Discarding unparseable args": said below, in one line
+        options = PipelineOptions(list(pipeline_args))
+        known = options.get_all_options()
+        unknown = set(options.get_all_options(retain_unknown_options=True)) - set(known)
     if unknown:
         shown = ", ".join("--" + name for name in sorted(unknown))
         raise InpaintError(f"unrecognized arguments: {shown} (not a Beam pipeline option either)")
+
+
+@contextlib.contextmanager
+def _beam_logs_hidden():
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def main(args):

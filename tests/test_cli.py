@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from edgeconnect_tf.cli import COMMANDS
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -100,7 +102,8 @@ def test_inpaint_and_eval_path_errors_come_before_tensorflow(tmp_path):
         assert line.startswith(f"edgeconnect {argv[0]}: error:") and needle in line, line
 
 
-def test_inpaint_progress_in_a_log_is_plain_lines_naming_files(tmp_path):
+@pytest.mark.slow
+def test_inpaint_and_eval_progress_in_a_log_is_plain_lines_naming_files(tmp_path):
     import cv2
     import numpy as np
 
@@ -109,8 +112,8 @@ def test_inpaint_progress_in_a_log_is_plain_lines_naming_files(tmp_path):
     save_networks(str(tmp_path / "w"), build_networks(1, 4, names=REQUIRED))
     (tmp_path / "in").mkdir()
     for name in ("a.png", "b.png"):
-        cv2.imwrite(str(tmp_path / "in" / name), np.full((16, 16, 3), 90, np.uint8))
-    mask = np.zeros((16, 16), np.uint8)
+        cv2.imwrite(str(tmp_path / "in" / name), np.full((56, 56, 3), 90, np.uint8))
+    mask = np.zeros((56, 56), np.uint8)
     mask[4:9, 4:9] = 255
     cv2.imwrite(str(tmp_path / "mask.png"), mask)
     args = ["inpaint", "--weights", str(tmp_path / "w"), "--input", str(tmp_path / "in")]
@@ -123,3 +126,11 @@ def test_inpaint_progress_in_a_log_is_plain_lines_naming_files(tmp_path):
     assert lines[0].startswith(f"1/2 {tmp_path / 'in' / 'a.png'} ")
     assert lines[1].startswith(f"2/2 {tmp_path / 'in' / 'b.png'} ")
     assert lines[2] == f"wrote 2 image(s) to {tmp_path / 'o'}"
+    args = ["eval", "--weights", str(tmp_path / "w"), "--data", str(tmp_path / "in")]
+    args += ["--mask-type", "block", "--no-baselines", "--output", str(tmp_path / "e")]
+    proc = _run(args, module=True)
+    assert proc.returncode == 0, proc.stderr
+    for stream in (proc.stdout, proc.stderr):
+        assert not any(c in stream for c in "\r\b\x1b"), repr(stream)
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("1/2 a.png ") and lines[1].startswith("2/2 b.png "), lines

@@ -247,3 +247,23 @@ def test_pipeline_options_pass_through_and_typos_are_refused(data, tmp_path, cap
     with pytest.raises(SystemExit):  # `inpaint` takes no pipeline options
         cli_main(["inpaint", *base[1:], "--runner", "FnApiRunner"])
     assert "unrecognized arguments: --runner FnApiRunner" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_saved_model_gives_the_same_files(data, tmp_path):
+    """--saved-model: the exported SavedModel's signatures, batched, write `inpaint`'s bytes."""
+    from edgeconnect_tf.deploy.saved_model import export_saved_model
+    from edgeconnect_tf.edgeconnect import EdgeConnect
+
+    exported = str(tmp_path / "edgeconnect" / "1")
+    export_saved_model(EdgeConnect.from_pretrained(str(data / "weights")), exported, warmup_size=0)
+    out = tmp_path / "out"
+    settings = pipeline.Settings(
+        saved_model=exported, output=str(out), dead_letter=str(out / "_failed"), batch_size=4
+    )
+    todo = plan_inpaint(str(data / "in"), str(data / "masks"), str(out), save_edges=True)
+    handler = pipeline.EdgeConnectModelHandler(settings)
+    results = handler.run_inference(pipeline.prepare_batch(todo, settings), handler.load_model())
+    writer = pipeline.WriteResults(settings)
+    assert [path for r in results for path in writer.process(r)] == [j.output for j in todo]
+    assert _files(out) == _files(data / "expected")

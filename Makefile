@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): setup.py pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[torch,test,litert,app,demo]"
+	$(PY) -m pip install -q -e ".[torch,test,litert,app,demo,beam]"
 	# TF Serving's request protos for the export tests; its own deps pin an older TF.
 	$(PY) -m pip install -q --no-deps "tensorflow-serving-api>=2.17"
 	touch $(STAMP)

@@ -40,6 +40,8 @@ setup(
         "test": ["pytest>=8.0", "scikit-image>=0.24", "ruff>=0.6", "playwright>=1.50"],
         "litert": ["ai-edge-litert>=1.2"],
         "app": ["fastapi>=0.110", "uvicorn>=0.30"],
+        # Beam 2.77 needs protobuf < 7 (TensorFlow 2.21 takes >= 6.31.1): pip picks 6.x.
+        "beam": ["apache-beam>=2.77,<3"],
     },
     entry_points={"console_scripts": ["edgeconnect=edgeconnect_tf.cli:run"]},
 )

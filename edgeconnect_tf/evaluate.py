@@ -33,6 +33,7 @@ from edgeconnect_tf.io import (
     read_image,
     write_image,
 )
+from edgeconnect_tf.progress import Progress
 
 # edgeconnect_tf.metrics and .masks import TensorFlow: they are imported where used, so
 # that `edgeconnect eval --help` (which reads MASK_TYPES) stays fast.
@@ -214,7 +215,7 @@ def evaluate(
         baselines: also run OpenCV Telea and Navier–Stokes.
         inception: None, or a `metrics.InceptionFeatures` for FID.
         strategy: `inpaint.inpaint`'s strategy; "full" is the paper's protocol.
-        progress: show a keras Progbar.
+        progress: show progress naming each image (`progress.Progress`).
         save_dir: if given, write each method's result to save_dir/METHOD/NAME.png.
         reference: the authors' protocol: the model runs their test()
             (`inpaint(..., reference=True)`, native size), and each method's
@@ -226,8 +227,6 @@ def evaluate(
         "bucket", METHOD: {metric: value}}], "buckets": [{"bucket", "count",
         METHOD: {metric: mean, "fid": value or None}}]} with "all" as the last bucket.
     """
-    import keras
-
     from edgeconnect_tf import metrics
 
     methods = METHODS if baselines else METHODS[:1]
@@ -235,10 +234,10 @@ def evaluate(
         raise ValueError("reference=True scores written files: give save_dir")
     if reference and strategy != "full":
         raise ValueError(f"reference=True runs at native size (strategy 'full'), got {strategy!r}")
-    bar = keras.utils.Progbar(len(samples), unit_name="image") if progress else None
+    steps = Progress(len(samples)).iterate(samples, lambda s: s["name"]) if progress else samples
     per_image = []
     features = {m: [] for m in ("ground_truth",) + methods} if inception is not None else None
-    for k, sample in enumerate(samples):
+    for sample in steps:
         image, hole = sample["load"]()
         ratio = float(hole.mean())
         results = {}
@@ -270,8 +269,6 @@ def evaluate(
             for method in methods:
                 path = os.path.join(save_dir, method, os.path.splitext(sample["name"])[0] + ".png")
                 write_image(path, results[method])
-        if bar is not None:
-            bar.update(k + 1)
     return {
         "methods": list(methods),
         "per_image": per_image,

@@ -8,7 +8,8 @@ Layout of a weights directory:
     inpaint_discriminator.weights.h5  D2 (optional, for fine-tuning)
 
 Files are written to a temporary name and renamed, so a crash never leaves a
-half-written file under the final name.
+half-written file under the final name. Keras loads on first use of a network,
+so the command line checks a directory (`read_config`) before TensorFlow starts.
 """
 
 import json
@@ -17,7 +18,6 @@ import os
 import numpy as np
 
 from edgeconnect_tf.io import atomic_path, atomic_write
-from edgeconnect_tf.networks import Discriminator, EdgeGenerator, InpaintGenerator
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
@@ -51,6 +51,8 @@ def build_networks(
     edge_discriminator with 2 input channels, inpaint_discriminator with 3);
     the generators compute in `conv_mode` (`edgeconnect_tf.conv_mode`).
     """
+    from edgeconnect_tf.networks import Discriminator, EdgeGenerator, InpaintGenerator
+
     use_sigmoid = gan_loss != "hinge"
     size = {"residual_blocks": residual_blocks, "filters": filters, "conv_mode": conv_mode}
     make = {

@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from edgeconnect_tf.cli import COMMANDS
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -50,3 +52,85 @@ def test_tensorflow_start_up_lines_are_hidden_unless_asked_for(tmp_path):
     ]
     loud = _run(args, env={"TF_CPP_MIN_LOG_LEVEL": "0"}, module=True)
     assert loud.returncode == 1 and len(loud.stderr.strip().splitlines()) > 1  # TF's own lines
+
+
+def test_inpaint_and_eval_path_errors_come_before_tensorflow(tmp_path):
+    """Missing paths and incomplete weights end in one line with TensorFlow unimportable."""
+    import cv2
+    import numpy as np
+
+    weights, partial = tmp_path / "weights", tmp_path / "partial"  # files checked, not read
+    for directory, names in ((weights, ("edge", "inpaint")), (partial, ("edge",))):
+        directory.mkdir()
+        (directory / "config.json").write_text('{"format": 1}')
+        for name in names:
+            (directory / f"{name}_generator.weights.h5").write_bytes(b"")
+    (tmp_path / "in").mkdir()
+    cv2.imwrite(str(tmp_path / "in" / "a.png"), np.zeros((16, 16), np.uint8))
+    common = ["--output", str(tmp_path / "out")]
+    cases = [
+        (["inpaint", "--weights", str(weights), "--input", str(tmp_path / "in"),
+          "--mask", str(tmp_path / "masks"), *common], "mask"),
+        (["inpaint", "--weights", str(weights), "--input", str(tmp_path / "none"),
+          "--mask", str(tmp_path / "in" / "a.png"), *common], "input"),
+        (["inpaint", "--weights", str(partial), "--input", str(tmp_path / "in"),
+          "--mask", str(tmp_path / "in" / "a.png"), *common], "inpaint"),
+        (["eval", "--weights", str(partial), "--data", str(tmp_path / "in"),
+          "--mask-type", "block", *common], "eval"),
+        (["eval", "--weights", str(weights), "--data", str(tmp_path / "none"),
+          "--mask-type", "block", *common], "eval"),
+    ]  # fmt: skip
+    expected = [
+        f"mask {tmp_path / 'masks'} does not exist",
+        f"input {tmp_path / 'none'} does not exist",
+        f"{partial / 'inpaint_generator.weights.h5'} is missing",
+        f"{partial / 'inpaint_generator.weights.h5'} is missing",
+        f"{tmp_path / 'none'} does not exist",
+    ]
+    code = (
+        "import sys; sys.modules['tensorflow'] = sys.modules['keras'] = None\n"
+        "from edgeconnect_tf.cli import main\n"
+        f"for argv in {[argv for argv, _ in cases]!r}:\n"
+        "    print('EXIT', main(argv), flush=True)\n"
+    )
+    proc = _run(code)
+    assert proc.returncode == 0, proc.stderr  # an import of TensorFlow would raise
+    assert proc.stdout.split() == ["EXIT", "1"] * len(cases)
+    errors = proc.stderr.strip().splitlines()
+    assert len(errors) == len(cases), proc.stderr
+    for line, (argv, _), needle in zip(errors, cases, expected, strict=True):
+        assert line.startswith(f"edgeconnect {argv[0]}: error:") and needle in line, line
+
+
+@pytest.mark.slow
+def test_inpaint_and_eval_progress_in_a_log_is_plain_lines_naming_files(tmp_path):
+    import cv2
+    import numpy as np
+
+    from edgeconnect_tf.weights import REQUIRED, build_networks, save_networks
+
+    save_networks(str(tmp_path / "w"), build_networks(1, 4, names=REQUIRED))
+    (tmp_path / "in").mkdir()
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(tmp_path / "in" / name), np.full((56, 56, 3), 90, np.uint8))
+    mask = np.zeros((56, 56), np.uint8)
+    mask[4:9, 4:9] = 255
+    cv2.imwrite(str(tmp_path / "mask.png"), mask)
+    args = ["inpaint", "--weights", str(tmp_path / "w"), "--input", str(tmp_path / "in")]
+    proc = _run([*args, "--mask", str(tmp_path / "mask.png"), "--output", str(tmp_path / "o")],
+                module=True)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    for stream in (proc.stdout, proc.stderr):
+        assert not any(c in stream for c in "\r\b\x1b"), repr(stream)
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith(f"1/2 {tmp_path / 'in' / 'a.png'} ")
+    assert lines[1].startswith(f"2/2 {tmp_path / 'in' / 'b.png'} ")
+    assert lines[2] == f"wrote 2 image(s) to {tmp_path / 'o'}"
+    args = ["eval", "--weights", str(tmp_path / "w"), "--data", str(tmp_path / "in")]
+    args += ["--mask-type", "block", "--no-baselines", "--output", str(tmp_path / "e")]
+    proc = _run(args, module=True)
+    assert proc.returncode == 0, proc.stderr
+    for stream in (proc.stdout, proc.stderr):
+        assert not any(c in stream for c in "\r\b\x1b"), repr(stream)
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("1/2 a.png ") and lines[1].startswith("2/2 b.png "), lines

@@ -370,9 +370,7 @@ def test_a_directory_on_another_tf_filesystem_trains(image_dir):
     """A folder on any tf.io.gfile filesystem (gs://, s3://; here TF's in-memory ram://)
     is listed by the same rule as a local one (recursive, sorted, hidden skipped)."""
     root = "ram://photos_for_test"
-    local = sorted(
-        os.path.relpath(p, image_dir) for p in dataset.list_files(image_dir)[0]
-    )
+    local = sorted(os.path.relpath(p, image_dir) for p in dataset.list_files(image_dir)[0])
     for rel in local:
         tf.io.gfile.makedirs(os.path.dirname(f"{root}/{rel}"))
         tf.io.gfile.copy(os.path.join(image_dir, rel), f"{root}/{rel}", overwrite=True)

@@ -3,8 +3,12 @@
 Each module in this package defines `add_arguments(parser)` and `main(args) ->
 exit code` (and `uses_tensorflow(args)` where it may not), parses nothing by
 hand, and imports TensorFlow only inside `main`, so `edgeconnect --help` and
-`edgeconnect COMMAND --help` answer at once. Errors a user can fix end in one
-line on stderr (`error`) and a non-zero exit code.
+`edgeconnect COMMAND --help` answer at once. A module that sets
+`accepts_pipeline_options` gets the options argparse does not know as
+`args.pipeline_args` (Beam's `--runner ...`). A module's `check(args)`, where it
+has one, runs before TensorFlow is imported, so path and argument errors come at
+once. Errors a user can fix end in one line on stderr (`error`) and a non-zero
+exit code.
 
 TensorFlow's C++ start-up lines (oneDNN notices, CUDA stubs, "failed call to
 cuInit" on CPU machines) are hidden unless the user set TF_CPP_MIN_LOG_LEVEL.
@@ -20,11 +24,12 @@ COMMANDS = {
     "convert": "convert the authors' PyTorch checkpoints to Keras weights",
     "train": "train a stage: --config YAML --model edge|inpaint|edge_inpaint|joint [--KEY VALUE]",
     "inpaint": "fill holes in images",
+    "inpaint-beam": "fill holes in many images with Apache Beam (local or Dataflow)",
     "eval": "the paper's metrics on a dataset",
     "export": "SavedModel / TFLite export",
     "serve": "the browser editor and a REST endpoint",
 }
-MODULES = {"eval": "evaluate"}  # commands whose module has another name
+MODULES = {"eval": "evaluate", "inpaint-beam": "inpaint_beam"}  # modules of other names
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -63,7 +68,9 @@ def build_parser():
         command = sub.add_parser(name, help=text, description=module.__doc__.split("\n\n")[0])
         module.add_arguments(command)
         uses_tensorflow = getattr(module, "uses_tensorflow", lambda args: True)
-        command.set_defaults(main=module.main, uses_tensorflow=uses_tensorflow)
+        command.set_defaults(
+            main=module.main, check=getattr(module, "check", None), uses_tensorflow=uses_tensorflow
+        )
     return parser
 
 
@@ -98,7 +105,16 @@ def quiet_tensorflow():
 
 def main(argv=None):
     """Runs `edgeconnect ARGV...`; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(command_module(args.command), "accepts_pipeline_options", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.pipeline_args = extra  # a Beam command's pipeline options (`--runner ...`)
+    if args.check is not None:  # before TensorFlow's ~3 s start
+        try:
+            args.check(args)
+        except (ValueError, OSError) as e:
+            return error(args.command, e)
     if args.uses_tensorflow(args):
         quiet_tensorflow()
     try:

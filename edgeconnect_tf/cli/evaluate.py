@@ -2,19 +2,16 @@
 
     edgeconnect eval --weights DIR --data DIR (--masks DIR | --mask-type TYPE) --output DIR
 
-Every file is checked from its header before the model loads; each image is
-decoded once, when it is scored. Writes metrics.json and metrics.md.
+Every file is checked from its header before TensorFlow starts (`check`); each
+image is decoded once, when it is scored. Writes metrics.json and metrics.md.
 """
 
 import os
 
 from edgeconnect_tf.cli import add_conv_mode_argument, error
-from edgeconnect_tf.cli.inpaint import (
-    check_reference,
-    check_weights,
-    load_model,
-)
+from edgeconnect_tf.cli.inpaint import load_model
 from edgeconnect_tf.inpaint import STRATEGIES, InpaintError
+from edgeconnect_tf.jobs import check_output_dir, check_reference, check_weights
 
 
 def add_arguments(parser):
@@ -61,18 +58,20 @@ def add_arguments(parser):
     return parser
 
 
-def main(args):
-    """`edgeconnect eval`: metrics by hole-ratio bucket with OpenCV baselines. Returns 0 / 1."""
+def check(args):
+    """Arguments, weights files, pairing and every file's header, before TensorFlow starts.
+
+    Returns (samples, info) of `evaluate.load_samples`, kept on `args` for `main`.
+    """
     from edgeconnect_tf import evaluate
 
-    try:
+    if getattr(args, "planned", None) is None:
         for name in ("size", "limit"):
             value = getattr(args, name)
             if value is not None and value < 1:
                 raise InpaintError(f"--{name} must be a positive integer, got {value}")
-        if os.path.exists(args.output) and not os.path.isdir(args.output):
-            raise InpaintError(f"output {args.output} exists and is not a directory")
-        check_reference(args)
+        check_output_dir(args.output)
+        check_reference(args.reference, args.strategy, size=args.size)
         check_weights(args.weights)
         if args.inception_weights and not os.path.isfile(args.inception_weights):
             raise InpaintError(f"inception weights file {args.inception_weights} does not exist")
@@ -86,6 +85,16 @@ def main(args):
         )
         for sample in samples:  # headers only: each image is decoded once, when scored
             sample["check"]()
+        args.planned = samples, info
+    return args.planned
+
+
+def main(args):
+    """`edgeconnect eval`: metrics by hole-ratio bucket with OpenCV baselines. Returns 0 / 1."""
+    from edgeconnect_tf import evaluate
+
+    try:
+        samples, info = check(args)
         model = load_model(args.weights, args.conv_mode)
         inception = None
         if args.inception_weights:

@@ -2,13 +2,13 @@
 
     edgeconnect inpaint --weights DIR --input FILE|DIR --mask FILE|DIR --output DIR
 
-Folders are searched recursively (`io.list_images`); results keep the input's
-relative path and name (PNG, or JPEG for JPEG inputs). Before anything is
-written, every file's header is checked (it exists, is an image, the mask and
-edges match its size) along with pairing, output names and the weights files, so
-a bad input ends with a one-line error and exit code 1. Outputs are written
-atomically; existing ones are skipped unless --overwrite. `edgeconnect eval`
-(cli/evaluate.py) shares the weights and --reference checks here.
+Listing, pairing, output names and the header checks are `jobs`'s (shared with
+the Beam pipeline). `check` runs them before TensorFlow starts, so a bad path or
+file ends at once with a one-line error and exit code 1, before anything is
+written. Outputs are written atomically; existing ones are skipped unless
+--overwrite. Progress names each file (`progress.Progress`: plain lines when
+stdout is not a terminal). `edgeconnect eval` shares `add_conv_mode_argument`
+and `load_model`.
 """
 
 from __future__ import annotations
@@ -18,22 +18,29 @@ import sys
 import warnings
 
 from edgeconnect_tf.cli import add_conv_mode_argument, error
-from edgeconnect_tf.inpaint import MIN_SIDE, STRATEGIES, InpaintError
-from edgeconnect_tf.io import (
-    JPEG_EXTENSIONS,
-    REFERENCE_JPEG_QUALITY,
-    image_size,
-    list_images,
-    read_image,
-    write_image,
+from edgeconnect_tf.inpaint import STRATEGIES
+from edgeconnect_tf.io import atomic_write, read_image
+from edgeconnect_tf.jobs import (
+    check_job,
+    check_reference,
+    check_weights,
+    encoded_outputs,
+    pending,
+    plan_inpaint,
 )
-
-EDGES_SUFFIX = "_edges.png"
+from edgeconnect_tf.progress import Progress
 
 
 def add_arguments(parser):
     """Registers `edgeconnect inpaint`'s options on an argparse (sub)parser."""
     parser.add_argument("--weights", required=True, help="weights directory (config.json, ...)")
+    add_job_arguments(parser)
+    add_conv_mode_argument(parser)
+    return parser
+
+
+def add_job_arguments(parser):
+    """The options that say what to inpaint and how (shared with `inpaint-beam`)."""
     parser.add_argument("--input", required=True, help="an image file or a directory of images")
     parser.add_argument(
         "--mask",
@@ -58,7 +65,6 @@ def add_arguments(parser):
         help="full: whole image; crop: windows around the holes; resize: at most 512 px; "
         "auto: full up to 512 px, crop above (default)",
     )
-    add_conv_mode_argument(parser)
     parser.add_argument(
         "--resize-mask",
         action="store_true",
@@ -74,75 +80,6 @@ def add_arguments(parser):
     return parser
 
 
-# -------------------------------------------------------------------------- checks
-
-
-def _key(path, root):
-    """What pairs files: the path below `root` without its extension."""
-    relative = os.path.relpath(path, root) if os.path.isdir(root) else os.path.basename(path)
-    return os.path.splitext(relative)[0]
-
-
-def _pair(images, root, path, what, required):
-    """For each image: the file `path` names (a file: for all; a directory: by `_key`)."""
-    if path is None:
-        return [None] * len(images)
-    if os.path.isfile(path):
-        return [path] * len(images)
-    if not os.path.isdir(path):
-        raise InpaintError(f"{what} {path} does not exist")
-    table = {}
-    for p in list_images(path, what):
-        if _key(p, path) in table:
-            raise InpaintError(
-                f"two {what} files named {_key(p, path)!r}: {table[_key(p, path)]} and {p} "
-                "(ambiguous)"
-            )
-        table[_key(p, path)] = p
-    paired = [table.get(_key(i, root)) for i in images]
-    shown_name = (lambda i: os.path.relpath(i, root)) if os.path.isdir(root) else os.path.basename
-    missing = [shown_name(i) for i, m in zip(images, paired, strict=True) if m is None]
-    if missing and required:
-        shown = ", ".join(missing[:10]) + (
-            f" and {len(missing) - 10} more" if len(missing) > 10 else ""
-        )
-        raise InpaintError(
-            f"no {what} in {path} for {len(missing)} image(s): {shown} "
-            f"({what}s are paired with images by relative path and name without extension)"
-        )
-    return paired
-
-
-def _output_name(image_path, root):
-    ext = os.path.splitext(image_path)[1]
-    return _key(image_path, root) + (ext if ext.lower() in JPEG_EXTENSIONS else ".png")
-
-
-def check_weights(directory):
-    """Cheap check that a weights directory has config.json and both generators."""
-    from edgeconnect_tf.weights import FILES, REQUIRED, WeightsError, read_config
-
-    read_config(directory)
-    for name in REQUIRED:
-        path = os.path.join(directory, FILES[name])
-        if not os.path.isfile(path):
-            raise WeightsError(f"{path} is missing ({name.replace('_', ' ')} weights)")
-
-
-def check_reference(args):
-    """--reference is the authors' test(): whole image at native size, no drawn edges."""
-    if not args.reference:
-        return
-    if args.strategy not in ("auto", "full"):
-        raise InpaintError(
-            f"--reference runs the whole image at native size: drop --strategy {args.strategy}"
-        )
-    for flag in ("edges", "size"):
-        if getattr(args, flag, None) is not None:
-            reason = "takes no drawn edges" if flag == "edges" else "runs at native size"
-            raise InpaintError(f"--reference (the authors' test()) {reason}: drop --{flag}")
-
-
 def load_model(directory, conv_mode="graph"):
     """The `EdgeConnect` of a weights directory, generators in `--conv-mode`'s mode."""
     from edgeconnect_tf.edgeconnect import EdgeConnect
@@ -150,86 +87,30 @@ def load_model(directory, conv_mode="graph"):
     return EdgeConnect.from_pretrained(directory, conv_mode=conv_mode)
 
 
-def _check_job(job, resize_mask):
-    """Checks one job's files from their headers: readable images, matching sizes."""
-    height, width = image_size(job["image"])
-    if min(height, width) < MIN_SIDE:
-        raise InpaintError(f"image {job['image']} is {width}×{height}: at least {MIN_SIDE} px")
-    for what in ("mask", "edges"):
-        if job[what] is None:
-            continue
-        size = image_size(job[what], what)
-        if size != (height, width) and not resize_mask:
-            raise InpaintError(
-                f"{job['image']}: {what} {job[what]} is {size[1]}×{size[0]}, the image "
-                f"{width}×{height} (use --resize-mask to resize it)"
-            )
+def check(args):
+    """Everything `main` can check before TensorFlow starts: arguments, weights files,
+    listing and pairing, output names, and the headers of the files still to do.
 
-
-# -------------------------------------------------------------------------- inpaint
-
-
-def plan_inpaint(args):
-    """The list of jobs {image, mask, edges, output, edges_output} for `args`; checks names."""
-    images = list_images(args.input, "input")
-    masks = _pair(images, args.input, args.mask, "mask", required=True)
-    edges = _pair(images, args.input, args.edges, "edges", required=False)
-    if os.path.exists(args.output) and not os.path.isdir(args.output):
-        raise InpaintError(f"output {args.output} exists and is not a directory")
-    jobs = []
-    for image, mask, edge in zip(images, masks, edges, strict=True):
-        out = os.path.join(args.output, _output_name(image, args.input))
-        jobs.append(
-            {
-                "image": image,
-                "mask": mask,
-                "edges": edge,
-                "output": out,
-                "edges_output": (
-                    os.path.join(args.output, _key(image, args.input) + EDGES_SUFFIX)
-                    if args.save_edges
-                    else None
-                ),
-            }
-        )
-    inputs = {os.path.realpath(p) for j in jobs for p in (j["image"], j["mask"], j["edges"]) if p}
-    seen = {}
-    for job in jobs:
-        for key in ("output", "edges_output"):
-            path = job[key]
-            if path is None:
-                continue
-            real = os.path.realpath(path)
-            if real in inputs:
-                raise InpaintError(
-                    f"output {path} would overwrite an input file; choose another --output"
-                )
-            if real in seen:
-                raise InpaintError(
-                    f"{seen[real]} and {job['image']} would both be written to {path}"
-                )
-            seen[real] = job["image"]
-    return jobs
+    Returns (all jobs, jobs to run); raises a ValueError / OSError naming what is wrong.
+    The result is kept on `args`, so `main` does not list the folders twice.
+    """
+    if getattr(args, "planned", None) is None:
+        check_reference(args.reference, args.strategy, edges=args.edges)
+        check_weights(args.weights)
+        jobs = plan_inpaint(args.input, args.mask, args.output, args.edges, args.save_edges)
+        todo = pending(jobs, args.overwrite)
+        for job in todo:  # every input must be usable before anything is written
+            check_job(job, args.resize_mask)
+        args.planned = jobs, todo
+    return args.planned
 
 
 def main(args):
     """`edgeconnect inpaint`: fills the holes of one image or a directory. Returns 0 / 1."""
-    import keras
-
     from edgeconnect_tf.inpaint import inpaint
 
     try:
-        check_reference(args)
-        check_weights(args.weights)
-        jobs = plan_inpaint(args)
-
-        def done(job):
-            outputs = [job["output"], job["edges_output"]]
-            return all(p is None or os.path.exists(p) for p in outputs)
-
-        todo = jobs if args.overwrite else [j for j in jobs if not done(j)]
-        for job in todo:  # every input must be usable before anything is written
-            _check_job(job, args.resize_mask)
+        jobs, todo = check(args)
         model = load_model(args.weights, args.conv_mode) if todo else None
     except (ValueError, OSError) as e:  # InpaintError and WeightsError are ValueErrors
         return error("inpaint", e)
@@ -239,13 +120,13 @@ def main(args):
         print(f"nothing to do: all {len(jobs)} output(s) exist in {args.output} (--overwrite)")
         return 0
     os.makedirs(args.output, exist_ok=True)
-    bar = keras.utils.Progbar(len(todo), unit_name="image")
+    progress = Progress(len(todo)).iterate(todo, lambda job: job.image)
     notes = []
-    for k, job in enumerate(todo):
+    for k, job in enumerate(progress):
         try:
-            image = read_image(job["image"])
-            mask = read_image(job["mask"], "mask")
-            edges = None if job["edges"] is None else read_image(job["edges"], "edges")
+            image = read_image(job.image)
+            mask = read_image(job.mask, "mask")
+            edges = None if job.edges is None else read_image(job.edges, "edges")
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", UserWarning)
                 result, edge_map = inpaint(
@@ -257,16 +138,12 @@ def main(args):
                     resize_mask=args.resize_mask,
                     reference=args.reference,
                 )
-            notes += [f"{job['image']}: {w.message}" for w in caught]
-            quality = {"jpeg_quality": REFERENCE_JPEG_QUALITY} if args.reference else {}
-            write_image(job["output"], result, **quality)
-            if job["edges_output"] is not None:
-                edge8 = (edge_map * 255.0 + 0.5).astype("uint8")
-                write_image(job["edges_output"], edge8)
+            notes += [f"{job.image}: {w.message}" for w in caught]
+            for path, data in encoded_outputs(job, result, edge_map, args.reference).items():
+                atomic_write(path, data)
         except (ValueError, OSError) as e:  # a file broken past its header
             kept = f"; the {k} result(s) before it are written" if k else ""
-            return error("inpaint", f"{job['image']}: {e}{kept}")
-        bar.update(k + 1)
+            return error("inpaint", f"{job.image}: {e}{kept}")
     for note in notes:
         print(f"edgeconnect inpaint: warning: {note}", file=sys.stderr)
     message = f"wrote {len(todo)} image(s) to {args.output}"

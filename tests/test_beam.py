@@ -1,0 +1,269 @@
+"""`edgeconnect inpaint-beam` (edgeconnect_tf/beam.py) on Beam's local runner with 2 workers.
+
+The pipelines run on the FnApiRunner, the engine behind Beam's DirectRunner, named
+explicitly: the DirectRunner of Beam >= 2.6x first tries to download its Go "Prism"
+runner, which a test must not do.
+"""
+
+import os
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+
+beam = pytest.importorskip("apache_beam")
+
+from edgeconnect_tf import beam as pipeline  # noqa: E402
+from edgeconnect_tf.cli import main as cli_main  # noqa: E402
+from edgeconnect_tf.io import atomic_path, atomic_write, read_image  # noqa: E402
+from edgeconnect_tf.jobs import pending, plan_inpaint  # noqa: E402
+from edgeconnect_tf.weights import REQUIRED, build_networks, save_networks  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TWO_WORKERS = [
+    "--runner", "FnApiRunner", "--direct_num_workers", "2",
+    "--direct_running_mode", "multi_processing",
+]  # fmt: skip
+KILL_MARKER = "EDGECONNECT_TEST_KILL_MARKER"
+
+
+@pytest.fixture(autouse=True)
+def _workers_import_this_checkout(monkeypatch):
+    """Worker processes find this checkout's package and this test module (die_halfway)."""
+    paths = [REPO, os.path.join(REPO, "tests"), os.environ.get("PYTHONPATH", "")]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in paths if p))
+
+
+def _image(height, width, seed):
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    smooth = np.stack([x * 4, y * 5, (x + y) * 3], -1) % 256
+    return np.clip(smooth + rng.integers(-20, 20, (height, width, 3)), 0, 255).astype(np.uint8)
+
+
+def _write(path, array):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    array = array[..., ::-1] if array.ndim == 3 else array
+    assert cv2.imwrite(str(path), array)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """weights/, in/ (6 good images, 2 sizes, a subfolder, a JPEG), mixed/ (in/ plus 4 bad
+    inputs), masks/, and expected/: `edgeconnect inpaint --save-edges` on in/."""
+    import keras
+
+    root = tmp_path_factory.mktemp("beam")
+    keras.utils.set_random_seed(5)
+    save_networks(str(root / "weights"), build_networks(1, 8, names=REQUIRED))
+    names = ["a.png", "b.png", "c.jpg", "sub/d.png", "sub/e.png", "f.png"]
+    for k, name in enumerate(names):
+        height, width = (40, 48) if k % 2 else (36, 52)
+        _write(root / "in" / name, _image(height, width, k))
+        hole = np.zeros((height, width), np.uint8)
+        hole[8 + k : 20 + k, 10:30] = 255
+        _write(root / "masks" / (os.path.splitext(name)[0] + ".png"), hole)
+    shutil.copytree(root / "in", root / "mixed")
+    (root / "mixed" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")  # header fails
+    png = cv2.imencode(".png", _image(40, 48, 9))[1].tobytes()
+    (root / "mixed" / "truncated.png").write_bytes(png[:60])  # header fine, decoding fails
+    _write(root / "mixed" / "big.png", _image(64, 64, 10))  # above --max-pixels 3000
+    _write(root / "mixed" / "sized.png", _image(40, 48, 11))  # its mask is 20×24
+    for name, shape in [("broken", (40, 48)), ("truncated", (40, 48)), ("big", (64, 64))]:
+        _write(root / "masks" / f"{name}.png", np.full(shape, 255, np.uint8))
+    _write(root / "masks" / "sized.png", np.full((20, 24), 255, np.uint8))
+    code = cli_main(
+        ["inpaint", "--weights", str(root / "weights"), "--input", str(root / "in"),
+         "--mask", str(root / "masks"), "--output", str(root / "expected"), "--save-edges"]
+    )  # fmt: skip
+    assert code == 0
+    return root
+
+
+def _files(directory):
+    """{relative path: bytes} of the files under `directory` that are not hidden."""
+    found = {}
+    for folder, dirs, files in os.walk(directory):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in files:
+            if not name.startswith("."):
+                path = os.path.join(folder, name)
+                with open(path, "rb") as f:
+                    found[os.path.relpath(path, directory)] = f.read()
+    return found
+
+
+@pytest.mark.slow
+def test_two_workers_match_inpaint_dead_letter_the_bad_and_rerun_skips(data, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["inpaint-beam", "--weights", str(data / "weights"), "--input", str(data / "mixed"),
+            "--mask", str(data / "masks"), "--output", str(out), "--save-edges",
+            "--batch-size", "2", "--max-pixels", "3000", *TWO_WORKERS]  # fmt: skip
+    assert cli_main(argv) == 1  # some inputs failed
+    stdout, stderr = capsys.readouterr()
+    assert "wrote 6 image(s)" in stdout
+    assert f"4 image(s) failed: see {out / '_failed'}" in stderr
+    files = _files(out)
+    failed = {k: v.decode() for k, v in files.items() if k.startswith("_failed")}
+    assert {k: v for k, v in files.items() if k not in failed} == _files(data / "expected")
+    assert set(failed) == {f"_failed/{n}.png.txt" for n in ("broken", "truncated", "big", "sized")}
+    reasons = {k.split("/")[1].split(".")[0]: v.splitlines()[-1] for k, v in failed.items()}
+    assert "broken.png could not be read as an image" in reasons["broken"]
+    assert "truncated.png could not be read as an image" in reasons["truncated"]
+    assert "64×64 = 4096 pixels; the limit is 3000" in reasons["big"]
+    assert "mask" in reasons["sized"] and "24×20" in reasons["sized"]
+    assert failed["_failed/big.png.txt"].splitlines()[0] == f"image: {data / 'mixed' / 'big.png'}"
+
+    stats = {p: os.stat(out / p) for p in _files(data / "expected")}
+    assert cli_main(argv) == 1  # a rerun: the four bad inputs fail again, the rest is kept
+    stdout, _ = capsys.readouterr()
+    assert "wrote 0 image(s)" in stdout and "skipped 6" in stdout
+    for path, before in stats.items():
+        after = os.stat(out / path)
+        assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns), path
+
+
+def die_halfway(path, data):
+    """An atomic write whose process dies (SIGKILL-like `os._exit`) half-way through the
+    first file of the run; later calls write normally."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(data[: len(data) // 2])
+        f.flush()
+        try:
+            os.close(os.open(os.environ[KILL_MARKER], os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            f.write(data[len(data) // 2 :])
+            return
+        os._exit(9)
+
+
+@pytest.mark.slow
+def test_worker_killed_mid_write_leaves_no_partial_file(data, tmp_path, monkeypatch):
+    """The local runner does not retry: the run fails, and the rerun (what a cluster's
+    retry of the bundle does) finishes the job; no output is ever half-written."""
+    monkeypatch.setenv(KILL_MARKER, str(tmp_path / "killed"))
+    out = tmp_path / "out"
+    jobs = plan_inpaint(str(data / "in"), str(data / "masks"), str(out), save_edges=True)
+    settings = pipeline.Settings(
+        weights=str(data / "weights"), output=str(out), dead_letter=str(out / "_failed")
+    )
+    with pytest.raises(Exception, match="Channel closed|closed prematurely|worker"):
+        pipeline.run(pending(jobs), settings, TWO_WORKERS, write=die_halfway)
+    assert (tmp_path / "killed").exists()  # the worker did die in the middle of a write
+    expected = _files(data / "expected")
+    for name, content in _files(out).items():  # whatever has its final name is complete
+        assert content == expected[name], name
+    hidden = [n for _, _, files in os.walk(out) for n in files if n.startswith(".")]
+    assert all(".tmp." in name for name in hidden)  # the killed attempt's temporary file
+
+    todo = pending(jobs)
+    assert 0 < len(todo) <= len(jobs)
+    counts = pipeline.run(todo, settings, TWO_WORKERS, write=die_halfway)
+    assert counts == {"written": len(todo), "skipped": 0, "failed": 0}
+    assert _files(out) == expected
+
+
+def test_batched_record_replay_equals_inpaint_for_every_strategy(data, tmp_path):
+    """In-process, no runner: the handler stacks same-size calls (crop: several windows
+    per image) and the replayed `inpaint` writes the same bytes as `edgeconnect inpaint`."""
+    from edgeconnect_tf.edgeconnect import EdgeConnect
+    from edgeconnect_tf.inpaint import inpaint
+    from edgeconnect_tf.jobs import encoded_outputs
+
+    big = tmp_path / "big"
+    masks = tmp_path / "masks"
+    for k, size in enumerate([(300, 600), (300, 600), (120, 90)]):  # crop: 2, 2, 1 windows
+        _write(big / f"{k}.png", _image(*size, k))
+        hole = np.zeros(size, np.uint8)
+        hole[100:130, 20:50] = hole[150:170, size[1] - 50 : size[1] - 20] = 255
+        _write(masks / f"{k}.png", hole)
+    model = EdgeConnect.from_pretrained(str(data / "weights"))
+    for strategy in ("crop", "resize", "full"):
+        out = tmp_path / strategy
+        settings = pipeline.Settings(
+            weights=str(data / "weights"), strategy=strategy, output=str(out),
+            dead_letter=str(out / "_failed"), batch_size=4,
+        )  # fmt: skip
+        todo = plan_inpaint(str(big), str(masks), str(out))
+        prepared = pipeline.prepare_batch(todo, settings)
+        calls = [len(p.calls) for p in prepared]
+        assert calls == ([2, 2, 1] if strategy == "crop" else [1, 1, 1])
+        calls_made = []
+
+        def counting(inputs, training=False, calls_made=calls_made, **kwargs):
+            calls_made.append(inputs["image"].shape[0])
+            return model(inputs, training=training, **kwargs)
+
+        handler = pipeline.EdgeConnectModelHandler(settings)
+        results = handler.run_inference(prepared, counting)
+        assert sorted(calls_made, reverse=True)[0] >= 2  # same-size calls ran as one batch
+        writer = pipeline.WriteResults(settings)
+        for result in results:
+            assert list(writer.process(result)) == [result.example.job.output]
+        for job in todo:
+            want, edge_map = inpaint(
+                model, read_image(job.image), read_image(job.mask, "mask"), strategy=strategy
+            )
+            with open(job.output, "rb") as f:
+                assert f.read() == encoded_outputs(job, want, edge_map)[job.output]
+
+
+def test_a_failing_batch_fails_its_jobs_only(data, tmp_path):
+    out = tmp_path / "out"
+    settings = pipeline.Settings(output=str(out), dead_letter=str(out / "_failed"))
+    todo = plan_inpaint(str(data / "in"), str(data / "masks"), str(out))[:3]
+    prepared = pipeline.prepare_batch(todo, settings)  # 36×52, 40×48, 36×52
+
+    def model(inputs, training=False):
+        if inputs["image"].shape[1] == 40:
+            raise MemoryError("out of memory")
+        return {"inpainted": inputs["image"], "edges": inputs["mask"]}
+
+    results = pipeline.EdgeConnectModelHandler(settings).run_inference(prepared, model)
+    assert isinstance(results[1].inference, str) and "out of memory" in results[1].inference
+    assert not isinstance(results[0].inference, str) and not isinstance(results[2].inference, str)
+    writer = pipeline.WriteResults(settings)
+    tagged = list(writer.process(results[1]))
+    assert len(tagged) == 1 and tagged[0].tag == pipeline.FAILED
+    atomic_write(pipeline.dead_letter_path(todo[0], settings), "old failure")
+    assert list(writer.process(results[0])) == [todo[0].output]
+    assert not os.path.exists(pipeline.dead_letter_path(todo[0], settings))  # done now
+    path = pipeline.write_dead_letter(tagged[0].value, settings)
+    assert path == str(out / "_failed" / "b.png.txt")
+    with open(path) as f:
+        assert f.read().splitlines()[-1].startswith("reason: model failed on a batch of 1")
+
+
+def test_pipeline_options_pass_through_and_typos_are_refused(data, tmp_path, capsys):
+    base = ["inpaint-beam", "--weights", str(data / "weights"), "--input", str(data / "in"),
+            "--mask", str(data / "masks"), "--output", str(tmp_path / "o")]  # fmt: skip
+    assert cli_main([*base, "--runnr", "FnApiRunner"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "edgeconnect inpaint-beam: error: unrecognized arguments: --runnr "
+        "(not a Beam pipeline option either)"
+    )
+    with pytest.raises(SystemExit):  # `inpaint` takes no pipeline options
+        cli_main(["inpaint", *base[1:], "--runner", "FnApiRunner"])
+    assert "unrecognized arguments: --runner FnApiRunner" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_saved_model_gives_the_same_files(data, tmp_path):
+    """--saved-model: the exported SavedModel's signatures, batched, write `inpaint`'s bytes."""
+    from edgeconnect_tf.deploy.saved_model import export_saved_model
+    from edgeconnect_tf.edgeconnect import EdgeConnect
+
+    exported = str(tmp_path / "edgeconnect" / "1")
+    export_saved_model(EdgeConnect.from_pretrained(str(data / "weights")), exported, warmup_size=0)
+    out = tmp_path / "out"
+    settings = pipeline.Settings(
+        saved_model=exported, output=str(out), dead_letter=str(out / "_failed"), batch_size=4
+    )
+    todo = plan_inpaint(str(data / "in"), str(data / "masks"), str(out), save_edges=True)
+    handler = pipeline.EdgeConnectModelHandler(settings)
+    results = handler.run_inference(pipeline.prepare_batch(todo, settings), handler.load_model())
+    writer = pipeline.WriteResults(settings)
+    assert [path for r in results for path in writer.process(r)] == [j.output for j in todo]
+    assert _files(out) == _files(data / "expected")

@@ -15,7 +15,8 @@ from conftest import app_in_thread
 pytest.importorskip("fastapi")
 uvicorn = pytest.importorskip("uvicorn")
 
-from edgeconnect_tf import serve  # noqa: E402
+from edgeconnect_tf.serving.app import create_app, create_static_app  # noqa: E402
+from edgeconnect_tf.serving.predictor import load_signatures  # noqa: E402
 from edgeconnect_tf.weights import build_networks, save_networks  # noqa: E402
 
 
@@ -49,8 +50,8 @@ def weights_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(weights_dir):
     """A real uvicorn server on a free loopback port, in a thread."""
-    signatures = serve.load_signatures(weights_dir=weights_dir)
-    app = serve.create_app(signatures, max_request_bytes=2_000_000)
+    signatures = load_signatures(weights_dir=weights_dir)
+    app = create_app(signatures, max_request_bytes=2_000_000)
     with app_in_thread(app) as url:
         yield url
 

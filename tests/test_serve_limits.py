@@ -26,7 +26,10 @@ from conftest import app_in_thread, free_port
 pytest.importorskip("fastapi")
 uvicorn = pytest.importorskip("uvicorn")
 
-from edgeconnect_tf import image_headers, serve  # noqa: E402
+from edgeconnect_tf import image_headers  # noqa: E402
+from edgeconnect_tf.serving.app import create_app  # noqa: E402
+from edgeconnect_tf.serving.limits import Limits  # noqa: E402
+from edgeconnect_tf.serving.predictor import Predictor, load_signatures  # noqa: E402
 from edgeconnect_tf.weights import build_networks, save_networks  # noqa: E402
 
 # Peak RSS allowed to the tiny-network processes. Measured here (TF 2.21, tiny networks):
@@ -395,15 +398,15 @@ def _safe_post(url, body):
 def slow_server(weights_dir, monkeypatch):
     """An in-process server whose file runs wait for `release`: queue 1, 3 s limit."""
     release = threading.Event()
-    run_files = serve.Predictor._run_files
+    run_files = Predictor._run_files
 
     def blocked(self, files, row_format, deadline):
         release.wait(30)
         return run_files(self, files, row_format, deadline)
 
-    monkeypatch.setattr(serve.Predictor, "_run_files", blocked)
-    signatures = serve.load_signatures(weights_dir=weights_dir)
-    app = serve.create_app(signatures, limits=serve.Limits(queue_size=1, timeout_s=3))
+    monkeypatch.setattr(Predictor, "_run_files", blocked)
+    signatures = load_signatures(weights_dir=weights_dir)
+    app = create_app(signatures, limits=Limits(queue_size=1, timeout_s=3))
     with app_in_thread(app) as url:
         yield url, release
         release.set()

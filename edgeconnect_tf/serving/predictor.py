@@ -164,11 +164,18 @@ class Predictor:
         return list(zip(*(columns[n] for n in names), strict=True))
 
     def _check_tensor_pixels(self, tensors):
+        """N·H·W of `image` at most `max_pixels`, and at most MAX_SIDE² (full-size runs)."""
         from edgeconnect_tf.inpaint import MAX_SIDE
 
         image = tensors.get("image")
         if image is not None and image.shape.rank == 4:
             pixels = int(np.prod(image.shape[:3]))
+            if pixels > self.limits.max_pixels:
+                raise TooLargeError(
+                    f"input 'image' of shape {image.shape.as_list()} holds {pixels} pixels "
+                    f"(N·H·W); the limit is {self.limits.max_pixels} pixels per request "
+                    "(--max-pixels)"
+                )
             if pixels > MAX_SIDE * MAX_SIDE:
                 raise TooLargeError(
                     f"input 'image' of shape {image.shape.as_list()} holds {pixels} pixels "

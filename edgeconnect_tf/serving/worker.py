@@ -30,6 +30,11 @@ class Worker:
         """Places taken now: requests admitted and not yet given back (running included)."""
         return self._admitted
 
+    @property
+    def alive(self):
+        """Whether the inference thread runs (False once `stop` has ended it)."""
+        return self._thread.is_alive()
+
     def admit(self):
         if not self._places.acquire(blocking=False):
             return False

@@ -472,6 +472,10 @@ def slow_server(weights_dir, monkeypatch):
 
     monkeypatch.setattr(Predictor, "_run_files", blocked)
     signatures = load_signatures(weights_dir=weights_dir)
+    # A first call optimises the graph (seconds on a loaded machine): not within the 3 s.
+    image = _photo()[None].astype(np.float32) / 255
+    mask = (_mask()[None, ..., None] > 0).astype(np.float32)
+    signatures["serving_default"](image=image, mask=mask)
     app = create_app(signatures, limits=Limits(queue_size=1, timeout_s=3))
     with app_in_thread(app) as url:
         yield url, release, started, app.state.worker
@@ -573,6 +577,12 @@ def test_saved_model_refuses_bombs_and_hostile_tensors(weights_dir, tmp_path):
         inputs.update({k: np.array([v], object) for k, v in more.items()})
         return signature, inputs
 
+    def two_files(image, mask):
+        return "inpaint_bytes", {
+            "image_bytes": np.array([image, image], object),
+            "mask_bytes": np.array([mask, mask], object),
+        }
+
     def tensors(image, mask):
         return "serving_default", {"image": image, "mask": mask}
 
@@ -598,6 +608,8 @@ def test_saved_model_refuses_bombs_and_hostile_tensors(weights_dir, tmp_path):
             "ordinary tensor": tensors(photo, mask),
             "ordinary files": files(_encode(_photo()), _encode(_mask())),
             "3000² header": files(_png_claiming(3000, 3000), _encode(_mask())),
+            # Each under the limit, not together: refused before either is decoded.
+            "two 1500² headers": two_files(_png_claiming(1500, 1500), _png_claiming(1500, 1500)),
         }
     )
     np.savez(tmp_path / "cases.npz", cases=np.array(cases, dtype=object))
@@ -623,6 +635,7 @@ def test_saved_model_refuses_bombs_and_hostile_tensors(weights_dir, tmp_path):
     refused("BMP header 30000²", "30000", f"limit of {limit} pixels")
     refused("mask is the bomb", "`mask_bytes` is", "5000")
     refused("3000² header", "3000", f"limit of {limit} pixels")
+    refused("two 1500² headers", "4500000 pixels together", f"limit of {limit} pixels")
     refused("truncated PNG")
     refused("truncated PNG header", "PNG, JPEG or BMP")
     refused("truncated JPEG")
@@ -670,6 +683,9 @@ def test_export_max_pixels_is_baked_into_the_signatures(weights_dir, tmp_path, c
         fn(tf.constant([image]), tf.constant([mask]))
     small = fn(tf.constant([_encode(_photo(40, 50))]), tf.constant([_encode(_mask(40, 50))]))
     assert small["inpainted_png_bytes"].shape == [1]
+    # The rule of `serve --max-pixels`: a request's images together.
+    with pytest.raises(tf.errors.InvalidArgumentError, match="4000 pixels together"):
+        fn(tf.constant([_encode(_photo(40, 50))] * 2), tf.constant([_encode(_mask(40, 50))] * 2))
 
 
 @pytest.mark.parametrize("flag", ["--max-pixels", "--queue-size", "--timeout"])

@@ -7,8 +7,8 @@ stops at its next network call once its deadline is past or the server is stoppi
 
 The `inpaint_bytes*` signatures run through `inpaint.inpaint`'s auto strategy, so the
 networks never see more than `inpaint.MAX_SIDE` px a side (holes are cropped, large
-ones scaled down); the exported SavedModel runs the whole image instead (README, "Same
-answer under TF Serving"). Tensor signatures run at full size and take at most
+ones scaled down); the exported SavedModel runs the whole image instead (README, "The
+same answer under TF Serving"). Tensor signatures run at full size and take at most
 MAX_SIDE² pixels (N·H·W).
 """
 

@@ -236,9 +236,11 @@ def serving_functions(model, max_pixels=DEFAULT_MAX_PIXELS):
         total_check = tf.debugging.Assert(
             total <= max_pixels,
             [
-                "the request's image files hold",
-                total,
-                f"pixels together, more than this model's limit of {max_pixels} pixels",
+                tf.strings.format(
+                    "the request's image files hold {} pixels together, more than this "
+                    f"model's limit of {max_pixels} pixels",
+                    total,
+                )
             ],
         )
         with tf.control_dependencies([total_check]):

@@ -47,10 +47,12 @@ def model_path(directory, name):
 
 def list_models(directory):
     """[{"name", "url", "bytes"}] of the models in `directory` (None: []), by name."""
-    if directory is None:
-        return []
+    try:
+        names = [] if directory is None else sorted(os.listdir(directory))
+    except OSError:  # the folder went away while serving
+        names = []
     models = []
-    for name in sorted(os.listdir(directory)):
+    for name in names:
         path = model_path(directory, name)
         if path is not None:
             models.append({"name": name, "url": f"/models/{name}", "bytes": os.path.getsize(path)})
@@ -75,9 +77,12 @@ def add_model_file_routes(app, directory=None):
     @app.api_route("/models/{name}", methods=["GET", "HEAD"])
     def model_file(name: str, request: Request):
         path = None if directory is None else model_path(directory, name)
-        if path is None:
+        try:
+            stat = None if path is None else os.stat(path)
+        except OSError:  # removed since
+            stat = None
+        if stat is None:
             return JSONResponse({"error": f"no model {name!r} is served here"}, status_code=404)
-        stat = os.stat(path)
         etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
         headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
         if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:

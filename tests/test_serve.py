@@ -2,6 +2,7 @@
 the folder of `.tflite` files, the same answer as the SavedModel's signature."""
 
 import base64
+import functools
 import json
 import os
 import socket
@@ -53,10 +54,16 @@ def weights_dir(tmp_path_factory):
     return str(path)
 
 
+@functools.cache
+def _signatures(weights_dir):
+    """The serving signatures of `weights_dir`, traced once for the tests of this file."""
+    return load_signatures(weights_dir=weights_dir)
+
+
 @pytest.fixture(scope="module")
 def server(weights_dir, models_dir):
     """A real uvicorn server on a free loopback port, in a thread."""
-    signatures = load_signatures(weights_dir=weights_dir)
+    signatures = _signatures(weights_dir)
     app = create_app(signatures, max_request_bytes=2_000_000, models_dir=models_dir)
     with app_in_thread(app) as url:
         yield url
@@ -330,7 +337,7 @@ def test_models_flag_names_a_missing_folder_in_one_line(kind, tmp_path):
 
 
 def test_the_app_stops_its_inference_thread_when_the_server_stops(weights_dir):
-    app = create_app(load_signatures(weights_dir=weights_dir))
+    app = create_app(_signatures(weights_dir))
     with app_in_thread(app) as url:
         assert _post(url, _request(_photo(), _mask()))[0] == 200
         assert app.state.worker.alive
@@ -350,7 +357,7 @@ def test_files_get_the_saved_models_pixels_up_to_512_px_a_side(server, weights_d
 
     from edgeconnect_tf.inpaint import MAX_SIDE
 
-    signature = load_signatures(weights_dir=weights_dir)["inpaint_bytes"]
+    signature = _signatures(weights_dir)["inpaint_bytes"]
     for h, w in [(40, 52), (MAX_SIDE, 300)]:
         image, mask = _photo(h, w), _mask(h, w, (h // 4, h // 2, w // 3, w // 2))
         code, payload = _post(server, _request(image, mask))

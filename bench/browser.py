@@ -2,7 +2,7 @@
 
 One case, run in its own process by `bench.common.run_case`: random full-size
 networks exported with `export_tflite` (float32) at size×size, the editor page
-served cross-origin isolated by `serve.create_static_app` (so LiteRT.js loads
+served cross-origin isolated by `serving.app.create_static_app` (so LiteRT.js loads
 its threaded WebAssembly build), the model opened in the page and timed there
 (`ondevice.time`: tensors in, `model.run`, outputs read back) on the same photo
 and hole as the Python TFLite case (`bench.export.photo_inputs`). Chromium is
@@ -27,7 +27,7 @@ def _serve_page():
     """The static editor on a free loopback port, in a thread; returns (url, server)."""
     import uvicorn
 
-    from edgeconnect_tf.serve import create_static_app
+    from edgeconnect_tf.serving.app import create_static_app
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -146,6 +146,57 @@ def check_file_in_graph(data, name, max_pixels, gray=False):
     """
     import tensorflow as tf
 
+    head, length, is_png, known, read_size = _graph_header(data)
+
+    def png_animated():
+        return tf.cond(is_png, lambda: _png_is_animated(data, length), lambda: tf.constant(False))
+
+    known_check = tf.debugging.Assert(
+        known,
+        [
+            f"`{name}` must be a {FORMATS} file (GIF, WebP and others are refused); "
+            "it starts with bytes",
+            head[:8],
+        ],
+    )
+    with tf.control_dependencies([known_check]):
+        height, width, components = read_size()
+        animated = png_animated()
+    size = [width, "x", height]
+    return [
+        known_check,
+        tf.debugging.Assert(
+            tf.logical_not(animated),
+            [f"`{name}` is an animated PNG (APNG); send a single-frame image"],
+        ),
+        tf.debugging.Assert(
+            (width > 0) & (height > 0), [f"`{name}` has zero size:", *size, "pixels"]
+        ),
+        tf.debugging.Assert(
+            tf.logical_not(gray) | (components != 4),
+            [f"`{name}` is a CMYK JPEG; send a grayscale or RGB file"],
+        ),
+        tf.debugging.Assert(
+            width * height <= max_pixels,
+            [f"`{name}` is", *size, f"pixels, more than this model's limit of {max_pixels} pixels"],
+        ),
+    ]
+
+
+def file_pixels_in_graph(data):
+    """Width · height (int64 scalar) from the header of `data`, a scalar string tensor.
+
+    Meaningful only for a file that passed `check_file_in_graph` (run those checks first).
+    """
+    height, width, _ = _graph_header(data)[4]()
+    return width * height
+
+
+def _graph_header(data):
+    """(first 32 bytes as int64, length, is_png, is a known format, size()) of `data`;
+    size() -> (height, width, components) int64, read from the header."""
+    import tensorflow as tf
+
     head = _graph_bytes(data, 0, 32)
     length = tf.cast(tf.strings.length(data), tf.int64)
 
@@ -167,39 +218,7 @@ def check_file_in_graph(data, name, max_pixels, gray=False):
         size = tuple(tf.where(is_png, p, b) for p, b in zip(png, bmp, strict=True))
         return (*size, tf.constant(3, tf.int64))
 
-    def png_animated():
-        return tf.cond(is_png, lambda: _png_is_animated(data, length), lambda: tf.constant(False))
-
-    known_check = tf.debugging.Assert(
-        known,
-        [
-            f"`{name}` must be a {FORMATS} file (GIF, WebP and others are refused); "
-            "it starts with bytes",
-            head[:8],
-        ],
-    )
-    with tf.control_dependencies([known_check]):
-        height, width, components = tf.cond(known & is_jpeg, jpeg_size, header_size)
-        animated = png_animated()
-    size = [width, "x", height]
-    return [
-        known_check,
-        tf.debugging.Assert(
-            tf.logical_not(animated),
-            [f"`{name}` is an animated PNG (APNG); send a single-frame image"],
-        ),
-        tf.debugging.Assert(
-            (width > 0) & (height > 0), [f"`{name}` has zero size:", *size, "pixels"]
-        ),
-        tf.debugging.Assert(
-            tf.logical_not(gray) | (components != 4),
-            [f"`{name}` is a CMYK JPEG; send a grayscale or RGB file"],
-        ),
-        tf.debugging.Assert(
-            width * height <= max_pixels,
-            [f"`{name}` is", *size, f"pixels, more than this model's limit of {max_pixels} pixels"],
-        ),
-    ]
+    return head, length, is_png, known, lambda: tf.cond(known & is_jpeg, jpeg_size, header_size)
 
 
 def _graph_bytes(data, offset, count):

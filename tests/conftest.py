@@ -88,3 +88,20 @@ def app_in_thread(app):
     finally:
         srv.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory):
+    """A folder of the user's exports: two models, and what must not be served."""
+    root = tmp_path_factory.mktemp("exports")
+    folder = root / "tflite"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "edgeconnect_256x256_float32.tflite").write_bytes(b"TFL3" + bytes(range(256)) * 4)
+    (folder / "edgeconnect_512x512_float16.tflite").write_bytes(b"TFL3 half")
+    (folder / "notes.txt").write_text("not a model")
+    (folder / ".hidden.tflite").write_bytes(b"hidden")
+    (folder / "sub" / "nested.tflite").write_bytes(b"nested")
+    (root / "outside.tflite").write_bytes(b"secret")
+    os.symlink(root / "outside.tflite", folder / "link_out.tflite")
+    os.symlink(folder / "sub", folder / "dir.tflite")
+    return str(folder)

@@ -20,8 +20,8 @@ uvicorn = pytest.importorskip("uvicorn")
 
 from test_editor_browser import CHROMIUM, CHROMIUM_ARGS, _decode_data_url  # noqa: E402
 
-from edgeconnect_tf import serve  # noqa: E402
 from edgeconnect_tf.inpaint import hole_windows  # noqa: E402
+from edgeconnect_tf.serving.app import create_static_app  # noqa: E402
 
 pytestmark = [
     pytest.mark.slow,
@@ -71,7 +71,7 @@ def tflite_model(exported):
 
 @pytest.fixture(scope="module")
 def static_server():
-    with app_in_thread(serve.create_static_app()) as url:
+    with app_in_thread(create_static_app()) as url:
         yield url
 
 

@@ -1,6 +1,8 @@
 """Serving that no request can knock over: bombs and hostile inputs against a real
 `edgeconnect serve` process and the exported SavedModel, the queue, the time limit,
-SIGTERM during an inference. Tiny networks; the bombs are refused before decoding."""
+SIGTERM and Ctrl+C, also during an inference. Tiny networks; the bombs are refused before
+decoding. No sleep stands in for synchronisation: tests wait on events the serving code
+exposes (`Worker.admitted`, a hooked network call) or poll a condition with a deadline."""
 
 import argparse
 import base64
@@ -26,7 +28,10 @@ from conftest import app_in_thread, free_port
 pytest.importorskip("fastapi")
 uvicorn = pytest.importorskip("uvicorn")
 
-from edgeconnect_tf import image_headers, serve  # noqa: E402
+from edgeconnect_tf import image_headers  # noqa: E402
+from edgeconnect_tf.serving.app import create_app  # noqa: E402
+from edgeconnect_tf.serving.limits import Limits  # noqa: E402
+from edgeconnect_tf.serving.predictor import Predictor, load_signatures  # noqa: E402
 from edgeconnect_tf.weights import build_networks, save_networks  # noqa: E402
 
 # Peak RSS allowed to the tiny-network processes. Measured here (TF 2.21, tiny networks):
@@ -273,37 +278,52 @@ def weights_dir(tmp_path_factory):
     return str(path)
 
 
-def _start_server(weights_dir, log_path, *flags):
-    """A real `edgeconnect serve` process on a free port; its output goes to `log_path`."""
+def _wait_until(condition, what, timeout=120):
+    """Polls `condition()` until it is true; fails naming `what` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
+        time.sleep(0.02)
+
+
+def _start_server(log_path, *flags, script=None, ready="/v1/models/edgeconnect"):
+    """A real `edgeconnect serve FLAGS` process on a free port (run through `script`, a
+    Python source that ends in the CLI, if given); its output goes to `log_path`."""
     port = free_port()
+    command = ["-c", script] if script else ["-m", "edgeconnect_tf.cli"]
     with open(log_path, "w") as log:  # a file, not a pipe: a full pipe would block it
         proc = subprocess.Popen(
-            [sys.executable, "-m", "edgeconnect_tf.cli", "serve", "--weights", weights_dir]
-            + ["--port", str(port), *flags],
+            [sys.executable, *command, "serve", "--port", str(port), *flags],
             stdout=log,
             stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 180
-    while time.time() < deadline:
+
+    def up():
         if proc.poll() is not None:
             with open(log_path) as log:
                 raise AssertionError(log.read()[-3000:])
         try:
-            with urllib.request.urlopen(url + "/v1/models/edgeconnect", timeout=5):
-                return proc, url
+            with urllib.request.urlopen(url + ready, timeout=5):
+                return True
         except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise AssertionError("edgeconnect serve did not come up in 180 s")
+            return False
+
+    try:
+        _wait_until(up, "edgeconnect serve answering", timeout=180)
+    except AssertionError:
+        proc.kill()
+        raise
+    return proc, url
 
 
 @pytest.fixture(scope="module")
 def server(weights_dir, tmp_path_factory):
-    proc, url = _start_server(weights_dir, tmp_path_factory.mktemp("serve") / "log.txt")
+    log_path = tmp_path_factory.mktemp("serve") / "log.txt"
+    proc, url = _start_server(log_path, "--weights", weights_dir)
     yield proc, url
     proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=30)
+    assert proc.wait(timeout=60) == 0, log_path.read_text()[-3000:]
 
 
 def test_bombs_and_hostile_inputs_then_twelve_concurrent_requests(server):
@@ -360,24 +380,71 @@ def test_sixteen_bit_png_and_cmyk_jpeg_are_read_as_tensorflow_decodes_them(serve
         np.testing.assert_array_equal(out[..., channel][known], expected[known])
 
 
-def test_sigterm_stops_the_server_during_an_inference(weights_dir, tmp_path):
-    """A 4096² photo with 196 separate holes: 196 network windows, many seconds."""
-    proc, url = _start_server(weights_dir, tmp_path / "log.txt")
-    image = np.full((4096, 4096, 3), 120, np.uint8)
-    mask = np.zeros((4096, 4096), np.uint8)
-    mask[100::300, 100::300] = 255  # 14² holes 300 px apart: as many 256² windows
+# The CLI with its first network call held until the server is stopping: it prints a line
+# as each network call starts and ends, so the test knows a run is in its network call.
+HELD_NETWORK_CALL = textwrap.dedent(
+    """
+    import itertools, sys
+    from edgeconnect_tf.cli import main
+    from edgeconnect_tf.serving.predictor import Predictor
+
+    model_of, calls = Predictor._model, itertools.count(1)
+
+    def held_model(self, deadline):
+        network = self.signatures["serving_default"]
+        if not getattr(network, "held", False):
+            def call(**inputs):
+                n = next(calls)
+                print(f"network call {n} started", flush=True)
+                if n == 1:
+                    self.stopping.wait(120)
+                out = network(**inputs)
+                print(f"network call {n} ended", flush=True)
+                return out
+
+            call.held = True
+            self.signatures["serving_default"] = call
+        return model_of(self, deadline)
+
+    Predictor._model = held_model
+    sys.exit(main(sys.argv[1:]))
+    """
+)
+
+
+def test_sigterm_during_an_inference_answers_503_and_ends_the_process(weights_dir, tmp_path):
+    """Two holes far apart in a 700 px wide photo: two network windows. SIGTERM comes while
+    the first window's network call runs: that call ends, the second is never made, the
+    client gets 503, the process exits 0 without a trace."""
+    log_path = tmp_path / "log.txt"
+    proc, url = _start_server(log_path, "--weights", weights_dir, script=HELD_NETWORK_CALL)
+    image, mask = _photo(300, 700), np.zeros((300, 700), np.uint8)
+    mask[100:140, 40:80] = mask[150:190, 600:650] = 255
     body = json.dumps(_files(_encode(image), _encode(mask))).encode()
     answer = {}
     client = threading.Thread(target=lambda: answer.update(result=_safe_post(url, body)))
     client.start()
-    time.sleep(4)  # parsed and decoded; its windows take ~20 s more
+    _wait_until(lambda: "network call 1 started" in log_path.read_text(), "the first call")
     proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=60)
+    assert proc.wait(timeout=120) == 0
     client.join(timeout=60)
-    assert proc.returncode in (0, -signal.SIGTERM)
-    # The run stopped at its next network call and said so, instead of finishing first.
     code, payload = answer["result"]
     assert code == 503 and "stopping" in payload["error"], (code, payload)
+    log = log_path.read_text()
+    assert "network call 1 ended" in log and "network call 2" not in log, log
+    assert "Traceback" not in log and "edgeconnect serve: stopped" in log, log
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_static_only_stops_on_ctrl_c_and_sigterm(sig, tmp_path):
+    log_path = tmp_path / "log.txt"
+    proc, url = _start_server(log_path, "--static-only", ready="/api/models")
+    with urllib.request.urlopen(url + "/") as r:
+        assert r.status == 200
+    proc.send_signal(sig)
+    assert proc.wait(timeout=60) == 0
+    log = log_path.read_text()
+    assert "Traceback" not in log and log.rstrip().endswith("edgeconnect serve: stopped"), log
 
 
 def _safe_post(url, body):
@@ -393,29 +460,35 @@ def _safe_post(url, body):
 
 @pytest.fixture
 def slow_server(weights_dir, monkeypatch):
-    """An in-process server whose file runs wait for `release`: queue 1, 3 s limit."""
-    release = threading.Event()
-    run_files = serve.Predictor._run_files
+    """An in-process server whose file runs wait for `release`: queue 1, 3 s limit.
+    Yields (url, release, started: set when a run is on the inference thread, worker)."""
+    release, started = threading.Event(), threading.Event()
+    run_files = Predictor._run_files
 
     def blocked(self, files, row_format, deadline):
+        started.set()
         release.wait(30)
         return run_files(self, files, row_format, deadline)
 
-    monkeypatch.setattr(serve.Predictor, "_run_files", blocked)
-    signatures = serve.load_signatures(weights_dir=weights_dir)
-    app = serve.create_app(signatures, limits=serve.Limits(queue_size=1, timeout_s=3))
+    monkeypatch.setattr(Predictor, "_run_files", blocked)
+    signatures = load_signatures(weights_dir=weights_dir)
+    # A first call optimises the graph (seconds on a loaded machine): not within the 3 s.
+    image = _photo()[None].astype(np.float32) / 255
+    mask = (_mask()[None, ..., None] > 0).astype(np.float32)
+    signatures["serving_default"](image=image, mask=mask)
+    app = create_app(signatures, limits=Limits(queue_size=1, timeout_s=3))
     with app_in_thread(app) as url:
-        yield url, release
+        yield url, release, started, app.state.worker
         release.set()
 
 
 def test_full_queue_answers_503_at_once_and_time_limit_504(slow_server):
-    url, release = slow_server
+    url, release, started, worker = slow_server
     with ThreadPoolExecutor(2) as pool:
         running = pool.submit(_post, url, _ordinary(0))
-        time.sleep(0.5)
+        assert started.wait(30)  # running on the inference thread
         queued = pool.submit(_post, url, _ordinary(1))
-        time.sleep(0.5)
+        _wait_until(lambda: worker.admitted == 2, "the second request in the waiting place")
         code, payload, headers = _post(url, _ordinary(2))
         assert not running.done()  # answered at once, not when the others time out
         assert code == 503 and "busy" in payload["error"]
@@ -426,7 +499,7 @@ def test_full_queue_answers_503_at_once_and_time_limit_504(slow_server):
         assert code == 503 and "not started within 3 s" in payload["error"], payload
         assert int(headers["Retry-After"]) > 0
     release.set()
-    time.sleep(0.5)  # the abandoned run stops at its first network call
+    _wait_until(lambda: worker.admitted == 0, "the abandoned run stopping at its network call")
     code, payload, _ = _post(url, _ordinary())
     assert code == 200, payload
 
@@ -504,6 +577,12 @@ def test_saved_model_refuses_bombs_and_hostile_tensors(weights_dir, tmp_path):
         inputs.update({k: np.array([v], object) for k, v in more.items()})
         return signature, inputs
 
+    def two_files(image, mask):
+        return "inpaint_bytes", {
+            "image_bytes": np.array([image, image], object),
+            "mask_bytes": np.array([mask, mask], object),
+        }
+
     def tensors(image, mask):
         return "serving_default", {"image": image, "mask": mask}
 
@@ -529,6 +608,8 @@ def test_saved_model_refuses_bombs_and_hostile_tensors(weights_dir, tmp_path):
             "ordinary tensor": tensors(photo, mask),
             "ordinary files": files(_encode(_photo()), _encode(_mask())),
             "3000² header": files(_png_claiming(3000, 3000), _encode(_mask())),
+            # Each under the limit, not together: refused before either is decoded.
+            "two 1500² headers": two_files(_png_claiming(1500, 1500), _png_claiming(1500, 1500)),
         }
     )
     np.savez(tmp_path / "cases.npz", cases=np.array(cases, dtype=object))
@@ -554,6 +635,7 @@ def test_saved_model_refuses_bombs_and_hostile_tensors(weights_dir, tmp_path):
     refused("BMP header 30000²", "30000", f"limit of {limit} pixels")
     refused("mask is the bomb", "`mask_bytes` is", "5000")
     refused("3000² header", "3000", f"limit of {limit} pixels")
+    refused("two 1500² headers", "4500000 pixels together", f"limit of {limit} pixels")
     refused("truncated PNG")
     refused("truncated PNG header", "PNG, JPEG or BMP")
     refused("truncated JPEG")
@@ -601,6 +683,9 @@ def test_export_max_pixels_is_baked_into_the_signatures(weights_dir, tmp_path, c
         fn(tf.constant([image]), tf.constant([mask]))
     small = fn(tf.constant([_encode(_photo(40, 50))]), tf.constant([_encode(_mask(40, 50))]))
     assert small["inpainted_png_bytes"].shape == [1]
+    # The rule of `serve --max-pixels`: a request's images together.
+    with pytest.raises(tf.errors.InvalidArgumentError, match="4000 pixels together"):
+        fn(tf.constant([_encode(_photo(40, 50))] * 2), tf.constant([_encode(_mask(40, 50))] * 2))
 
 
 @pytest.mark.parametrize("flag", ["--max-pixels", "--queue-size", "--timeout"])

@@ -55,9 +55,10 @@ def add_arguments(parser):
         "--max-pixels",
         type=int,
         default=DEFAULT_MAX_PIXELS,
-        help="SavedModel: the most pixels a request may run the networks on, N·H·W of a "
-        "tensor or H·W of each file (read from its header before decoding); more fails with "
-        f"INVALID_ARGUMENT (default {DEFAULT_MAX_PIXELS} = 2048²)",
+        help="SavedModel: the most pixels of one request's images together, N·H·W of a "
+        "tensor or the files' H·W (read from their headers before decoding), the rule of "
+        "`serve --max-pixels`; more fails with INVALID_ARGUMENT "
+        f"(default {DEFAULT_MAX_PIXELS} = 2048²)",
     )
     parser.add_argument(
         "--tflite", action="store_true", help="write .tflite files instead of a SavedModel"

@@ -1,10 +1,12 @@
 """`edgeconnect serve`: the browser editor and TF Serving's REST contract on one port.
 
 edgeconnect serve --weights weights/places2   # or --model serving/edgeconnect/1
-edgeconnect serve --static-only               # the page alone: the model runs in it
+edgeconnect serve --static-only --models tflite/  # the page alone: the model runs in it
 """
 
 import argparse
+
+COMMAND = "serve"
 
 
 def uses_tensorflow(args):
@@ -12,7 +14,7 @@ def uses_tensorflow(args):
 
 
 def add_arguments(parser):
-    from edgeconnect_tf.serve import Limits
+    from edgeconnect_tf.serving.limits import Limits
 
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", help="SavedModel version dir from `edgeconnect export`")
@@ -22,16 +24,22 @@ def add_arguments(parser):
         action="store_true",
         help="only the page, for its in-browser mode (.tflite run in the page); no TensorFlow",
     )
+    parser.add_argument(
+        "--models",
+        metavar="DIR",
+        help="a folder of exported .tflite files the page lists and loads "
+        "(GET /api/models, /models/NAME); with any mode",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default loopback)")
     parser.add_argument("--port", type=int, default=8501)
-    parser.add_argument("--max-request-mb", type=float, default=32.0)
+    parser.add_argument("--max-request-mb", type=_positive(float), default=32.0)
     defaults = Limits()
     parser.add_argument(
         "--max-pixels",
         type=_positive(int),
         default=defaults.max_pixels,
-        help="most pixels of the image files of one request, read from their headers "
-        f"before decoding; more gets 413 (default {defaults.max_pixels} = 4096²)",
+        help="most pixels of the image files of one request together, read from their "
+        f"headers before decoding; more gets 413 (default {defaults.max_pixels} = 4096²)",
     )
     parser.add_argument(
         "--queue-size",
@@ -62,6 +70,47 @@ def _positive(kind):
 
 
 def main(args):
-    from edgeconnect_tf.serve import serve_command
+    from edgeconnect_tf.cli import error
 
-    return serve_command(args)
+    try:
+        import uvicorn  # noqa: F401
+    except ImportError:
+        return error(COMMAND, 'needs the app extra: pip install "edgeconnect-tf[app]"')
+    from edgeconnect_tf.serving.app import create_app, create_static_app
+    from edgeconnect_tf.serving.model_files import ModelFolderError, check_folder
+    from edgeconnect_tf.serving.server import ServerError, run_until_signalled
+
+    try:
+        models_dir = None if args.models is None else check_folder(args.models)
+    except ModelFolderError as e:
+        return error(COMMAND, e)
+    stopping = None
+    if args.static_only:
+        app = create_static_app(models_dir)
+    else:
+        from edgeconnect_tf.serving.limits import Limits
+        from edgeconnect_tf.serving.predictor import load_signatures
+
+        try:
+            signatures = load_signatures(args.model, args.weights)
+        except (ValueError, OSError) as e:
+            return error(COMMAND, e)
+        limits = Limits(
+            max_pixels=args.max_pixels,
+            queue_size=args.queue_size,
+            timeout_s=args.timeout,
+            max_request_bytes=int(args.max_request_mb * 1024 * 1024),
+        )
+        app = create_app(signatures, limits=limits, models_dir=models_dir)
+        stopping = app.state.worker.stopping
+
+    def started():
+        url = f"http://{args.host}:{args.port}/"
+        print(f"EdgeConnect editor on {url}  (Ctrl+C to stop)", flush=True)
+
+    try:
+        run_until_signalled(app, args.host, args.port, stopping=stopping, started=started)
+    except ServerError as e:
+        return error(COMMAND, e)
+    print("edgeconnect serve: stopped", flush=True)
+    return 0

@@ -9,7 +9,7 @@ QUANTIZE_MODES = ("none", "float16", "dynamic", "int8")  # TFLite variants
 # (bench/RESULTS.md); int8 kernels need constant weights, and the Winograd products' are
 # computed at run time, so the int8 variants stay "direct".
 TFLITE_CONV_MODE = {"none": "graph", "float16": "graph", "dynamic": "direct", "int8": "direct"}
-# Most pixels the networks run on at once (N·H·W of a tensor input, H·W of each file);
+# Most pixels of one request's images together (N·H·W of a tensor input, the files' H·W);
 # peak memory per size: bench/RESULTS.md, "Serving memory". `export_saved_model(max_pixels=...)`,
 # `edgeconnect export --max-pixels`.
 DEFAULT_MAX_PIXELS = 2048 * 2048

@@ -37,7 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 from edgeconnect_tf.deploy import DEFAULT_MAX_PIXELS
-from edgeconnect_tf.image_headers import check_file_in_graph
+from edgeconnect_tf.image_headers import check_file_in_graph, file_pixels_in_graph
 from edgeconnect_tf.inpaint import MIN_SIDE as MIN_SIZE
 from edgeconnect_tf.io import atomic_directory
 
@@ -185,8 +185,9 @@ def serving_functions(model, max_pixels=DEFAULT_MAX_PIXELS):
 
     What `build_archive` exports and what `edgeconnect serve --weights` runs in
     memory, so the editor sees the same contract with or without a SavedModel.
-    `max_pixels`: the most pixels of a tensor input (N·H·W) or of one file (read
-    from its header before decoding, `image_headers.check_file_in_graph`).
+    `max_pixels`: the most pixels of one request's images together: N·H·W of a tensor
+    input, the sum of the files' H·W (read from their headers before decoding,
+    `image_headers`), the rule of `edgeconnect serve --max-pixels`.
     """
     if not model.built:  # `from_pretrained` builds the generators, not the model itself
         image, mask = sample_inputs(32)
@@ -209,7 +210,8 @@ def serving_functions(model, max_pixels=DEFAULT_MAX_PIXELS):
             for check in check_file_in_graph(data, name, max_pixels, gray=name != "image_bytes")
         ]
         with tf.control_dependencies(headers):  # nothing is decoded before its header passes
-            image = tf.image.convert_image_dtype(decode_file(files[0], 3), tf.float32)
+            # x / 255 as `inpaint` computes it (convert_image_dtype's x · (1/255) is 1 ulp off)
+            image = tf.cast(decode_file(files[0], 3), tf.float32) / 255.0
             mask = tf.cast(decode_file(files[1], 1) > MASK_THRESHOLD, tf.float32)
             inputs = [image[None], mask[None]]
             if len(files) == 3:
@@ -218,6 +220,10 @@ def serving_functions(model, max_pixels=DEFAULT_MAX_PIXELS):
         out = model(dict(zip(("image", "mask", "edges"), inputs, strict=False)), training=False)
         return _to_png(out["inpainted"][0]), _to_png(out["edges"][0])
 
+    def image_pixels(data):
+        with tf.control_dependencies(check_file_in_graph(data, "image_bytes", max_pixels)):
+            return file_pixels_in_graph(data)
+
     def map_files(*files):
         for name, other in zip(("mask_bytes", "edges_bytes"), files[1:], strict=False):
             tf.debugging.assert_equal(
@@ -225,6 +231,21 @@ def serving_functions(model, max_pixels=DEFAULT_MAX_PIXELS):
                 tf.shape(other),
                 message=f"`image_bytes` and `{name}` must hold as many files each",
             )
+        # `max_pixels` bounds the request's images together (as `edgeconnect serve`'s does),
+        # read from the headers before any file is decoded.
+        total = tf.reduce_sum(tf.map_fn(image_pixels, files[0], fn_output_signature=tf.int64))
+        total_check = tf.debugging.Assert(
+            total <= max_pixels,
+            [
+                tf.strings.format(
+                    "the request's image files hold {} pixels together, more than this "
+                    f"model's limit of {max_pixels} pixels",
+                    total,
+                )
+            ],
+        )
+        with tf.control_dependencies([total_check]):
+            files = tuple(tf.identity(f) for f in files)
         pngs, edges = tf.map_fn(
             inpaint_files,
             files,
@@ -277,9 +298,9 @@ def export_saved_model(
         warmup_size: side of the warm-up requests' images; 0 writes none.
         model_name: name in the warm-up requests' model spec; default NAME,
             the parent directory's name.
-        max_pixels: the most pixels a signature runs the networks on at once
-            (tensor inputs: N·H·W; files: each file's H·W, read from its
-            header before decoding); more fails with INVALID_ARGUMENT.
+        max_pixels: the most pixels of one request's images together (tensor
+            inputs: N·H·W; files: the sum of their H·W, read from their headers
+            before decoding); more fails with INVALID_ARGUMENT.
 
     The generators compute in the model's `conv_mode`: "graph" (the default of
     `EdgeConnect`; about 1.3–1.8× faster per image on CPU than "direct",

@@ -129,7 +129,7 @@ def main(args):
             _export_tflite(model, args)
         else:
             _export_saved_model(model, args)
-    except (WeightsError, ValueError) as e:
+    except (WeightsError, ValueError, OSError) as e:  # OSError: e.g. an occupied --output
         return error("export", e)
     return 0
 

@@ -42,7 +42,7 @@ def add_arguments(parser):
         parser,
         choices=("graph", "direct"),
         default=None,
-        note=": graph, except direct for the dynamic and int8 .tflite files, whose int8 "
+        default_help="graph, except direct for the dynamic and int8 .tflite files, whose int8 "
         "kernels need constant weights",
     )
     parser.add_argument(

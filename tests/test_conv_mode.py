@@ -116,7 +116,7 @@ def _parse(*argv):
 
 
 INPAINT = ("inpaint", "--weights", "w", "--input", "i", "--mask", "m", "--output", "o")
-EVAL = ("eval", "--weights", "w", "--data", "d", "--output", "o")
+EVAL = ("eval", "--weights", "w", "--data", "d", "--mask-type", "block", "--output", "o")
 EXPORT = ("export", "--weights", "w", "--output", "o")
 
 

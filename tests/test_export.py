@@ -142,10 +142,10 @@ def test_failed_export_leaves_no_version_directory(model, weights, tmp_path, mon
     # A version that exists is never written over: refused before the export runs.
     (base / "2").mkdir()
     (base / "2" / "saved_model.pb").write_bytes(b"serving")
-    with pytest.raises(FileExistsError, match="2 already exists and is not an empty"):
+    with pytest.raises(ValueError, match="2' exists and is not empty; pick a new version"):
         sm.export_saved_model(model, str(base / "2"), warmup_size=0)
     assert _cli("--weights", weights, "--output", base / "2") == 1
-    assert "already exists" in capsys.readouterr().err.strip().splitlines()[-1]
+    assert "exists and is not empty" in capsys.readouterr().err.strip().splitlines()[-1]
     assert os.listdir(base) == ["2"] and os.listdir(base / "2") == ["saved_model.pb"]
 
 

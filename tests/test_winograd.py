@@ -305,6 +305,10 @@ def test_graph_residual_block_computes_in_float32_under_a_mixed_policy():
     x = tf.random.normal((1, 13, 10, 8), seed=5)
     x = tf.cast(tf.cast(x, tf.bfloat16), tf.float32)  # what the block's bfloat16 input holds
     block = ResidualBlock(8, conv_mode="graph")
+    block(x)
+    # Under the mixed policy Keras reads the variables as bfloat16 (autocast) wherever the
+    # kernels are taken: the reference gets the same bfloat16-rounded weights.
+    block.set_weights([tf.cast(tf.cast(w, tf.bfloat16), tf.float32) for w in block.weights])
     expected = block(x, direct=True).numpy()  # float32, direct
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:

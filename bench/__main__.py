@@ -349,7 +349,7 @@ FORM_LABELS = {
 
 def train_isa_part(run, size, repeat, net):
     """Training steps on AVX2 (natively, or via forms.AVX2_ENV on an AVX-512 CPU; the `train`
-    part has the native rows), batch 2 and 8, fp32 and `winograd: true`, each against the
+    part has the native rows), batch 2 and 8, fp32 and `conv_mode: xla`, each against the
     authors' step under the same limits."""
     from bench import forms
 
@@ -364,7 +364,7 @@ def train_isa_part(run, size, repeat, net):
             "Adam, each case in a fresh process.",
             "",
             "| stage | batch | authors' step (s) | ours fp32 (s) | authors / ours | "
-            "ours `winograd: true` (s) | authors / ours | load |",
+            "ours `conv_mode: xla` (s) | authors / ours | load |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
         ]
         for batch in (2, 8):

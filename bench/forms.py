@@ -33,12 +33,12 @@ AVX2_ENV = {
     "ATEN_CPU_CAPABILITY": "avx2",
     "MKL_ENABLE_INSTRUCTIONS": "AVX2",
 }
-TFLITE_FILES = {  # name: (quantize, winograd)
-    "tflite_fp32": ("none", False),
+TFLITE_FILES = {  # name: (quantize, conv_mode)
+    "tflite_fp32": ("none", "direct"),
     "tflite_fp32_winograd": ("none", "graph"),
-    "tflite_dynamic_int8": ("dynamic", False),
+    "tflite_dynamic_int8": ("dynamic", "direct"),
 }
-SAVED_MODELS = {"savedmodel": False, "savedmodel_winograd": "graph"}
+SAVED_MODELS = {"savedmodel": "direct", "savedmodel_winograd": "graph"}  # name: conv_mode
 
 
 def cpu_flags():
@@ -72,13 +72,13 @@ def prepare(size, workdir, residual_blocks=8, filters=64):
     for name, mode in SAVED_MODELS.items():
         t0 = time.perf_counter()
         path = os.path.join(workdir, name, "edgeconnect", "1")
-        export_saved_model(model, path, warmup_size=0, winograd=mode)
+        export_saved_model(model.with_conv_mode(mode), path, warmup_size=0)
         seconds[name] = time.perf_counter() - t0
     ops = {}
     for name, (quantize, mode) in TFLITE_FILES.items():
         t0 = time.perf_counter()
         path = os.path.join(workdir, f"{name}.tflite")
-        ops[name] = export_tflite(model, path, size=size, quantize=quantize, winograd=mode)
+        ops[name] = export_tflite(model, path, size=size, quantize=quantize, conv_mode=mode)
         seconds[name] = time.perf_counter() - t0
     return {"export_seconds": seconds, "tflite_ops": ops}
 
@@ -89,7 +89,7 @@ def compare(size, workdir, rounds=5, residual_blocks=8, filters=64, threads=None
     Forms: the authors' G1 -> G2 in PyTorch (inference mode, generators only,
     as bench.inference.torch_inference); `EdgeConnect.inpaint` (numpy uint8
     in and out) as it was (the model called eagerly) and as it is now (the
-    compiled `inference_function`, Winograd "graph" blocks, the
+    compiled `inference_function`, "graph" conv mode, the
     `from_pretrained` default); the pipeline as a static-shape `tf.function`
     (direct convs); the serving function traced in this process without
     saving; the SavedModels (direct, Winograd) as TF Serving loads them; the
@@ -116,7 +116,7 @@ def compare(size, workdir, rounds=5, residual_blocks=8, filters=64, threads=None
     image = (rgb[None] / 255.0).astype("float32")  # what the numpy API feeds the model
     hole = mask[0, ..., 0] > 0
     model = _edgeconnect(residual_blocks, filters)
-    default_mode = inspect.signature(EdgeConnect.from_pretrained).parameters["winograd"].default
+    default_mode = inspect.signature(EdgeConnect.from_pretrained).parameters["conv_mode"].default
     forms = {}
 
     torch.manual_seed(0)
@@ -142,22 +142,22 @@ def compare(size, workdir, rounds=5, residual_blocks=8, filters=64, threads=None
     forms["authors_pytorch"] = authors
 
     def api(mode, eager):
+        built = model.with_conv_mode(mode)  # the same weights
+
         def step():
-            model.winograd = mode
-            out = inpaint(model, rgb, hole) if eager else model.inpaint(rgb, hole)
+            out = inpaint(built, rgb, hole) if eager else built.inpaint(rgb, hole)
             return out[0][None].astype("float32") / 255.0
 
         return step
 
-    forms["python_api_eager_before"] = api(False, True)
+    forms["python_api_eager_before"] = api("direct", True)
     forms["python_api_default"] = api(default_mode, False)
     pipeline = tf.function(lambda i, m: model({"image": i, "mask": m})["inpainted"])
     args = (tf.constant(image), tf.constant(mask))
     serving, signature = serving_functions(model)["serving_default"]
     serving = tf.function(serving, input_signature=signature, autograph=False)
-    with model.blocks(False):  # traced now, with the direct blocks
-        pipeline(*args)
-        serving(*args)
+    pipeline(*args)  # traced now; `model` is direct
+    serving(*args)
     forms["tf_function_direct"] = lambda: pipeline(*args).numpy()
     forms["serving_fn_in_process"] = lambda: serving(*args)["inpainted"].numpy()
     for name in SAVED_MODELS:

@@ -7,7 +7,7 @@ stages:
 
 - TensorFlow: Keras dtype policy `float32`, `mixed_bfloat16` or
   `mixed_float16` (loss scaling by `models.compile`), with or without XLA
-  (`jit_compile`), optionally the Winograd residual blocks (`winograd`);
+  (`jit_compile`), optionally the Winograd residual blocks (`winograd`: conv_mode "xla");
 - PyTorch reference: fp32, `torch.autocast` bf16 or fp16 (GradScaler in
   training), NCHW as the authors run it.
 
@@ -86,8 +86,7 @@ def tf_gpu_inference(
     from edgeconnect_tf.deploy.saved_model import sample_inputs
 
     keras.config.set_dtype_policy(policy)
-    model = _edgeconnect(residual_blocks, filters)
-    model.winograd = winograd
+    model = _edgeconnect(residual_blocks, filters, "xla" if winograd else "direct")
     image, mask = sample_inputs(size, seed=SEED)
     image, mask = np.repeat(image, batch, 0), np.repeat(mask, batch, 0)
     gray = (image @ np.array([0.2125, 0.7154, 0.0721], "float32"))[..., None]

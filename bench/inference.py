@@ -11,14 +11,16 @@ Variants (TensorFlow):
 - `generators`: G1 -> composite edges -> G2 (what the PyTorch case runs),
   one `tf.function`;
 - `generators_xla`: the same with `jit_compile=True`;
-- `_winograd`: `EdgeConnect(winograd=True)`, the residual blocks through
+- `_winograd`: `EdgeConnect(conv_mode="xla")`, the residual blocks through
   `edgeconnect_tf.winograd` (Winograd F(4×4, 3×3), phase-split dilated conv),
-  each block its own XLA cluster, or inside the caller's with `_xla`;
+  each block its own XLA cluster, or inside the caller's with `_xla`
+  (the other variants build their models with `conv_mode="direct"`);
 - `_bf16`: Keras' `mixed_bfloat16` policy;
 - `pipeline...`: the whole `EdgeConnect` call (adds Canny, padding,
   compositing);
-- `savedmodel`: `export.export_saved_model`, reloaded, `serving_default`
-  (adds the input checks);
+- `savedmodel`: `export.export_saved_model` of the model in "graph" conv
+  mode (`edgeconnect export`'s default), reloaded, `serving_default` (adds
+  the input checks);
 - `tflite(quantize)`: `export.export_tflite` run with LiteRT's interpreter
   (XNNPACK, all cores).
 """
@@ -50,19 +52,22 @@ def _inputs(size):
     return sample_inputs(size, seed=SEED)
 
 
-def _edgeconnect(residual_blocks, filters):
+def _edgeconnect(residual_blocks, filters, conv_mode="direct"):
+    """The seeded random model (the same weights in every conv mode)."""
     import keras
 
     from edgeconnect_tf.edgeconnect import EdgeConnect
     from edgeconnect_tf.weights import build_networks
 
     keras.utils.set_random_seed(SEED)
-    nets = build_networks(residual_blocks, filters, names=("edge_generator", "inpaint_generator"))
+    names = ("edge_generator", "inpaint_generator")
+    nets = build_networks(residual_blocks, filters, names=names, conv_mode=conv_mode)
     return EdgeConnect(
         nets["edge_generator"],
         nets["inpaint_generator"],
         residual_blocks=residual_blocks,
         filters=filters,
+        conv_mode=conv_mode,
         dtype="float32",  # the wrapper's inputs stay float32 under a mixed policy
     )
 
@@ -118,7 +123,7 @@ def tf_inference(
     """One TensorFlow variant at size×size, batch 1 (see the module docstring).
 
     Variant = base (`generators`, `pipeline`, `savedmodel`) + modifiers:
-    `_winograd` sets `EdgeConnect.winograd` (the residual blocks through
+    `_winograd` builds the model with `conv_mode="xla"` (the residual blocks through
     `edgeconnect_tf.winograd`: Winograd, phase-split dilated conv; each block
     its own XLA cluster, or part of the caller's under `_xla`), `_bf16` runs
     under Keras' `mixed_bfloat16` policy (oneDNN bf16 convolutions where the
@@ -147,7 +152,7 @@ def tf_inference(
         model = _edgeconnect(residual_blocks, filters)
         for k, net in _generators(model).items():
             net.set_weights(fp32_weights[k])
-    model.winograd = "winograd" in mods
+    model = model.with_conv_mode("xla" if "winograd" in mods else "direct")
     t0 = time.perf_counter()
     if base == "generators":
         fn = tf.function(generators_fn(model), jit_compile=xla, autograph=False)
@@ -167,7 +172,8 @@ def tf_inference(
         from edgeconnect_tf.deploy.saved_model import export_saved_model
 
         workdir = tempfile.mkdtemp(prefix="bench_savedmodel_")
-        path = export_saved_model(model, os.path.join(workdir, "edgeconnect", "1"), warmup_size=0)
+        path = os.path.join(workdir, "edgeconnect", "1")  # graph: `edgeconnect export`'s default
+        path = export_saved_model(model.with_conv_mode("graph"), path, warmup_size=0)
         loaded = tf.saved_model.load(path)
         serve = loaded.signatures["serving_default"]
         args = {"image": tf.constant(image), "mask": tf.constant(mask)}
@@ -315,8 +321,8 @@ def layer_profile(size=256, residual_blocks=8, filters=64, repeat=5, winograd=Fa
 
     from edgeconnect_tf.layers import ResidualBlock
 
-    model = _edgeconnect(residual_blocks, filters)
-    model.winograd = winograd  # each block its own XLA cluster, or inside the global one
+    # winograd: each block its own XLA cluster, or inside the global one
+    model = _edgeconnect(residual_blocks, filters, "xla" if winograd else "direct")
     g2 = model.inpaint_generator
     x = tf.constant(np.random.default_rng(SEED).random((1, size, size, 4)).astype("float32"))
     rows = []

@@ -94,11 +94,11 @@ def tf_train(
 
     if policy:
         keras.config.set_dtype_policy(policy)
-    from edgeconnect_tf.layers import set_winograd
     from edgeconnect_tf.models import EdgeInpaintModel, EdgeModel, InpaintModel
 
     keras.utils.set_random_seed(SEED)
-    net = {"residual_blocks": residual_blocks, "filters": filters}
+    conv_mode = "xla" if winograd else "direct"  # as the training config's conv_mode
+    net = {"residual_blocks": residual_blocks, "filters": filters, "conv_mode": conv_mode}
     if stage == "edge":
         model = EdgeModel(**net)
     elif stage == "inpaint":
@@ -110,7 +110,6 @@ def tf_train(
     else:
         raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
     model.build_networks(size)
-    set_winograd(model.networks.values(), winograd)
     model.compile(jit_compile=jit)
     data = {k: tf.constant(v) for k, v in _batch(size, batch).items()}
     train = tf.function(model.train_step, jit_compile=jit)

@@ -16,11 +16,13 @@ the command line can offer the choices.
 """
 
 CONV_MODES = ("direct", "graph", "xla")
-HELP = (
-    "how the generators compute their convolutions, same pixels to float32 rounding: "
-    "graph (Winograd and matmul forms in plain TF ops, any size; 1.4-2.5x faster than "
-    "direct on CPU), direct (oneDNN's convolutions), xla (Winograd blocks compiled per size)"
-)
+HELP = "how the generators compute their convolutions, same pixels to float32 rounding"
+DESCRIPTIONS = {  # one line per mode, for `--conv-mode`'s help
+    "graph": "Winograd and matmul forms in plain TF ops, any size; 1.4-2.5x faster than direct "
+    "on CPU",
+    "direct": "oneDNN's convolutions",
+    "xla": "Winograd blocks compiled per size",
+}
 
 
 def check_conv_mode(value, name="conv_mode"):

@@ -123,6 +123,7 @@ class EdgeConnect(keras.Model):
             residual_blocks=self.residual_blocks,
             filters=self.filters,
             conv_mode=conv_mode,
+            dtype=self.dtype_policy,  # e.g. float32 inputs under a mixed policy (bench/)
         )
 
     def _build_generators(self):

@@ -166,18 +166,32 @@ def atomic_directory(path):
     `path` (which must not exist, or be empty), else removed with its contents.
 
     A reader polling the parent (TF Serving watching `BASE/NAME/` for versions) never sees
-    a half-written `path`: hidden, non-numeric names are not versions.
+    a half-written `path`: hidden, non-numeric names are not versions. A `path` that holds
+    something is refused (FileExistsError naming it) before the block runs, and never
+    written over.
     """
     path = os.path.abspath(os.fspath(path))
+    _refuse_occupied(path)
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)
     tmp = os.path.join(parent, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
     os.mkdir(tmp)
     try:
         yield tmp
+        _refuse_occupied(path)  # another writer may have filled it meanwhile
         if os.path.isdir(path):
-            os.rmdir(path)  # empty (or OSError: never written over)
+            os.rmdir(path)  # empty
         os.rename(tmp, path)
     finally:
         if os.path.exists(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _refuse_occupied(path):
+    """FileExistsError unless `path` is absent or an empty directory."""
+    if not os.path.lexists(path) or (os.path.isdir(path) and not os.listdir(path)):
+        return
+    raise FileExistsError(
+        f"{path} already exists and is not an empty directory: it is never written over "
+        "(remove it, or write another version)"
+    )

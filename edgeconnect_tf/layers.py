@@ -277,14 +277,15 @@ class ResidualBlock(keras.layers.Layer):
 
     def _graph_block(self, x, training):
         """The block with `winograd.conv3x3_graph` convs in float32; its own pads and norms run
-        unchanged (a TFLite build keeps its slice-based reflection pads)."""
+        unchanged (a TFLite build keeps its slice-based reflection pads), through `call`: their
+        `__call__` would cast to a mixed policy's compute dtype (bfloat16)."""
         k1, b1, k2, b2 = self.block_weights(x, training)
         dtype = x.dtype
         x = tf.cast(x, tf.float32)
-        y = winograd.conv3x3_graph(self.pad1(x), k1, b1, dilation=self.dilation)
-        y = tf.nn.relu(self.norm1(y))
-        y = winograd.conv3x3_graph(self.pad2(y), k2, b2)
-        return tf.cast(x + self.norm2(y), dtype)
+        y = winograd.conv3x3_graph(self.pad1.call(x), k1, b1, dilation=self.dilation)
+        y = tf.nn.relu(self.norm1.call(y))
+        y = winograd.conv3x3_graph(self.pad2.call(y), k2, b2)
+        return tf.cast(x + self.norm2.call(y), dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -93,6 +93,8 @@ def test_upper_case_reference_keys_are_accepted(tmp_path):
         ("model: both\n", "model"),
         ("train_flist: 3\n", "train_flist"),
         ("sigma: -2\n", "sigma"),
+        ("conv_mode: winograd\n", "conv_mode"),
+        ("conv_mode: true\n", "conv_mode"),
     ],
 )
 def test_bad_value_names_key_and_file(tmp_path, text, key):
@@ -166,6 +168,23 @@ def test_override_errors_name_the_key():
         load_config(None, {"learning_rate": "1"})
     with pytest.raises(ConfigError, match="^batch_size in command-line overrides: expected an"):
         cli_config("--batch_size", "four")
+
+
+def test_conv_mode_key_and_the_old_winograd_key(tmp_path):
+    assert Config().conv_mode == "direct"  # training's default; inference defaults to graph
+    assert cli_config("--conv_mode", "xla").conv_mode == "xla"
+    assert Config.from_yaml(_write(tmp_path, "conv_mode: graph\n")).conv_mode == "graph"
+    with pytest.raises(ConfigError, match="^conv_mode in .*direct.*graph.*xla"):
+        Config.from_yaml(_write(tmp_path, "conv_mode: fast\n"))
+    # The old bool key is refused with its new spelling, from a file and from overrides.
+    path = _write(tmp_path, "lr: 1.0e-4\nwinograd: true\n")
+    hint = "'winograd: true' is 'conv_mode: xla', 'winograd: false' is 'conv_mode: direct'"
+    with pytest.raises(ConfigError) as e:
+        Config.from_yaml(path)
+    assert f"config key 'winograd' in {path} is now conv_mode" in str(e.value)
+    assert hint in str(e.value)
+    with pytest.raises(ConfigError, match="'winograd' in command-line overrides is now conv_mode"):
+        load_config(None, {"winograd": "true"})
 
 
 def test_round_trip_through_yaml(tmp_path):

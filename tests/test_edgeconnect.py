@@ -73,12 +73,50 @@ def test_from_pretrained_round_trip(model, tmp_path):
         str(tmp_path),
         {"edge_generator": model.edge_generator, "inpaint_generator": model.inpaint_generator},
     )
-    loaded = EdgeConnect.from_pretrained(str(tmp_path), winograd=False)
-    assert EdgeConnect.from_pretrained(str(tmp_path)).winograd == "graph"  # the default
+    loaded = EdgeConnect.from_pretrained(str(tmp_path))
+    assert model.conv_mode == loaded.conv_mode == "graph"  # the default, built and loaded
+    direct = EdgeConnect.from_pretrained(str(tmp_path), conv_mode="direct")
+    assert direct.conv_mode == "direct" and direct.inpaint_generator.conv_mode == "direct"
     image, mask = _inputs(32, 32)
     a = model({"image": image, "mask": mask})["inpainted"]
     b = loaded({"image": image, "mask": mask})["inpainted"]
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    c = direct({"image": image, "mask": mask})["inpainted"]
+    np.testing.assert_allclose(np.asarray(c), np.asarray(a), atol=1e-4)  # graph vs direct
+
+
+def test_save_pretrained_round_trip_keeps_sigma(tmp_path):
+    import json
+
+    nets = build_networks(1, 8, names=("edge_generator", "inpaint_generator"))
+    model = EdgeConnect(nets["edge_generator"], nets["inpaint_generator"], sigma=1.5,
+                        residual_blocks=1, filters=8)  # fmt: skip
+    assert model.save_pretrained(str(tmp_path / "w")) == str(tmp_path / "w")
+    assert sorted(os.listdir(tmp_path / "w")) == [
+        "config.json",
+        "edge_generator.weights.h5",
+        "inpaint_generator.weights.h5",
+    ]
+    config = json.loads((tmp_path / "w" / "config.json").read_text())
+    assert (config["sigma"], config["residual_blocks"], config["filters"]) == (1.5, 1, 8)
+    loaded = EdgeConnect.from_pretrained(str(tmp_path / "w"))
+    assert (loaded.sigma, loaded.residual_blocks, loaded.filters) == (1.5, 1, 8)
+    other = EdgeConnect.from_pretrained(str(tmp_path / "w"), sigma=2.0)  # an explicit σ wins
+    assert other.sigma == 2.0
+    image, mask = _inputs(64, 64)
+    for a, b in zip(model.get_weights(), loaded.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    out, again, at_2 = (m({"image": image, "mask": mask}) for m in (model, loaded, other))
+    for key in ("inpainted", "edges"):  # σ 1.5 drew the same known edges
+        np.testing.assert_array_equal(np.asarray(out[key]), np.asarray(again[key]))
+    assert not np.array_equal(np.asarray(out["edges"]), np.asarray(at_2["edges"]))
+    # A model never called is built before it is saved (its generators have variables then).
+    fresh = EdgeConnect(residual_blocks=1, filters=8, sigma=2.5)
+    fresh.save_pretrained(str(tmp_path / "fresh"))
+    reloaded = EdgeConnect.from_pretrained(str(tmp_path / "fresh"))
+    assert reloaded.sigma == 2.5
+    for a, b in zip(fresh.get_weights(), reloaded.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_from_pretrained_names_missing_file(model, tmp_path):

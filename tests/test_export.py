@@ -127,6 +127,38 @@ def test_export_without_serving_apis_warns_and_skips_warmup(model, tmp_path, mon
     assert not os.path.exists(os.path.join(target, "assets.extra", sm.WARMUP_FILE))
 
 
+def test_failed_export_leaves_no_version_directory(model, weights, tmp_path, monkeypatch, capsys):
+    def dies(directory, records):
+        with open(os.path.join(directory, "half_written"), "w") as f:
+            f.write("x")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(sm, "write_warmup_file", dies)  # after the graph and variables
+    base = tmp_path / "edgeconnect"
+    with pytest.raises(OSError, match="disk full"):
+        sm.export_saved_model(model, str(base / "1"), warmup_size=16)
+    assert os.listdir(base) == []  # no version 1 for TF Serving to load, no temporary folder
+    monkeypatch.undo()
+    # A version that exists is never written over: refused before the export runs.
+    (base / "2").mkdir()
+    (base / "2" / "saved_model.pb").write_bytes(b"serving")
+    with pytest.raises(ValueError, match="2' exists and is not empty; pick a new version"):
+        sm.export_saved_model(model, str(base / "2"), warmup_size=0)
+    assert _cli("--weights", weights, "--output", base / "2") == 1
+    assert "exists and is not empty" in capsys.readouterr().err.strip().splitlines()[-1]
+    assert os.listdir(base) == ["2"] and os.listdir(base / "2") == ["saved_model.pb"]
+
+
+def test_model_export_routes_to_deploy(model, tmp_path):
+    """Keras' `Model.export` on an EdgeConnect writes the deploy/ artifacts, or refuses."""
+    path = model.export(str(tmp_path / "sm" / "1"), warmup_size=0)
+    assert sorted(tf.saved_model.load(path).signatures) == sorted(sm.SIGNATURES)
+    ops = model.export(str(tmp_path / "m.tflite"), format="litert", size=SIZE)
+    assert ops == tflite.tflite_ops(str(tmp_path / "m.tflite")) and "CONV_2D" in ops
+    with pytest.raises(ValueError, match="format 'onnx': EdgeConnect exports 'tf_saved_model'"):
+        model.export(str(tmp_path / "m.onnx"), format="onnx")
+
+
 @pytest.mark.slow
 def test_fresh_process_without_package_matches_keras(model, saved_model, tmp_path):
     """The SavedModel is self-contained: another process, no edgeconnect_tf, same pixels."""

@@ -1,6 +1,8 @@
-"""edgeconnect_tf.io: the one listing rule, header sizes, reading, atomic writes."""
+"""edgeconnect_tf.io: the one listing rule, header sizes, reading, atomic writes (files and
+directories)."""
 
 import os
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -86,3 +88,46 @@ def test_atomic_paths_are_unique_and_keep_the_weights_suffix(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert mode == 0o666 & ~umask  # not mkstemp's private 0600
+
+
+def test_atomic_directory_appears_whole_or_not_at_all(tmp_path):
+    base = tmp_path / "serving" / "edgeconnect"
+    with io.atomic_directory(base / "1") as tmp:
+        (Path(tmp) / "variables").mkdir()
+        (Path(tmp) / "saved_model.pb").write_bytes(b"pb")
+        # While it is written, a reader polling BASE/NAME sees no version: a hidden name.
+        assert [name.startswith(".") for name in os.listdir(base)] == [True]
+    assert os.listdir(base) == ["1"]
+    assert sorted(os.listdir(base / "1")) == ["saved_model.pb", "variables"]
+
+    with pytest.raises(RuntimeError, match="writer died"), io.atomic_directory(base / "2") as tmp:
+        (Path(tmp) / "saved_model.pb").write_bytes(b"half")
+        raise RuntimeError("writer died")
+    assert os.listdir(base) == ["1"]  # no version 2, no temporary directory
+
+    (base / "3").mkdir()  # an empty directory (made by hand, or by a previous try) is taken
+    with io.atomic_directory(base / "3") as tmp:
+        (Path(tmp) / "saved_model.pb").write_bytes(b"pb")
+    assert os.listdir(base / "3") == ["saved_model.pb"]
+
+
+def test_atomic_directory_refuses_an_occupied_target_before_writing(tmp_path):
+    (tmp_path / "1").mkdir()
+    (tmp_path / "1" / "saved_model.pb").write_bytes(b"old")
+    (tmp_path / "file").write_text("x")
+    for target in (tmp_path / "1", tmp_path / "file"):
+        ran = []
+        with pytest.raises(FileExistsError, match=f"{target} already exists and is not an empty"):
+            with io.atomic_directory(target):
+                ran.append(True)
+        assert not ran  # refused before any work
+    assert (tmp_path / "1" / "saved_model.pb").read_bytes() == b"old"
+    assert sorted(os.listdir(tmp_path)) == ["1", "file"]
+    # Filled by another writer while the block ran: refused, the other's files kept.
+    with pytest.raises(FileExistsError, match="never written over"):
+        with io.atomic_directory(tmp_path / "2") as tmp:
+            (Path(tmp) / "mine").write_text("mine")
+            (tmp_path / "2").mkdir()
+            (tmp_path / "2" / "theirs").write_text("theirs")
+    assert os.listdir(tmp_path / "2") == ["theirs"]
+    assert sorted(os.listdir(tmp_path)) == ["1", "2", "file"]

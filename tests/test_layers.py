@@ -6,7 +6,12 @@ import pytest
 from conftest import needs_bf16_kernels
 from scipy import signal
 
-from edgeconnect_tf.layers import InstanceNormalization, PaddedConv2D, ReflectionPadding2D
+from edgeconnect_tf.layers import (
+    InstanceNormalization,
+    PaddedConv2D,
+    ReflectionPadding2D,
+    ResidualBlock,
+)
 
 
 def test_reflection_padding_matches_numpy_reflect():
@@ -15,27 +20,37 @@ def test_reflection_padding_matches_numpy_reflect():
     np.testing.assert_array_equal(y, np.pad(x, ((0, 0), (3, 3), (3, 3), (0, 0)), mode="reflect"))
 
 
-def test_reflection_padding_by_slices_is_bit_identical_and_scoped():
-    from edgeconnect_tf.deploy.tflite import tracing_for_tflite
+def test_reflection_padding_by_slices_is_bit_identical_and_built_for_tflite():
+    from edgeconnect_tf.deploy.tflite import tflite_model
     from edgeconnect_tf.edgeconnect import EdgeConnect
 
     x = np.random.rand(2, 5, 7, 3).astype("float32")
-    layer = ReflectionPadding2D(3)
-    layer.by_slices = True
+    layer = ReflectionPadding2D(3, by_slices=True)
     np.testing.assert_array_equal(layer(x), np.pad(x, ((0, 0), (3, 3), (3, 3), (0, 0)), "reflect"))
 
-    model = EdgeConnect(residual_blocks=1, filters=4, winograd=True)
-    pads = [
-        layer
-        for net in (model.edge_generator, model.inpaint_generator)
-        for layer in net._flatten_layers()
-        if isinstance(layer, ReflectionPadding2D)
-    ]
-    other = ReflectionPadding2D(1)  # another model's layer is never switched
-    with tracing_for_tflite(model):
-        assert pads and all(p.by_slices for p in pads) and not model.winograd
-        assert not other.by_slices
-    assert not any(p.by_slices for p in pads) and model.winograd
+    def pads(model):
+        return [
+            layer
+            for net in (model.edge_generator, model.inpaint_generator)
+            for layer in net._flatten_layers()
+            if isinstance(layer, ReflectionPadding2D)
+        ]
+
+    model = EdgeConnect(residual_blocks=1, filters=4, conv_mode="xla")
+    for mode in ("direct", "graph"):
+        copy = tflite_model(model, mode)
+        assert pads(copy) and all(p.by_slices for p in pads(copy))
+        assert copy.conv_mode == mode and copy.edge_generator.middle[0].conv_mode == mode
+        assert copy.inpaint_generator.tflite_ops and copy.inpaint_generator.conv_mode == mode
+        # The stride-2 and output convs stay CONV_2D in a TFLite build (graph mode too).
+        convs = [c for c in copy.inpaint_generator._flatten_layers() if hasattr(c, "matmul_form")]
+        assert convs and not any(c.matmul_form for c in convs)
+    # The model itself is not changed.
+    assert pads(model) and not any(p.by_slices for p in pads(model))
+    assert model.conv_mode == "xla" and model.edge_generator.middle[0].conv_mode == "xla"
+    assert not model.edge_generator.tflite_ops
+    with pytest.raises(ValueError, match="'direct' or 'graph' for TFLite"):
+        tflite_model(model, "xla")
 
 
 def test_instance_norm_matches_numpy():
@@ -82,10 +97,19 @@ def test_layers_round_trip_config():
     for layer in [
         ReflectionPadding2D(2),
         InstanceNormalization(epsilon=1e-3),
+        ReflectionPadding2D(2, by_slices=True),
         PaddedConv2D(4, 3, stride=2, padding=1, spectral_norm=True, use_bias=False),
+        PaddedConv2D(3, 4, stride=2, padding=1, matmul_form=True),
+        ResidualBlock(8, spectral_norm=True, conv_mode="graph", by_slices=True),
     ]:
         clone = layer.__class__.from_config(layer.get_config())
         assert clone.get_config() == layer.get_config()
+    assert ReflectionPadding2D.from_config(ReflectionPadding2D(2, True).get_config()).by_slices
+    assert PaddedConv2D.from_config(PaddedConv2D(1, 7, matmul_form=True).get_config()).matmul_form
+    block = ResidualBlock.from_config(
+        ResidualBlock(8, conv_mode="xla", by_slices=True).get_config()
+    )
+    assert (block.conv_mode, block.by_slices, block.pad1.by_slices) == ("xla", True, True)
 
 
 def test_every_conv_gets_its_own_initial_kernel():

@@ -284,15 +284,15 @@ def test_train_command_usage_errors(tmp_path, capsys, images):
     assert "train_flist" in capsys.readouterr().err
 
 
-def test_winograd_key_switches_the_generators_residual_blocks(images, tmp_path):
+def test_conv_mode_key_builds_the_generators_in_that_mode(images, tmp_path):
     seen = {}
 
-    class Blocks(keras.callbacks.Callback):
+    class Modes(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
-            nets = self.model.networks
-            seen["blocks"] = [b.winograd for b in nets["edge_generator"].middle]
+            g1 = self.model.networks["edge_generator"]
+            seen["modes"] = [g1.conv_mode, *(b.conv_mode for b in g1.middle)]
 
-    cfg = _config(images, tmp_path / "w", "--max_iters", "1", "--winograd", "true")
-    result = train(cfg, "edge", callbacks=[Blocks()])
-    assert seen["blocks"] == ["xla"] and result.step == 1  # `winograd: true` = XLA blocks
+    cfg = _config(images, tmp_path / "w", "--max_iters", "1", "--conv_mode", "xla")
+    result = train(cfg, "edge", callbacks=[Modes()])
+    assert seen["modes"] == ["xla", "xla"] and result.step == 1  # XLA Winograd blocks
     assert np.isfinite(result.logs["d1"]) and np.isfinite(result.logs["g1"])

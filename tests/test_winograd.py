@@ -1,12 +1,14 @@
 """edgeconnect_tf.winograd against direct convolutions and the original layers."""
 
+import os
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from edgeconnect_tf import winograd
-from edgeconnect_tf.layers import ResidualBlock
+from edgeconnect_tf import matmul_conv, networks, winograd
+from edgeconnect_tf.layers import PaddedConv2D, ResidualBlock
 from edgeconnect_tf.networks import EdgeGenerator, InpaintGenerator
 
 
@@ -66,12 +68,16 @@ def test_residual_block_matches_layer_and_its_gradients(spectral_norm):
     block = ResidualBlock(8, dilation=2, spectral_norm=spectral_norm)
     x = tf.constant(rng.standard_normal((2, 12, 16, 8)).astype("float32"))
     expected = block(x).numpy()
-    np.testing.assert_allclose(winograd.residual_block(block, x).numpy(), expected, atol=1e-4)
+
+    def fast():
+        return winograd.block_core(x, *block.block_weights(x), dilation=block.dilation)
+
+    np.testing.assert_allclose(fast().numpy(), expected, atol=1e-4)
 
     weights = tf.constant(rng.standard_normal(expected.shape).astype("float32"))
     variables = block.trainable_variables
     grads = []
-    for fn in (lambda: block(x), lambda: winograd.residual_block(block, x)):
+    for fn in (lambda: block(x), fast):
         with tf.GradientTape() as tape:
             loss = tf.reduce_sum(fn() * weights)
         grads.append(tape.gradient(loss, variables))
@@ -83,31 +89,32 @@ def test_residual_block_matches_layer_and_its_gradients(spectral_norm):
 
 
 def test_residual_block_training_updates_spectral_norm_vectors_like_the_layer():
-    block = ResidualBlock(4, spectral_norm=True)
+    block = ResidualBlock(4, spectral_norm=True, conv_mode="xla")
     x = tf.random.normal((1, 8, 8, 4), seed=1)
     block(x)
     u0 = block.conv1.conv.u.numpy()
-    winograd.residual_block(block, x, training=True)
+    block(x, training=True)  # the Winograd path: weights computed outside the XLA cluster
     u_fast = block.conv1.conv.u.numpy()
     block.conv1.conv.u.assign(u0)
-    block(x, training=True)
+    block(x, training=True, direct=True)
     assert not np.allclose(u_fast, u0)
     np.testing.assert_allclose(u_fast, block.conv1.conv.u.numpy(), atol=1e-6)
 
 
 @pytest.mark.parametrize("generator, channels", [(EdgeGenerator, 3), (InpaintGenerator, 4)])
 def test_winograd_generator_matches_generator_with_and_without_xla(generator, channels):
-    from edgeconnect_tf.layers import set_winograd
-
     net = generator(residual_blocks=2, filters=8)
     x = tf.constant(np.random.default_rng(6).random((1, 32, 48, channels)).astype("float32"))
     expected = net(x).numpy()
-    set_winograd([net], True)
-    eager = net(x).numpy()
-    xla = tf.function(net, jit_compile=True)(x).numpy()
+    fast = net.rebuilt(conv_mode="xla")
+    assert fast.conv_mode == "xla" and all(b.conv_mode == "xla" for b in fast.middle)
+    assert net.conv_mode == "direct" and all(b.conv_mode == "direct" for b in net.middle)
+    eager = fast(x).numpy()
+    xla = tf.function(fast, jit_compile=True)(x).numpy()
     np.testing.assert_allclose(eager, expected, atol=1e-5)
     np.testing.assert_allclose(xla, expected, atol=1e-5)
     assert not np.array_equal(eager, expected)  # the Winograd path ran
+    np.testing.assert_array_equal(net(x).numpy(), expected)  # the original is unchanged
 
 
 def test_fast_path_needs_static_shapes():
@@ -121,12 +128,27 @@ def test_fast_path_needs_static_shapes():
     assert winograd.supported(np.zeros((1, 4, 6, 2)))
 
 
-def test_compiled_residual_block_matches_layer_in_a_plain_graph():
-    block = ResidualBlock(8, spectral_norm=True)
+def test_compiled_residual_block_matches_layer_in_a_plain_graph(monkeypatch):
+    block = ResidualBlock(8, spectral_norm=True, conv_mode="xla")
     x = tf.random.normal((1, 12, 12, 8), seed=2)
-    expected = block(x).numpy()
-    got = tf.function(lambda v: winograd.compiled_residual_block(block, v))(x).numpy()
+    expected = block(x, direct=True).numpy()
+    calls = _count_compiled_blocks(monkeypatch)
+    got = tf.function(lambda v: block(v))(x).numpy()
     np.testing.assert_allclose(got, expected, atol=1e-4)
+    assert calls == [(1, 12, 12, 8)]  # the compiled block core ran
+
+
+def _count_compiled_blocks(monkeypatch):
+    """Patches `winograd.compiled_block_core` to record its input shapes; returns the list."""
+    calls = []
+    original = winograd.compiled_block_core
+
+    def counting(x, k1, b1, k2, b2, dilation=2):
+        calls.append(tuple(x.shape))
+        return original(x, k1, b1, k2, b2, dilation=dilation)
+
+    monkeypatch.setattr(winograd, "compiled_block_core", counting)
+    return calls
 
 
 def _pipeline_inputs(size, seed=3):
@@ -135,31 +157,23 @@ def _pipeline_inputs(size, seed=3):
     return sample_inputs(size, seed=seed)
 
 
-def test_winograd_edgeconnect_matches_plain_eager_graph_and_xla():
+def test_winograd_edgeconnect_matches_plain_eager_graph_and_xla(monkeypatch):
     from edgeconnect_tf.edgeconnect import EdgeConnect
 
     keras.utils.set_random_seed(4)
-    model = EdgeConnect(residual_blocks=2, filters=8)
+    plain_model = EdgeConnect(residual_blocks=2, filters=8, conv_mode="direct")
     image, mask = _pipeline_inputs(48)
-    plain = model({"image": image, "mask": mask})["raw"].numpy()
-    model.winograd = True
-    assert all(block.winograd for block in model.inpaint_generator.middle)
-    assert all(block.winograd for block in model.edge_generator.middle)
-    calls = []
-    original = winograd.compiled_residual_block
-
-    def counting(block, x, training=False):
-        calls.append(tuple(x.shape))
-        return original(block, x, training)
-
-    winograd.compiled_residual_block = counting
-    try:
-        eager = model({"image": image, "mask": mask})["raw"].numpy()
-        graph = tf.function(lambda i, m: model({"image": i, "mask": m})["raw"])(image, mask)
-        xla = tf.function(lambda i, m: model({"image": i, "mask": m})["raw"], jit_compile=True)
-        xla = xla(image, mask)
-    finally:
-        winograd.compiled_residual_block = original
+    plain = plain_model({"image": image, "mask": mask})["raw"].numpy()
+    model = plain_model.with_conv_mode("xla")
+    assert model.conv_mode == "xla" and plain_model.conv_mode == "direct"
+    assert all(block.conv_mode == "xla" for block in model.inpaint_generator.middle)
+    assert all(block.conv_mode == "xla" for block in model.edge_generator.middle)
+    assert all(block.conv_mode == "direct" for block in plain_model.edge_generator.middle)
+    calls = _count_compiled_blocks(monkeypatch)
+    eager = model({"image": image, "mask": mask})["raw"].numpy()
+    graph = tf.function(lambda i, m: model({"image": i, "mask": m})["raw"])(image, mask)
+    xla = tf.function(lambda i, m: model({"image": i, "mask": m})["raw"], jit_compile=True)
+    xla = xla(image, mask)
     # 2 blocks x 2 generators, eager, in the plain graph and inside the caller's
     # XLA cluster (a nested jit_compile function joins the caller's cluster).
     assert len(calls) == 12 and set(calls) == {(1, 12, 12, 32)}
@@ -168,35 +182,31 @@ def test_winograd_edgeconnect_matches_plain_eager_graph_and_xla():
     assert np.abs(eager - plain).max() > 0  # it did take the other path
 
 
-def test_winograd_blocks_leave_dynamic_shapes_alone_and_round_trip():
+def test_winograd_blocks_leave_dynamic_shapes_alone_and_round_trip(monkeypatch):
     from edgeconnect_tf.edgeconnect import EdgeConnect
 
     keras.utils.set_random_seed(5)
-    model = EdgeConnect(residual_blocks=1, filters=8, winograd=True)
+    model = EdgeConnect(residual_blocks=1, filters=8, conv_mode="xla")
+    direct = model.with_conv_mode("direct")  # builds both (the xla generators run once)
     image, mask = _pipeline_inputs(32)
-    original = winograd.compiled_residual_block
 
     def forbidden(*args, **kwargs):
         raise AssertionError("fast path taken")
 
-    winograd.compiled_residual_block = forbidden
-    try:
-        spec = tf.TensorSpec([1, None, None, 3]), tf.TensorSpec([1, None, None, 1])
-        dynamic = tf.function(lambda i, m: model({"image": i, "mask": m})["raw"])
-        dynamic.get_concrete_function(*spec)
-        with model.plain_blocks():
-            assert not model.winograd and not model.edge_generator.middle[0].winograd
-            model({"image": image, "mask": mask})
-        assert model.winograd and model.edge_generator.middle[0].winograd
-    finally:
-        winograd.compiled_residual_block = original
+    monkeypatch.setattr(winograd, "compiled_block_core", forbidden)
+    spec = tf.TensorSpec([1, None, None, 3]), tf.TensorSpec([1, None, None, 1])
+    dynamic = tf.function(lambda i, m: model({"image": i, "mask": m})["raw"])
+    dynamic.get_concrete_function(*spec)
+    assert direct.conv_mode == "direct" and direct.edge_generator.middle[0].conv_mode == "direct"
+    direct({"image": image, "mask": mask})
+    assert model.conv_mode == "xla" and model.edge_generator.middle[0].conv_mode == "xla"
+    monkeypatch.undo()
     config = model.get_config()
-    assert config["winograd"] == "xla" and EdgeConnect.from_config(config).winograd == "xla"
+    assert config["conv_mode"] == "xla" and EdgeConnect.from_config(config).conv_mode == "xla"
 
 
 @pytest.mark.parametrize("stage", ["edge", "inpaint"])
 def test_winograd_training_step_gradients_match_the_plain_step(stage):
-    from edgeconnect_tf.layers import set_winograd
     from edgeconnect_tf.models import EdgeModel, InpaintModel
 
     rng = np.random.default_rng(7)
@@ -212,12 +222,12 @@ def test_winograd_training_step_gradients_match_the_plain_step(stage):
     }
     batch = {k: tf.constant(v) for k, v in batch.items()}
     gradients = []
-    for fast in (False, True):
+    for mode in ("direct", "xla"):
         keras.utils.set_random_seed(8)
-        net = {"residual_blocks": 2, "filters": 8}
+        net = {"residual_blocks": 2, "filters": 8, "conv_mode": mode}
         model = EdgeModel(**net) if stage == "edge" else InpaintModel(vgg_weights=None, **net)
         model.build_networks(size)
-        set_winograd(model.networks.values(), fast)
+        assert all(block.conv_mode == mode for block in model.generator.middle)
 
         @tf.function
         def grads(batch, model=model):
@@ -248,11 +258,13 @@ def test_tflite_export_of_a_winograd_model_traces_the_plain_blocks(tmp_path):
     from edgeconnect_tf.edgeconnect import EdgeConnect
 
     keras.utils.set_random_seed(6)
-    model = EdgeConnect(residual_blocks=1, filters=4, winograd=True)
-    ops = export_tflite(model, str(tmp_path / "m.tflite"), size=32, winograd=False)
+    model = EdgeConnect(residual_blocks=1, filters=4, conv_mode="xla")
+    ops = export_tflite(model, str(tmp_path / "m.tflite"), size=32, conv_mode="direct")
     assert "CONV_2D" in ops and not any("XLA" in op.upper() or "CUSTOM" in op for op in ops)
     assert "BATCH_MATMUL" not in ops  # direct blocks
-    assert model.winograd  # restored after the export
+    assert model.conv_mode == "xla"  # the export built a copy; the model is unchanged
+    assert all(b.conv_mode == "xla" for b in model.edge_generator.middle)
+    assert not model.edge_generator.tflite_ops
 
 
 # ------------------------------------------------------------------ plain-graph form
@@ -280,27 +292,54 @@ def test_conv3x3_graph_matches_direct_correlation_static_and_dynamic(dilation, h
 
 @pytest.mark.parametrize("spectral_norm", [False, True])
 def test_graph_residual_block_matches_layer_on_odd_and_dynamic_sizes(spectral_norm):
-    block = ResidualBlock(8, dilation=2, spectral_norm=spectral_norm)
+    block = ResidualBlock(8, dilation=2, spectral_norm=spectral_norm, conv_mode="graph")
     x = tf.random.normal((1, 13, 10, 8), seed=3)
-    expected = block(x).numpy()
-    block.winograd = "graph"
+    expected = block(x, direct=True).numpy()
     dynamic = tf.function(block, input_signature=[tf.TensorSpec([None, None, None, 8])])
     for got in (block(x).numpy(), dynamic(x).numpy()):
         np.testing.assert_allclose(got, expected, atol=1e-4)
         assert not np.array_equal(got, expected)  # the Winograd path ran
 
 
-def test_winograd_mode_values():
-    from edgeconnect_tf.layers import winograd_mode
+def test_graph_residual_block_computes_in_float32_under_a_mixed_policy():
+    x = tf.random.normal((1, 13, 10, 8), seed=5)
+    x = tf.cast(tf.cast(x, tf.bfloat16), tf.float32)  # what the block's bfloat16 input holds
+    block = ResidualBlock(8, conv_mode="graph")
+    block(x)
+    # Under the mixed policy Keras reads the variables as bfloat16 (autocast) wherever the
+    # kernels are taken: the reference gets the same bfloat16-rounded weights.
+    block.set_weights([tf.cast(tf.cast(w, tf.bfloat16), tf.float32) for w in block.weights])
+    expected = block(x, direct=True).numpy()  # float32, direct
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        mixed = ResidualBlock(8, conv_mode="graph")
+        mixed(x)
+        mixed.set_weights(block.get_weights())
+        got = mixed(x)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert got.dtype == tf.bfloat16
+    # Winograd in float32 (the block tolerance), then one rounding to bfloat16 (2^-9 relative).
+    np.testing.assert_allclose(tf.cast(got, tf.float32), expected, rtol=2.0**-8, atol=1e-4)
 
-    assert [winograd_mode(v) for v in (True, False, "xla", "graph")] == [
-        "xla",
-        False,
-        "xla",
-        "graph",
-    ]
-    with pytest.raises(ValueError, match="winograd must be one of"):
-        winograd_mode("fast")
+
+def test_conv_mode_values_are_checked_where_a_network_is_built():
+    from edgeconnect_tf.conv_mode import CONV_MODES, check_conv_mode
+    from edgeconnect_tf.edgeconnect import EdgeConnect
+
+    assert CONV_MODES == ("direct", "graph", "xla")
+    assert [check_conv_mode(v) for v in CONV_MODES] == list(CONV_MODES)
+    message = "conv_mode must be one of direct, graph, xla; got"
+    for bad in ("fast", True, False, None, "off"):  # the old spellings are errors too
+        with pytest.raises(ValueError, match=message):
+            check_conv_mode(bad)
+    for build in (
+        lambda: ResidualBlock(8, conv_mode=True),
+        lambda: EdgeGenerator(1, 8, conv_mode="winograd"),
+        lambda: EdgeConnect(residual_blocks=1, filters=8, conv_mode=False),
+    ):
+        with pytest.raises(ValueError, match=message):
+            build()
 
 
 def test_inpaint_runs_one_graph_for_all_sizes_and_matches_eager():
@@ -308,7 +347,7 @@ def test_inpaint_runs_one_graph_for_all_sizes_and_matches_eager():
     from edgeconnect_tf.inpaint import inpaint
 
     keras.utils.set_random_seed(10)
-    model = EdgeConnect(residual_blocks=1, filters=8, winograd="graph")
+    model = EdgeConnect(residual_blocks=1, filters=8, conv_mode="graph")
     for size in (40, 52):
         image, mask = _pipeline_inputs(size)
         rgb = np.round(image[0] * 255).astype(np.uint8)
@@ -326,19 +365,21 @@ def test_savedmodel_with_graph_winograd_matches_the_direct_export(tmp_path):
 
     keras.utils.set_random_seed(11)
     model = EdgeConnect(residual_blocks=1, filters=8)
+    assert model.conv_mode == "graph"  # the default
     image, mask = _pipeline_inputs(36)
     outputs = {}
-    for mode in ("graph", False):
+    for mode in ("graph", "direct"):
         path = export_saved_model(
-            model, str(tmp_path / str(mode) / "1"), warmup_size=0, winograd=mode
+            model.with_conv_mode(mode), str(tmp_path / mode / "1"), warmup_size=0
         )
         serve = tf.saved_model.load(path).signatures["serving_default"]
         outputs[mode] = serve(image=tf.constant(image), mask=tf.constant(mask))["inpainted"].numpy()
-    np.testing.assert_allclose(outputs["graph"], outputs[False], atol=1e-4)
-    assert not np.array_equal(outputs["graph"], outputs[False])
-    assert model.winograd is False  # restored
-    with pytest.raises(ValueError, match="'graph' or False"):
-        export_saved_model(model, str(tmp_path / "x" / "1"), warmup_size=0, winograd="xla")
+    np.testing.assert_allclose(outputs["graph"], outputs["direct"], atol=1e-4)
+    assert not np.array_equal(outputs["graph"], outputs["direct"])
+    assert model.conv_mode == "graph"  # with_conv_mode built a copy
+    with pytest.raises(ValueError, match="conv_mode 'xla' cannot be exported.*with_conv_mode"):
+        export_saved_model(model.with_conv_mode("xla"), str(tmp_path / "x" / "1"), warmup_size=0)
+    assert not os.path.exists(tmp_path / "x" / "1")
 
 
 def test_tflite_export_with_graph_winograd_is_builtin_and_matches(tmp_path):
@@ -348,11 +389,11 @@ def test_tflite_export_with_graph_winograd_is_builtin_and_matches(tmp_path):
     from edgeconnect_tf.edgeconnect import EdgeConnect
 
     keras.utils.set_random_seed(12)
-    model = EdgeConnect(residual_blocks=1, filters=8)
+    model = EdgeConnect(residual_blocks=1, filters=8, conv_mode="direct")
     image, mask = _pipeline_inputs(32)
     expected = model({"image": image, "mask": mask})["inpainted"].numpy()
     path = str(tmp_path / "w.tflite")
-    ops = export_tflite(model, path, size=32, winograd="graph")
+    ops = export_tflite(model, path, size=32, conv_mode="graph")
     assert "BATCH_MATMUL" in ops and ops["CONV_2D"] < 2 * 8  # the block convs left CONV_2D
     runner = Interpreter(model_path=path).get_signature_runner("inpaint")
     got = runner(image=image, mask=mask)["inpainted"]
@@ -395,7 +436,7 @@ def _correlate_strided(x, k, stride):
 
 @pytest.mark.parametrize(
     "function, size, stride, outputs",
-    [(winograd.strided_conv4x4_graph, 4, 2, 6), (winograd.narrow_conv_graph, 7, 1, 3)],
+    [(matmul_conv.strided_conv4x4, 4, 2, 6), (matmul_conv.narrow_conv, 7, 1, 3)],
 )
 @pytest.mark.parametrize("h, w", [(18, 22), (13, 9), (8, 7)])
 def test_matmul_form_convs_match_direct_correlation_static_and_dynamic(
@@ -418,44 +459,48 @@ def test_matmul_form_convs_match_direct_correlation_static_and_dynamic(
 
 
 @pytest.mark.parametrize("spectral_norm", [False, True])
-def test_graph_form_convs_match_the_layer_and_its_gradients(spectral_norm):
-    from edgeconnect_tf.layers import PaddedConv2D, set_winograd
-
+def test_matmul_form_convs_match_the_layer_and_its_gradients(spectral_norm):
     x = tf.random.normal((2, 12, 16, 6), seed=4)
     for kw in ({"kernel_size": 4, "stride": 2, "padding": 1}, {"kernel_size": 7}):
-        conv = PaddedConv2D(3, spectral_norm=spectral_norm, **kw)
+        conv = PaddedConv2D(3, spectral_norm=spectral_norm, matmul_form=True, **kw)
         conv(x)
+        assert conv.get_config()["matmul_form"] is True
         results = []
-        for mode in (False, "graph"):
-            set_winograd([conv], mode)
-            assert conv.graph_form == (mode == "graph")
+        for direct in (True, False):
             with tf.GradientTape() as tape:
                 tape.watch(x)
-                y = conv(x)
+                y = conv(x, direct=direct)
                 loss = tf.reduce_sum(y * tf.cos(y))
             results.append([y, *tape.gradient(loss, [x, *conv.trainable_variables])])
         for direct, graph in zip(*results, strict=True):
             scale = np.abs(direct.numpy()).max()
             np.testing.assert_allclose(graph.numpy(), direct.numpy(), atol=1e-5 * scale)
-        assert not np.array_equal(results[0][0].numpy(), results[1][0].numpy())  # graph form ran
-    wide = PaddedConv2D(8, 3)  # no matmul form: 3×3 convs with many outputs stay direct
-    set_winograd([wide], "graph")
-    assert not wide.graph_form
+        assert not np.array_equal(results[0][0].numpy(), results[1][0].numpy())  # matmul form ran
+    # No matmul form for 3×3 convs with many outputs: they stay direct in every mode.
+    assert not matmul_conv.supported(8, 3, 1, 1)
+    with pytest.raises(ValueError, match="no matmul form for a 3x3 stride-1 conv to 8 channels"):
+        PaddedConv2D(8, 3, matmul_form=True)
+    graph = EdgeGenerator(1, 8, conv_mode="graph")
+    forms = {c.name: c.matmul_form for c in graph._flatten_layers() if hasattr(c, "matmul_form")}
+    assert forms["encoder_4"] and forms["encoder_7"] and forms["decoder_7"]
+    assert not forms["encoder_1"] and not forms["conv_block_1"]
+    direct = EdgeGenerator(1, 8)
+    assert not any(c.matmul_form for c in direct._flatten_layers() if hasattr(c, "matmul_form"))
 
 
 def test_graph_mode_runs_direct_above_its_pixel_limit(monkeypatch):
     from edgeconnect_tf.edgeconnect import EdgeConnect
 
-    monkeypatch.setattr(winograd, "GRAPH_MAX_PIXELS", 32 * 32)
+    monkeypatch.setattr(networks, "GRAPH_MAX_PIXELS", 32 * 32)
     keras.utils.set_random_seed(14)
-    model = EdgeConnect(residual_blocks=1, filters=8, winograd="graph")
+    model = EdgeConnect(residual_blocks=1, filters=8, conv_mode="graph")
+    plain = model.with_conv_mode("direct")
     dynamic = model.inference_function()  # one graph for all sizes: the limit is a tf.cond
     for size, graph_ran in ((32, True), (36, False)):
         image, mask = _pipeline_inputs(size)
         got = dynamic(tf.constant(image), tf.constant(mask))["raw"].numpy()
         static = model({"image": image, "mask": mask})["raw"].numpy()  # decided at trace time
-        with model.blocks(False):
-            direct = model({"image": image, "mask": mask})["raw"].numpy()
+        direct = plain({"image": image, "mask": mask})["raw"].numpy()
         np.testing.assert_allclose(got, direct, atol=1e-4)
         np.testing.assert_array_equal(got, static)
         assert np.array_equal(got, direct) != graph_ran

@@ -74,15 +74,18 @@ def build_parser():
     return parser
 
 
-def add_conv_mode_argument(parser, choices=None, default="graph", note=""):
-    """`--conv-mode MODE` (`edgeconnect_tf.conv_mode`), the same option in every command."""
-    from edgeconnect_tf.conv_mode import CONV_MODES, HELP
+def add_conv_mode_argument(parser, choices=None, default="graph", default_help=None):
+    """`--conv-mode MODE` (`edgeconnect_tf.conv_mode`), the same option in every command;
+    `default_help` says what a `default` of None means."""
+    from edgeconnect_tf.conv_mode import CONV_MODES, DESCRIPTIONS, HELP
 
+    choices = choices or CONV_MODES
+    modes = ", ".join(f"{mode} ({DESCRIPTIONS[mode]})" for mode in choices)
     parser.add_argument(
         "--conv-mode",
-        choices=choices or CONV_MODES,
+        choices=choices,
         default=default,
-        help=f"{HELP} (default {default}{note})",
+        help=f"{HELP}: {modes} (default {default_help or default})",
     )
 
 

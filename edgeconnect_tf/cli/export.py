@@ -42,7 +42,7 @@ def add_arguments(parser):
         parser,
         choices=("graph", "direct"),
         default=None,
-        note=": graph, except direct for the dynamic and int8 .tflite files, whose int8 "
+        default_help="graph, except direct for the dynamic and int8 .tflite files, whose int8 "
         "kernels need constant weights",
     )
     parser.add_argument(
@@ -130,7 +130,7 @@ def main(args):
             _export_tflite(model, args)
         else:
             _export_saved_model(model, args)
-    except (WeightsError, ValueError) as e:
+    except (WeightsError, ValueError, OSError) as e:  # OSError: e.g. an occupied --output
         return error("export", e)
     return 0
 

@@ -1,9 +1,12 @@
 """The editor's in-browser mode: the exported `.tflite` run by LiteRT.js inside Chromium.
 
 The page (served by `serve --static-only`, cross-origin isolated, so LiteRT.js runs its
-threaded WebAssembly build) opens a tiny exported model, a photo is brushed and inpainted
-in the page, and the result is compared with `export/tflite_inpaint.py` (the Python
-LiteRT interpreter) on the same photo and mask. Skipped where no system Chromium exists.
+threaded WebAssembly build in the page's inference worker) opens a tiny exported model, a
+photo is brushed and inpainted in the page, and the result is compared with
+`export/tflite_inpaint.py` (the Python LiteRT interpreter) on the same photo and mask. The
+server's model list (`GET /api/models` -> {"models": [{name, url, bytes}]}, files at
+`/models/NAME`, from `serve --models DIR`) is stood in for by two routes added here.
+Skipped where no system Chromium exists.
 """
 
 import importlib.util
@@ -70,8 +73,47 @@ def tflite_model(exported):
 
 
 @pytest.fixture(scope="module")
-def static_server():
-    with app_in_thread(serve.create_static_app()) as url:
+def quantized(exported, tmp_path_factory):
+    """The plain model's network exported as float16 and dynamic-range int8 files."""
+    from edgeconnect_tf.deploy.tflite import export_tflite
+    from edgeconnect_tf.edgeconnect import EdgeConnect
+
+    folder = os.path.dirname(exported["plain"])
+    model = EdgeConnect.from_pretrained(os.path.join(folder, "weights"))
+    paths = {}
+    for quantize in ("float16", "dynamic"):
+        paths[quantize] = os.path.join(folder, f"edgeconnect_{SIZE}x{SIZE}_{quantize}.tflite")
+        export_tflite(model, paths[quantize], SIZE, quantize=quantize)
+    return paths
+
+
+def with_model_list(app, paths):
+    """`app` plus the model-list contract of `serve --models DIR` for the files `paths`."""
+    from fastapi.responses import FileResponse, JSONResponse
+
+    files = {os.path.basename(p): p for p in paths}
+
+    @app.get("/api/models")
+    def models():
+        listed = [
+            {"name": n, "url": f"/models/{n}", "bytes": os.path.getsize(p)}
+            for n, p in sorted(files.items())
+        ]
+        return {"models": listed}
+
+    @app.get("/models/{name}")
+    def model_file(name: str):
+        if name not in files:
+            return JSONResponse({"error": f"no model {name}"}, status_code=404)
+        return FileResponse(files[name])
+
+    return app
+
+
+@pytest.fixture(scope="module")
+def static_server(exported, quantized):
+    app = with_model_list(serve.create_static_app(), [*exported.values(), *quantized.values()])
+    with app_in_thread(app) as url:
         yield url
 
 
@@ -87,14 +129,16 @@ def browser():
 def page(browser, static_server, tflite_model, exported):
     """The editor with the model open in the page; `page.requests` lists what it fetched."""
     page = browser.new_page(viewport={"width": 900, "height": 700})
-    requests = []
+    requests, console, failed = [], [], []
     page.on("request", lambda r: requests.append((r.method, r.url)))
+    page.on("response", lambda r: r.status >= 400 and failed.append(r.url.split("/", 3)[3]))
+    page.on("console", lambda m: console.append((m.type, m.text)))
     page.goto(static_server + "/")
     page.set_input_files("#model-file", [tflite_model, exported["edges"]])
     page.wait_for_function(
         "window.ondevice && Object.keys(ondevice.info().models).length === 2", timeout=120_000
     )
-    page.requests = requests
+    page.requests, page.console, page.failed = requests, console, failed
     return page
 
 
@@ -269,14 +313,30 @@ def test_hole_windows_match_python_rule(page):
 
 
 def test_nothing_is_sent_to_a_server(page):
-    """Every request the page made is a GET of the page's own static files."""
+    """Every request the page made is a GET of its own static files, the model list or the
+    server's model status; the runtime files were fetched once each."""
     assert page.requests
     for method, url in page.requests:
         if url.startswith(("blob:", "data:")):  # the photo and results, inside the page
             continue
         assert method == "GET", url
         path = url.split("/", 3)[3]
-        assert path == "" or path.startswith("static/"), url
+        assert path in ("", "api/models", "v1/models/edgeconnect") or path.startswith("static/")
+    fetched = [url for _, url in page.requests if "/third_party/litert/" in url]
+    assert any(u.endswith("litert_wasm_threaded_internal.js") for u in fetched)
+    assert sorted(fetched) == sorted(set(fetched)), fetched
+
+
+def test_litert_output_is_debug_not_error(page):
+    """LiteRT's INFO/WARNING lines (XNNPACK's delegate) reach the console at debug level."""
+    chatter = [(kind, text) for kind, text in page.console if "[LiteRT]" in text]
+    assert chatter and {kind for kind, _ in chatter} == {"debug"}, page.console
+    # The one failed request: the model status a --static-only server answers with 404.
+    assert page.failed == ["v1/models/edgeconnect"]
+    problems = [m for m in page.console if m[0] in ("error", "warning")]
+    assert [text for _, text in problems] == [
+        "Failed to load resource: the server responded with a status of 404 (Not Found)"
+    ]
 
 
 def test_a_file_that_is_no_model_gets_a_clear_message(browser, static_server):

@@ -17,6 +17,9 @@ importScripts("windows.js");
 const LITERT_DIR = new URL("third_party/litert/", self.location.href).href;
 const SIGNATURE = "inpaint";
 const debug = (...args) => console.debug("[LiteRT]", ...args);
+// LiteRT.js's own notes (e.g. "Failed to create default WebGPU device" on a CPU-only page) are
+// chatter for a developer, not errors for the page's user: debug level, as its C++ output.
+console.warn = console.info = console.log = debug;
 
 let litert = null; // the @litertjs/core module
 let threads = 1;

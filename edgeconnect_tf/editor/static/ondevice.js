@@ -89,17 +89,16 @@ async function worker(accelerator) {
   return local.worker.started;
 }
 
-async function compileIn(slot) {
-  const info = await call("compile", {
-    bytes: slot.bytes.slice(0), name: slot.name, accelerator: local.accelerator,
-  });
+async function compileIn(slot, accelerator = local.accelerator) {
+  const info = await call("compile", { bytes: slot.bytes.slice(0), name: slot.name, accelerator });
   return { ...slot, ...info };
 }
 
 // After a Cancel: a fresh worker compiles the open models again.
 function recompile() {
   const open = Object.values(local.slots).filter(Boolean);
-  local.compiled = worker(local.accelerator).then(() => Promise.all(open.map(compileIn)));
+  local.compiled = worker(local.accelerator)
+    .then(() => Promise.all(open.map((slot) => compileIn(slot))));
   local.compiled.catch((err) => showModelError(err));
   return local.compiled;
 }
@@ -122,11 +121,11 @@ async function openModel(bytes, name) {
     if (accelerator === "webgpu" && !rt.webgpu) {
       throw new Error("this browser offers no WebGPU device; choose CPU (WebAssembly)");
     }
-    local.accelerator = accelerator;
     setProgress(`Compiling ${name} for ${accelerator === "webgpu" ? "WebGPU" : "WebAssembly"}…`);
     if (local.compiled) await local.compiled.catch(() => {});
-    const slot = await compileIn({ name, bytes });
+    const slot = await compileIn({ name, bytes }, accelerator);
     local.slots[slot.key] = slot;
+    local.accelerator = accelerator;
     local.compiled = Promise.resolve();
     const how = accelerator === "webgpu" ? "WebGPU"
       : `WebAssembly, ${rt.threads} thread${rt.threads > 1 ? "s" : ""}` +

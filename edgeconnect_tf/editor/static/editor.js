@@ -20,7 +20,7 @@ const state = {
   edges: null,         // canvas: white lines drawn by the user
   result: null,        // canvas with the inpainted image
   predictedEdges: null,// canvas: the edges the fill followed, inside the hole only
-  resultDataURL: null,
+  resultURL: null,     // blob: URL of the result's PNG, for Download
   tool: "hole",
   size: 30,
   comparing: false,
@@ -150,7 +150,7 @@ function pushUndo() {
 }
 
 function undo() {
-  if (!state.undo.length || state.running) return;
+  if (!state.undo.length || state.running) return;  // the hole stays as the run saw it
   state.redo.push(snapshot());
   restore(state.undo.pop());
   clearResult();
@@ -166,7 +166,8 @@ function redo() {
 function clearResult() {
   state.result = null;
   state.predictedEdges = null;
-  state.resultDataURL = null;
+  if (state.resultURL) URL.revokeObjectURL(state.resultURL);
+  state.resultURL = null;
   $("download").classList.add("disabled");
   render();
 }
@@ -224,7 +225,6 @@ document.addEventListener("keydown", (e) => {
   if (e.target instanceof HTMLInputElement && e.target.type !== "checkbox") return;
   const key = e.key.toLowerCase();
   if (e.key === "Escape" && state.running) state.running.cancel();
-  else if (state.running) return;  // the hole and lines stay as the run saw them
   else if ((e.ctrlKey || e.metaKey) && key === "z") {
     e.preventDefault();
     if (e.shiftKey) redo(); else undo();
@@ -363,10 +363,16 @@ async function run(work, cancel) {
     if (state.running && state.running.cancelled) return;
     state.result = out.image;
     state.predictedEdges = out.edges && holeEdges(out.edges, state.mask, PREDICTED_EDGE_COLOR);
-    state.resultDataURL = out.dataURL || out.image.toDataURL("image/png");
-    const link = $("download");
-    link.href = state.resultDataURL;
-    link.classList.remove("disabled");
+    // The PNG for Download is encoded off the main thread (toBlob), so a large result does
+    // not freeze the page.
+    const result = state.result;
+    result.toBlob((blob) => {
+      if (state.result !== result || !blob) return;
+      state.resultURL = URL.createObjectURL(blob);
+      const link = $("download");
+      link.href = state.resultURL;
+      link.classList.remove("disabled");
+    }, "image/png");
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
     setStatus(`Done ${out.where} in ${seconds} s. Hold C to compare. ${out.note || ""}`.trim());
     render();
@@ -426,7 +432,6 @@ async function inpaint() {
     return {
       image: await decodeToCanvas(prediction.inpainted_png_bytes.b64),
       edges: prediction.edges_png_bytes ? await decodeToCanvas(prediction.edges_png_bytes.b64) : null,
-      dataURL: "data:image/png;base64," + prediction.inpainted_png_bytes.b64,
       where: "on the server",
     };
   }, () => { state.running.cancelled = true; abort.abort(); });
@@ -448,7 +453,7 @@ window.editor = {
   state,
   maskPNG: () => state.mask && binaryPNG(state.mask),
   edgesPNG: () => state.edges && binaryPNG(state.edges),
-  resultDataURL: () => state.resultDataURL,
+  resultDataURL: () => state.result && state.result.toDataURL("image/png"),
   predictedEdgesPNG: () => state.predictedEdges && binaryPNG(state.predictedEdges),
   setTool,
   setSize,

@@ -12,6 +12,8 @@ const PREDICTED_EDGE_COLOR = "rgba(255, 230, 0, 0.9)";
 const $ = (id) => document.getElementById(id);
 const view = $("view");
 const viewCtx = view.getContext("2d");
+// Every other canvas is read back (holes, lines, results): CPU-backed from the start.
+const ctx2d = (canvas) => canvas.getContext("2d", { willReadFrequently: true });
 
 const state = {
   original: null,      // HTMLCanvasElement with the opened image
@@ -71,11 +73,11 @@ function render() {
 // `mask` canvas, opaque where painted), transparent elsewhere.
 function holeEdges(source, mask, color) {
   const c = makeCanvas(source.width, source.height);
-  const ctx = c.getContext("2d");
+  const ctx = ctx2d(c);
   ctx.drawImage(source, 0, 0);
   const data = ctx.getImageData(0, 0, c.width, c.height);
   const px = data.data;
-  const hole = mask.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+  const hole = ctx2d(mask).getImageData(0, 0, c.width, c.height).data;
   for (let i = 0; i < px.length; i += 4) px[i + 3] = hole[i + 3] > 127 ? px[i] : 0;
   ctx.putImageData(data, 0, 0);
   ctx.globalCompositeOperation = "source-in";
@@ -87,8 +89,8 @@ function holeEdges(source, mask, color) {
 // Strokes canvas (opaque where drawn) -> base64 PNG, white where drawn, black elsewhere.
 function binaryPNG(canvas) {
   const c = makeCanvas(canvas.width, canvas.height);
-  const ctx = c.getContext("2d");
-  const data = canvas.getContext("2d").getImageData(0, 0, c.width, c.height);
+  const ctx = ctx2d(c);
+  const data = ctx2d(canvas).getImageData(0, 0, c.width, c.height);
   const px = data.data;
   for (let i = 0; i < px.length; i += 4) {
     const v = px[i + 3] > 127 ? 255 : 0;
@@ -112,7 +114,7 @@ function strokeTo(p) {
   const targets = state.tool === "edge" ? [state.edges]
     : state.tool === "hole" ? [state.mask] : [state.mask, state.edges];
   for (const canvas of targets) {
-    const ctx = canvas.getContext("2d");
+    const ctx = ctx2d(canvas);
     ctx.lineCap = "round";
     ctx.lineJoin = "round";
     ctx.globalCompositeOperation = state.tool === "eraser" ? "destination-out" : "source-over";
@@ -129,14 +131,14 @@ function strokeTo(p) {
 function snapshot() {
   return [state.mask, state.edges].map((c) => {
     const copy = makeCanvas(c.width, c.height);
-    copy.getContext("2d").drawImage(c, 0, 0);
+    ctx2d(copy).drawImage(c, 0, 0);
     return copy;
   });
 }
 
 function restore(snap) {
   [state.mask, state.edges].forEach((c, i) => {
-    const ctx = c.getContext("2d");
+    const ctx = ctx2d(c);
     ctx.globalCompositeOperation = "source-over";
     ctx.clearRect(0, 0, c.width, c.height);
     ctx.drawImage(snap[i], 0, 0);
@@ -216,7 +218,7 @@ $("redo").onclick = redo;
 $("clear").onclick = () => {
   if (!state.original || state.running) return;
   pushUndo();
-  for (const c of [state.mask, state.edges]) c.getContext("2d").clearRect(0, 0, c.width, c.height);
+  for (const c of [state.mask, state.edges]) ctx2d(c).clearRect(0, 0, c.width, c.height);
   clearResult();
 };
 $("show-edges").onchange = render;
@@ -265,7 +267,7 @@ function openFile(file) {
 function loadImage(img) {
   const w = img.naturalWidth, h = img.naturalHeight;
   state.original = makeCanvas(w, h);
-  state.original.getContext("2d").drawImage(img, 0, 0);
+  ctx2d(state.original).drawImage(img, 0, 0);
   state.originalBytes = state.original.toDataURL("image/png").split(",")[1];
   state.mask = makeCanvas(w, h);
   state.edges = makeCanvas(w, h);
@@ -305,7 +307,7 @@ stage.addEventListener("drop", (e) => {
 // ---- inpainting ------------------------------------------------------------------------------
 
 function hasInk(canvas) {
-  const px = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  const px = ctx2d(canvas).getImageData(0, 0, canvas.width, canvas.height).data;
   for (let i = 3; i < px.length; i += 4) if (px[i] > 127) return true;
   return false;
 }
@@ -315,7 +317,7 @@ function decodeToCanvas(b64) {
     const img = new Image();
     img.onload = () => {
       const c = makeCanvas(img.naturalWidth, img.naturalHeight);
-      c.getContext("2d").drawImage(img, 0, 0);
+      ctx2d(c).drawImage(img, 0, 0);
       resolve(c);
     };
     img.onerror = () => reject(new Error("the server's image could not be decoded"));

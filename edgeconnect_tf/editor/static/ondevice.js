@@ -188,12 +188,12 @@ async function runWindow(slot, win, photo, hole, drawn, fullW) {
   const filled = document.createElement("canvas");
   filled.width = w;
   filled.height = h;
-  const fctx = filled.getContext("2d");
+  const fctx = filled.getContext("2d", { willReadFrequently: true });
   const img = fctx.createImageData(w, h);
   const edgeMap = document.createElement("canvas");
   edgeMap.width = w;
   edgeMap.height = h;
-  const ectx = edgeMap.getContext("2d");
+  const ectx = edgeMap.getContext("2d", { willReadFrequently: true });
   const emap = ectx.createImageData(w, h);
   for (let i = 0; i < h * w; i++) {
     for (let c = 0; c < 3; c++) {
@@ -246,7 +246,7 @@ async function inpaintInPage({ image, mask, edges }) {
   const edgeOut = document.createElement("canvas");
   edgeOut.width = W;
   edgeOut.height = H;
-  const ectx = edgeOut.getContext("2d");
+  const ectx = edgeOut.getContext("2d", { willReadFrequently: true });
   for (let k = 0; k < windows.length; k++) {
     const [y0, y1, x0, x1] = windows[k];
     setProgress(`Inpainting in this page: window ${k + 1} of ${windows.length} ` +

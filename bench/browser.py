@@ -47,9 +47,12 @@ def _serve_page():
     return f"http://127.0.0.1:{port}", server
 
 
-def browser_inference(size, residual_blocks=8, filters=64, repeat=5, quantize="none", rounds=3):
+def browser_inference(
+    size, residual_blocks=8, filters=64, repeat=5, quantize="none", rounds=3, winograd=None
+):
     """Median seconds of one in-page `inpaint` call at size×size and of the Python
-    interpreter's on the same file and thread count; `rounds` alternating blocks of `repeat`."""
+    interpreter's on the same file and thread count; `rounds` alternating blocks of `repeat`.
+    `winograd`: the export's convolution form (None: `export_tflite`'s default)."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         return {"skipped": "no system Chromium (apt-get install chromium)"}
@@ -62,7 +65,8 @@ def browser_inference(size, residual_blocks=8, filters=64, repeat=5, quantize="n
 
     folder = tempfile.mkdtemp(prefix="bench_browser_")
     path = os.path.join(folder, f"edgeconnect_{size}_{quantize}.tflite")
-    export_tflite(_edgeconnect(residual_blocks, filters), path, size=size, quantize=quantize)
+    model = _edgeconnect(residual_blocks, filters)
+    export_tflite(model, path, size=size, quantize=quantize, winograd=winograd)
     image, mask = photo_inputs(size)
     url, server = _serve_page()
     page_times, python_times = [], []
@@ -100,6 +104,7 @@ def browser_inference(size, residual_blocks=8, filters=64, repeat=5, quantize="n
         "framework": "litert.js",
         "variant": runtime["variant"],
         "quantize": quantize,
+        "winograd": winograd,
         "size": size,
         "seconds": seconds,
         "seconds_min": min(page_times),
@@ -126,9 +131,13 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quantize", default="none", choices=["none", "float16", "dynamic"])
+    parser.add_argument(
+        "--winograd", choices=["graph", "off"], help="convolution form (default: the export's)"
+    )
     args = parser.parse_args(argv)
+    winograd = {"graph": "graph", "off": False}.get(args.winograd)
     result = browser_inference(
-        args.size, repeat=args.repeat, rounds=args.rounds, quantize=args.quantize
+        args.size, repeat=args.repeat, rounds=args.rounds, quantize=args.quantize, winograd=winograd
     )
     print(json.dumps(result, indent=1))
 

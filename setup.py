@@ -9,21 +9,22 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    # Namespace packages so the editor's static folders (page, LiteRT.js files) are packages
-    # whose data setuptools ships; `python -m edgeconnect_tf.editor.fetch_litert --check`
-    # verifies the LiteRT.js files against editor/litert_manifest.json.
+    # Namespace packages so the editor's static folders (page, third-party LiteRT.js) are
+    # packages whose data setuptools ships; `python -m edgeconnect_tf.editor.fetch_litert --check`
+    # verifies the LiteRT.js files against their manifest.
     packages=find_namespace_packages(
         include=["edgeconnect_tf", "edgeconnect_tf.*"], exclude=["*.__pycache__"]
     ),
     include_package_data=True,
     package_data={
         "edgeconnect_tf.configs": ["*.yaml"],
-        "edgeconnect_tf.editor": ["litert_manifest.json"],
         "edgeconnect_tf.editor.static": ["*.html", "*.css", "*.js"],
-        "edgeconnect_tf.editor.static.litert.core": ["*.js"],
-        "edgeconnect_tf.editor.static.litert.wasm-utils": ["*.js"],
-        "edgeconnect_tf.editor.static.litert.wasm": ["*.js", "*.wasm"],
+        "edgeconnect_tf.editor.static.third_party.litert": ["LICENSE", "README.md", "*.json"],
+        "edgeconnect_tf.editor.static.third_party.litert.core": ["*.js", "package.json"],
+        "edgeconnect_tf.editor.static.third_party.litert.wasm-utils": ["*.js", "package.json"],
+        "edgeconnect_tf.editor.static.third_party.litert.wasm": ["*.js", "*.wasm"],
     },
+    license="Apache-2.0",
     install_requires=[
         "tensorflow>=2.20",
         "keras>=3.10",

@@ -1,13 +1,18 @@
-"""In-page inference: the exported `.tflite` run by LiteRT.js in headless Chromium.
+"""In-page inference: the exported `.tflite` run by LiteRT.js in headless Chromium, against
+the Python LiteRT interpreter on the same file, thread count and machine, in the same run.
 
-One case, run in its own process by `bench.common.run_case`: random full-size
-networks exported with `export_tflite` (float32) at size×size, the editor page
-served cross-origin isolated by `serving.app.create_static_app` (so LiteRT.js loads
-its threaded WebAssembly build), the model opened in the page and timed there
-(`ondevice.time`: tensors in, `model.run`, outputs read back) on the same photo
-and hole as the Python TFLite case (`bench.export.photo_inputs`). Chromium is
-Debian's (`/usr/bin/chromium`), driven by Playwright; the case is skipped
-without it. The page's thread count is min(navigator.hardwareConcurrency, 4).
+One case, run in its own process by `bench.common.run_case` (or `python -m bench.browser`):
+random full-size networks exported with `export_tflite` at size×size (float32, or
+`--quantize float16|dynamic`), the editor page served cross-origin isolated by
+`serving.app.create_static_app` (so LiteRT.js loads its threaded WebAssembly build in the page's
+inference worker), the model opened in the page and timed there (`ondevice.time`: tensors
+in, `model.run`, outputs read back, inside the worker) on the same photo and hole as the
+Python case (`bench.export.photo_inputs`). The Python interpreter (XNNPACK, as many threads
+as the page: min(navigator.hardwareConcurrency, 4)) runs the same file in this process;
+the two are timed in alternating blocks, so a shared machine's load falls on both. Chromium
+is Debian's (`/usr/bin/chromium`), driven by Playwright; the case is skipped without it.
+
+    python -m bench.browser --size 256 --repeat 5 [--quantize float16]
 """
 
 import os
@@ -42,21 +47,29 @@ def _serve_page():
     return f"http://127.0.0.1:{port}", server
 
 
-def browser_inference(size, residual_blocks=8, filters=64, repeat=5):
-    """Median seconds of one in-page `inpaint` call at size×size (WebAssembly, threads)."""
+def browser_inference(
+    size, residual_blocks=8, filters=64, repeat=5, quantize="none", rounds=3, winograd=None
+):
+    """Median seconds of one in-page `inpaint` call at size×size and of the Python
+    interpreter's on the same file and thread count; `rounds` alternating blocks of `repeat`.
+    `winograd`: the export's convolution form (None: `export_tflite`'s default)."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         return {"skipped": "no system Chromium (apt-get install chromium)"}
+    from ai_edge_litert.interpreter import Interpreter
     from playwright.sync_api import sync_playwright
 
     from bench.export import photo_inputs
     from bench.inference import _edgeconnect
     from edgeconnect_tf.deploy.tflite import export_tflite
 
-    path = os.path.join(tempfile.mkdtemp(prefix="bench_browser_"), f"edgeconnect_{size}.tflite")
-    export_tflite(_edgeconnect(residual_blocks, filters), path, size=size)
+    folder = tempfile.mkdtemp(prefix="bench_browser_")
+    path = os.path.join(folder, f"edgeconnect_{size}_{quantize}.tflite")
+    model = _edgeconnect(residual_blocks, filters)
+    export_tflite(model, path, size=size, quantize=quantize, winograd=winograd)
     image, mask = photo_inputs(size)
     url, server = _serve_page()
+    page_times, python_times = [], []
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
@@ -66,27 +79,68 @@ def browser_inference(size, residual_blocks=8, filters=64, repeat=5):
             page.set_input_files("#model-file", path)
             page.wait_for_function("window.ondevice && ondevice.ready()", timeout=600_000)
             load_seconds = time.perf_counter() - t0
-            times = page.evaluate(
-                "([n, image, mask]) => ondevice.time(n, image, mask)",
-                [repeat + 1, image.ravel().tolist(), mask.ravel().tolist()],
-            )
             info = page.evaluate("ondevice.info()")
             runtime = page.evaluate("ondevice.runtime()")
+            interpreter = Interpreter(model_path=path, num_threads=info["threads"])
+            runner = interpreter.get_signature_runner("inpaint")
+            values = [image.ravel().tolist(), mask.ravel().tolist()]
+            first = page.evaluate("([image, mask]) => ondevice.time(1, image, mask)", values)[
+                0
+            ]  # warm-up
+            runner(image=image, mask=mask)
+            for _ in range(rounds):
+                page_times += page.evaluate(
+                    "([n, image, mask]) => ondevice.time(n, image, mask)", [repeat, *values]
+                )
+                for _ in range(repeat):
+                    t = time.perf_counter()
+                    runner(image=image, mask=mask)
+                    python_times.append(time.perf_counter() - t)
             browser.close()
     finally:
         server.should_exit = True
-    timed = times[1:]  # the first call warms up
+    seconds, python_seconds = statistics.median(page_times), statistics.median(python_times)
     return {
         "framework": "litert.js",
         "variant": runtime["variant"],
+        "quantize": quantize,
+        "winograd": winograd,
         "size": size,
-        "seconds": statistics.median(timed),
-        "seconds_min": min(timed),
-        "runs": len(timed),
+        "seconds": seconds,
+        "seconds_min": min(page_times),
+        "python_seconds": python_seconds,
+        "python_seconds_min": min(python_times),
+        "page_over_python": seconds / python_seconds,
+        "page_over_python_min": min(page_times) / min(python_times),
+        "runs": len(page_times),
         "setup_seconds": load_seconds,
-        "first_call_seconds": times[0],
+        "first_call_seconds": first,
         "threads": info["threads"],
         "isolated": info["isolated"],
         "macs": edgeconnect_macs(size, residual_blocks, filters),
         "file_mib": os.path.getsize(path) / 2**20,
     }
+
+
+def main(argv=None):
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--quantize", default="none", choices=["none", "float16", "dynamic"])
+    parser.add_argument(
+        "--winograd", choices=["graph", "off"], help="convolution form (default: the export's)"
+    )
+    args = parser.parse_args(argv)
+    winograd = {"graph": "graph", "off": False}.get(args.winograd)
+    result = browser_inference(
+        args.size, repeat=args.repeat, rounds=args.rounds, quantize=args.quantize, winograd=winograd
+    )
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,9 +1,12 @@
 """The editor's in-browser mode: the exported `.tflite` run by LiteRT.js inside Chromium.
 
 The page (served by `serve --static-only`, cross-origin isolated, so LiteRT.js runs its
-threaded WebAssembly build) opens a tiny exported model, a photo is brushed and inpainted
-in the page, and the result is compared with `export/tflite_inpaint.py` (the Python
-LiteRT interpreter) on the same photo and mask. Skipped where no system Chromium exists.
+threaded WebAssembly build in the page's inference worker) opens a tiny exported model, a
+photo is brushed and inpainted in the page, and the result is compared with
+`export/tflite_inpaint.py` (the Python LiteRT interpreter) on the same photo and mask. The
+server's model list (`GET /api/models` -> {"models": [{name, url, bytes}]}, files at
+`/models/NAME`) is the real one of `serve --static-only --models DIR`.
+Skipped where no system Chromium exists.
 """
 
 import importlib.util
@@ -70,8 +73,26 @@ def tflite_model(exported):
 
 
 @pytest.fixture(scope="module")
-def static_server():
-    with app_in_thread(create_static_app()) as url:
+def quantized(exported, tmp_path_factory):
+    """The plain model's network exported as float16 and dynamic-range int8 files."""
+    from edgeconnect_tf.deploy.tflite import export_tflite
+    from edgeconnect_tf.edgeconnect import EdgeConnect
+
+    folder = os.path.dirname(exported["plain"])
+    model = EdgeConnect.from_pretrained(os.path.join(folder, "weights"))
+    paths = {}
+    for quantize in ("float16", "dynamic"):
+        paths[quantize] = os.path.join(folder, f"edgeconnect_{SIZE}x{SIZE}_{quantize}.tflite")
+        export_tflite(model, paths[quantize], SIZE, quantize=quantize)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def static_server(exported, quantized):
+    """The page as `serve --static-only --models DIR` serves it, DIR holding every export."""
+    folder = os.path.dirname(exported["plain"])
+    assert all(os.path.dirname(p) == folder for p in quantized.values())
+    with app_in_thread(create_static_app(models_dir=folder)) as url:
         yield url
 
 
@@ -87,14 +108,16 @@ def browser():
 def page(browser, static_server, tflite_model, exported):
     """The editor with the model open in the page; `page.requests` lists what it fetched."""
     page = browser.new_page(viewport={"width": 900, "height": 700})
-    requests = []
+    requests, console, failed = [], [], []
     page.on("request", lambda r: requests.append((r.method, r.url)))
+    page.on("response", lambda r: r.status >= 400 and failed.append(r.url.split("/", 3)[3]))
+    page.on("console", lambda m: console.append((m.type, m.text)))
     page.goto(static_server + "/")
     page.set_input_files("#model-file", [tflite_model, exported["edges"]])
     page.wait_for_function(
         "window.ondevice && Object.keys(ondevice.info().models).length === 2", timeout=120_000
     )
-    page.requests = requests
+    page.requests, page.console, page.failed = requests, console, failed
     return page
 
 
@@ -269,14 +292,30 @@ def test_hole_windows_match_python_rule(page):
 
 
 def test_nothing_is_sent_to_a_server(page):
-    """Every request the page made is a GET of the page's own static files."""
+    """Every request the page made is a GET of its own static files, the model list or the
+    server's model status; the runtime files were fetched once each."""
     assert page.requests
     for method, url in page.requests:
         if url.startswith(("blob:", "data:")):  # the photo and results, inside the page
             continue
         assert method == "GET", url
         path = url.split("/", 3)[3]
-        assert path == "" or path.startswith("static/"), url
+        assert path in ("", "api/models", "v1/models/edgeconnect") or path.startswith("static/")
+    fetched = [url for _, url in page.requests if "/third_party/litert/" in url]
+    assert any(u.endswith("litert_wasm_threaded_internal.js") for u in fetched)
+    assert sorted(fetched) == sorted(set(fetched)), fetched
+
+
+def test_litert_output_is_debug_not_error(page):
+    """LiteRT's INFO/WARNING lines (XNNPACK's delegate) reach the console at debug level."""
+    chatter = [(kind, text) for kind, text in page.console if "[LiteRT]" in text]
+    assert chatter and {kind for kind, _ in chatter} == {"debug"}, page.console
+    # The one failed request: the model status a --static-only server answers with 404.
+    assert page.failed == ["v1/models/edgeconnect"]
+    problems = [m for m in page.console if m[0] in ("error", "warning")]
+    assert [text for _, text in problems] == [
+        "Failed to load resource: the server responded with a status of 404 (Not Found)"
+    ]
 
 
 def test_a_file_that_is_no_model_gets_a_clear_message(browser, static_server):
@@ -297,3 +336,190 @@ def test_a_file_that_is_no_model_gets_a_clear_message(browser, static_server):
     page.wait_for_selector("#model-error:not([hidden])", timeout=60_000)
     assert "missing.tflite: the server answered 404" in page.inner_text("#model-error")
     page.close()
+
+
+def _view_rgb(page):
+    """The editor's view canvas as shown, RGB uint8."""
+    return _decode_data_url(page.evaluate("document.getElementById('view').toDataURL()"))[
+        ..., 2::-1
+    ]
+
+
+def test_show_edges_overlays_the_hole_edges_and_drawn_lines_only(page, tmp_path):
+    rgb = _photo(SIZE, SIZE)
+    page.evaluate("document.getElementById('show-edges').checked = false")
+    result, hole, drawn = _inpaint_in_page(
+        page, tmp_path, rgb, [[(16, 30), (44, 34)]], size=12, lines=[[(30, 20), (30, 44)]]
+    )
+    assert page.is_checked("#show-edges")  # drawing with the Edge pen turned it on
+    predicted = _decode_data_url(page.evaluate("editor.predictedEdgesPNG()"))[..., 0] > 127
+    assert predicted.any() and not (predicted & ~hole).any()  # the fill's edges, in the hole
+    shown = _view_rgb(page)
+    overlay = np.any(shown != result, axis=-1)
+    assert overlay[drawn].mean() > 0.9  # the drawn lines
+    # Nothing outside the hole but the lines (and their anti-aliased rims).
+    near_lines = cv2.dilate(drawn.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    assert not (overlay & ~hole & ~near_lines).any()
+    page.click("#show-edges")  # off: the result alone
+    np.testing.assert_array_equal(_view_rgb(page), result)
+
+
+@pytest.fixture(scope="module")
+def slow_model(tmp_path_factory):
+    """A model whose one call takes about a second here (1 block, 32 filters, 256²), so that
+    a call on the page's main thread would freeze it far beyond the 100 ms frame budget."""
+    from edgeconnect_tf.deploy.tflite import export_tflite
+    from edgeconnect_tf.edgeconnect import EdgeConnect
+    from edgeconnect_tf.weights import build_networks, save_networks
+
+    folder = tmp_path_factory.mktemp("slow")
+    save_networks(
+        str(folder / "weights"),
+        build_networks(1, 32, names=("edge_generator", "inpaint_generator")),
+    )
+    path = str(folder / "edgeconnect_256x256_float32.tflite")
+    export_tflite(EdgeConnect.from_pretrained(str(folder / "weights")), path, 256)
+    return path
+
+
+FRAME_GAPS = """() => {
+  window.frameGaps = [];
+  let last = performance.now();
+  const tick = (t) => {
+    window.frameGaps.push(t - last);
+    last = t;
+    if (!window.stopFrames) requestAnimationFrame(tick);
+  };
+  window.stopFrames = false;
+  requestAnimationFrame(tick);
+}"""
+
+
+BUSY_WORKERS = """([n, ms]) => new Promise((resolve) => {
+  const code = "onmessage = (e) => { const end = performance.now() + e.data; " +
+    "while (performance.now() < end) {} postMessage(0); }";
+  const url = URL.createObjectURL(new Blob([code], { type: "text/javascript" }));
+  let left = n;
+  for (let k = 0; k < n; k++) {
+    const w = new Worker(url);
+    w.onmessage = () => { w.terminate(); if (--left === 0) resolve(); };
+    w.postMessage(ms);
+  }
+})"""
+
+
+def test_ui_stays_responsive_and_cancel_stops_the_run(browser, static_server, slow_model, tmp_path):
+    page = browser.new_page(viewport={"width": 900, "height": 700})
+    fetched = []
+    page.on("request", lambda r: fetched.append(r.url))
+    page.goto(static_server + "/")
+    page.set_input_files("#model-file", slow_model)
+    page.wait_for_function("window.ondevice && ondevice.ready()", timeout=300_000)
+    rgb = _photo(256, 256)
+    path = tmp_path / "photo.png"
+    cv2.imwrite(str(path), rgb[..., ::-1])
+    page.set_input_files("#file", str(path))
+    page.wait_for_function("editor.state.original && editor.state.original.width === 256")
+    box = page.locator("#view").bounding_box()
+    s = box["width"] / 256
+    page.evaluate("editor.setTool('hole'); editor.setSize(30)")
+    page.mouse.move(box["x"] + 80 * s, box["y"] + 120 * s)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 180 * s, box["y"] + 130 * s, steps=6)
+    page.mouse.up()
+
+    # Cancel: the run stops, nothing is shown, and a fresh worker takes the model again.
+    page.click("#inpaint")
+    page.wait_for_function("document.getElementById('status').textContent.includes('window 1')")
+    assert page.is_disabled("#inpaint") and page.is_visible("#cancel")
+    page.click("#cancel")
+    page.wait_for_function("!document.getElementById('inpaint').disabled")
+    assert page.inner_text("#status") == "Cancelled."
+    assert page.evaluate("editor.resultDataURL()") is None
+    assert page.is_hidden("#cancel") and page.is_hidden("#error")
+    assert page.evaluate("ondevice.info().workers") == 2
+
+    # Full runs: frames keep coming and keys are handled while the model runs. The machine
+    # running the tests may itself starve the page (a shared, loaded box): after each run the
+    # page's frames are recorded again while as many plain busy workers as the model's
+    # threads spin for as long as the run took (its CPU demand, without LiteRT); a try
+    # counts only where those control frames stayed within the budget.
+    tries = []
+    for _ in range(3):
+        page.evaluate("editor.setSize(30)")
+        page.evaluate(FRAME_GAPS)
+        page.click("#inpaint")
+        page.wait_for_function("document.getElementById('status').textContent.includes('window 1')")
+        page.keyboard.press("]")  # brush size 30 -> 38, handled during the run
+        during = page.evaluate("[editor.state.size, editor.state.running !== null]")
+        page.wait_for_function("!editor.state.running && editor.state.result", timeout=300_000)
+        page.evaluate("window.stopFrames = true")
+        gaps = page.evaluate("window.frameGaps")[1:]
+        seconds = page.evaluate("ondevice.lastRun().seconds")
+        assert during == [38, True]
+        assert seconds > 0.3, "the run was too short to show a frozen page"
+        assert sum(gaps) >= seconds * 1000 * 0.9  # frames were recorded across the whole run
+        page.evaluate(FRAME_GAPS)
+        threads = page.evaluate("ondevice.info().threads")
+        page.evaluate(BUSY_WORKERS, [threads, seconds * 1000])
+        page.evaluate("window.stopFrames = true")
+        control = max(page.evaluate("window.frameGaps")[1:])
+        tries.append({"control_ms": control, "run_ms": max(gaps), "run_s": seconds})
+        if control <= 100 and max(gaps) <= 100:
+            break
+    fair = [t for t in tries if t["control_ms"] <= 100]
+    if not fair:
+        pytest.skip(f"this machine starves the page under the run's CPU demand alone {tries}")
+    assert min(t["run_ms"] for t in fair) <= 100, tries
+    result = _decode_data_url(page.evaluate("editor.resultDataURL()"))[..., 2::-1]
+    hole = _decode_data_url(page.evaluate("editor.maskPNG()"))[..., 0] > 127
+    page.close()
+    reference = _reference_runner()
+    expected, _ = reference.inpaint(*reference.load_runner(slow_model), rgb, hole)
+    assert np.abs(result.astype(int) - expected.astype(int)).max() <= 1
+    # Two workers, one download of each runtime file.
+    runtime = [u for u in fetched if "/third_party/litert/" in u]
+    assert len(runtime) == len(set(runtime)) == 4, runtime
+
+
+def test_model_list_opens_a_server_model_and_inpaint_says_why_it_is_off(
+    browser, static_server, exported, tmp_path
+):
+    page = browser.new_page(viewport={"width": 900, "height": 700})
+    page.goto(static_server + "/")
+    listed = page.evaluate("ondevice.listed()")
+    assert {m["name"] for m in listed} >= {os.path.basename(p) for p in exported.values()}
+    cv2.imwrite(str(tmp_path / "photo.png"), _photo(SIZE, SIZE)[..., ::-1])
+    page.set_input_files("#file", str(tmp_path / "photo.png"))
+    page.wait_for_function("editor.state.server === false")
+    # No model in the page and a --static-only server: Inpaint is off, and says why.
+    assert page.is_disabled("#inpaint")
+    hint = page.get_attribute("#inpaint", "title")
+    assert hint.startswith("No model: open an exported .tflite") and hint in page.inner_text(
+        "#model-info"
+    )
+    page.select_option("#model-list", os.path.basename(exported["plain"]))
+    page.wait_for_function("Object.keys(ondevice.info().models).length === 2", timeout=120_000)
+    names = {k: m["name"] for k, m in page.evaluate("ondevice.info().models").items()}
+    assert names == {k: os.path.basename(p) for k, p in exported.items()}  # with its _edges
+    assert page.is_enabled("#inpaint")
+    # ?model=NAME opens a listed model by its name.
+    page.goto(static_server + "/?model=" + os.path.basename(exported["edges"]))
+    page.wait_for_function("window.ondevice && ondevice.ready()", timeout=120_000)
+    assert list(page.evaluate("ondevice.info().models")) == ["edges"]
+    page.close()
+
+
+@pytest.mark.parametrize("quantize", ["float16", "dynamic"])
+def test_quantized_files_run_in_the_page(browser, static_server, quantized, quantize, tmp_path):
+    page = browser.new_page(viewport={"width": 900, "height": 700})
+    page.goto(static_server + "/")
+    page.set_input_files("#model-file", quantized[quantize])
+    page.wait_for_function("window.ondevice && ondevice.ready()", timeout=120_000)
+    rgb = _photo(SIZE, SIZE)
+    result, hole, _ = _inpaint_in_page(page, tmp_path, rgb, [[(16, 30), (44, 34)]], size=12)
+    page.close()
+    reference = _reference_runner()
+    expected, _ = reference.inpaint(*reference.load_runner(quantized[quantize]), rgb, hole)
+    np.testing.assert_array_equal(result[~hole], rgb[~hole])
+    assert np.abs(result.astype(int) - expected.astype(int)).max() <= 1

@@ -2,7 +2,7 @@
 // Everything is kept at the image's native resolution; the view canvas is scaled by CSS.
 "use strict";
 
-const MODEL_URL = "/v1/models/edgeconnect:predict";
+const MODEL_URL = "/v1/models/edgeconnect";  // TF Serving's REST: status (GET), :predict
 const MAX_SIDE = 4096;
 const HOLE_COLOR = "#ff2850";
 const HOLE_ALPHA = 0.45;
@@ -12,6 +12,8 @@ const PREDICTED_EDGE_COLOR = "rgba(255, 230, 0, 0.9)";
 const $ = (id) => document.getElementById(id);
 const view = $("view");
 const viewCtx = view.getContext("2d");
+// Every other canvas is read back (holes, lines, results): CPU-backed from the start.
+const ctx2d = (canvas) => canvas.getContext("2d", { willReadFrequently: true });
 
 const state = {
   original: null,      // HTMLCanvasElement with the opened image
@@ -19,8 +21,8 @@ const state = {
   mask: null,          // canvas: white = hole
   edges: null,         // canvas: white lines drawn by the user
   result: null,        // canvas with the inpainted image
-  predictedEdges: null,// canvas with the edges the model used
-  resultDataURL: null,
+  predictedEdges: null,// canvas: the edges the fill followed, inside the hole only
+  resultURL: null,     // blob: URL of the result's PNG, for Download
   tool: "hole",
   size: 30,
   comparing: false,
@@ -28,6 +30,8 @@ const state = {
   redo: [],
   drawing: false,
   last: null,
+  running: null,       // {cancel()} while an Inpaint runs
+  server: null,        // true when the server runs a model (GET MODEL_URL answered 200)
 };
 
 function makeCanvas(w, h) {
@@ -58,20 +62,23 @@ function render() {
     viewCtx.drawImage(state.mask, 0, 0);
     viewCtx.globalAlpha = 1;
   }
-  if ($("show-edges").checked && state.result && state.predictedEdges) {
-    viewCtx.drawImage(state.predictedEdges, 0, 0);
-  }
+  // "Show edges": what the fill followed (the model's edges inside the hole) and the lines
+  // drawn with the Edge pen; nothing when it is off.
+  if (!$("show-edges").checked) return;
+  if (state.result && state.predictedEdges) viewCtx.drawImage(state.predictedEdges, 0, 0);
   viewCtx.drawImage(state.edges, 0, 0);
 }
 
-// White-on-black image -> canvas coloured `color` where white, transparent where black.
-function tinted(source, color) {
+// White-on-black edge map -> canvas coloured `color` where white inside the hole (the
+// `mask` canvas, opaque where painted), transparent elsewhere.
+function holeEdges(source, mask, color) {
   const c = makeCanvas(source.width, source.height);
-  const ctx = c.getContext("2d");
+  const ctx = ctx2d(c);
   ctx.drawImage(source, 0, 0);
   const data = ctx.getImageData(0, 0, c.width, c.height);
   const px = data.data;
-  for (let i = 0; i < px.length; i += 4) px[i + 3] = px[i];
+  const hole = ctx2d(mask).getImageData(0, 0, c.width, c.height).data;
+  for (let i = 0; i < px.length; i += 4) px[i + 3] = hole[i + 3] > 127 ? px[i] : 0;
   ctx.putImageData(data, 0, 0);
   ctx.globalCompositeOperation = "source-in";
   ctx.fillStyle = color;
@@ -82,8 +89,8 @@ function tinted(source, color) {
 // Strokes canvas (opaque where drawn) -> base64 PNG, white where drawn, black elsewhere.
 function binaryPNG(canvas) {
   const c = makeCanvas(canvas.width, canvas.height);
-  const ctx = c.getContext("2d");
-  const data = canvas.getContext("2d").getImageData(0, 0, c.width, c.height);
+  const ctx = ctx2d(c);
+  const data = ctx2d(canvas).getImageData(0, 0, c.width, c.height);
   const px = data.data;
   for (let i = 0; i < px.length; i += 4) {
     const v = px[i + 3] > 127 ? 255 : 0;
@@ -107,7 +114,7 @@ function strokeTo(p) {
   const targets = state.tool === "edge" ? [state.edges]
     : state.tool === "hole" ? [state.mask] : [state.mask, state.edges];
   for (const canvas of targets) {
-    const ctx = canvas.getContext("2d");
+    const ctx = ctx2d(canvas);
     ctx.lineCap = "round";
     ctx.lineJoin = "round";
     ctx.globalCompositeOperation = state.tool === "eraser" ? "destination-out" : "source-over";
@@ -124,14 +131,14 @@ function strokeTo(p) {
 function snapshot() {
   return [state.mask, state.edges].map((c) => {
     const copy = makeCanvas(c.width, c.height);
-    copy.getContext("2d").drawImage(c, 0, 0);
+    ctx2d(copy).drawImage(c, 0, 0);
     return copy;
   });
 }
 
 function restore(snap) {
   [state.mask, state.edges].forEach((c, i) => {
-    const ctx = c.getContext("2d");
+    const ctx = ctx2d(c);
     ctx.globalCompositeOperation = "source-over";
     ctx.clearRect(0, 0, c.width, c.height);
     ctx.drawImage(snap[i], 0, 0);
@@ -145,14 +152,14 @@ function pushUndo() {
 }
 
 function undo() {
-  if (!state.undo.length) return;
+  if (!state.undo.length || state.running) return;  // the hole stays as the run saw it
   state.redo.push(snapshot());
   restore(state.undo.pop());
   clearResult();
 }
 
 function redo() {
-  if (!state.redo.length) return;
+  if (!state.redo.length || state.running) return;
   state.undo.push(snapshot());
   restore(state.redo.pop());
   clearResult();
@@ -161,13 +168,15 @@ function redo() {
 function clearResult() {
   state.result = null;
   state.predictedEdges = null;
-  state.resultDataURL = null;
+  if (state.resultURL) URL.revokeObjectURL(state.resultURL);
+  state.resultURL = null;
   $("download").classList.add("disabled");
   render();
 }
 
 view.addEventListener("pointerdown", (e) => {
-  if (!state.original) return;
+  if (!state.original || state.running) return;
+  if (state.tool === "edge") $("show-edges").checked = true;  // lines being drawn are seen
   view.setPointerCapture(e.pointerId);
   pushUndo();
   clearResult();
@@ -207,9 +216,9 @@ $("size").oninput = (e) => setSize(Number(e.target.value));
 $("undo").onclick = undo;
 $("redo").onclick = redo;
 $("clear").onclick = () => {
-  if (!state.original) return;
+  if (!state.original || state.running) return;
   pushUndo();
-  for (const c of [state.mask, state.edges]) c.getContext("2d").clearRect(0, 0, c.width, c.height);
+  for (const c of [state.mask, state.edges]) ctx2d(c).clearRect(0, 0, c.width, c.height);
   clearResult();
 };
 $("show-edges").onchange = render;
@@ -217,7 +226,8 @@ $("show-edges").onchange = render;
 document.addEventListener("keydown", (e) => {
   if (e.target instanceof HTMLInputElement && e.target.type !== "checkbox") return;
   const key = e.key.toLowerCase();
-  if ((e.ctrlKey || e.metaKey) && key === "z") {
+  if (e.key === "Escape" && state.running) state.running.cancel();
+  else if ((e.ctrlKey || e.metaKey) && key === "z") {
     e.preventDefault();
     if (e.shiftKey) redo(); else undo();
   } else if (e.key === "[") setSize(state.size * 0.8);
@@ -257,7 +267,7 @@ function openFile(file) {
 function loadImage(img) {
   const w = img.naturalWidth, h = img.naturalHeight;
   state.original = makeCanvas(w, h);
-  state.original.getContext("2d").drawImage(img, 0, 0);
+  ctx2d(state.original).drawImage(img, 0, 0);
   state.originalBytes = state.original.toDataURL("image/png").split(",")[1];
   state.mask = makeCanvas(w, h);
   state.edges = makeCanvas(w, h);
@@ -268,8 +278,8 @@ function loadImage(img) {
   view.hidden = false;
   fitView();
   $("drop").hidden = true;
-  $("inpaint").disabled = false;
   clearResult();
+  updateInpaint();
   setStatus(`${w}×${h} image loaded.`);
 }
 
@@ -297,7 +307,7 @@ stage.addEventListener("drop", (e) => {
 // ---- inpainting ------------------------------------------------------------------------------
 
 function hasInk(canvas) {
-  const px = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  const px = ctx2d(canvas).getImageData(0, 0, canvas.width, canvas.height).data;
   for (let i = 3; i < px.length; i += 4) if (px[i] > 127) return true;
   return false;
 }
@@ -307,7 +317,7 @@ function decodeToCanvas(b64) {
     const img = new Image();
     img.onload = () => {
       const c = makeCanvas(img.naturalWidth, img.naturalHeight);
-      c.getContext("2d").drawImage(img, 0, 0);
+      ctx2d(c).drawImage(img, 0, 0);
       resolve(c);
     };
     img.onerror = () => reject(new Error("the server's image could not be decoded"));
@@ -315,35 +325,105 @@ function decodeToCanvas(b64) {
   });
 }
 
+// Inpaint runs in this page when a model is open there (ondevice.js), else on the server when
+// it runs a model; with neither it stays disabled and says why.
+function updateInpaint() {
+  const button = $("inpaint");
+  let hint = "";
+  if (!localInpainter && state.server === false) {
+    hint = "No model: open an exported .tflite (or pick one this server lists) to inpaint in " +
+      "this page. This server runs no model (edgeconnect serve --model DIR runs one).";
+  } else if (!localInpainter && state.server === null) {
+    hint = "Asking the server whether it runs a model…";
+  }
+  button.disabled = !state.original || Boolean(state.running) || Boolean(hint);
+  button.title = hint || (localInpainter ? "Inpaint in this page" : "Inpaint on the server");
+  const info = $("model-info");
+  if (!localInpainter) {
+    info.textContent = hint || "No model in this page: Inpaint runs on the server.";
+  }
+  $("cancel").hidden = !state.running;
+}
+
+async function checkServer() {
+  try {
+    const response = await fetch(MODEL_URL);
+    state.server = response.ok;
+  } catch {
+    state.server = false;
+  }
+  updateInpaint();
+}
+
+// One run at a time: {cancel} while it lasts; the hole and lines cannot change meanwhile.
+async function run(work, cancel) {
+  state.running = { cancel };
+  updateInpaint();
+  const started = performance.now();
+  try {
+    const out = await work();
+    if (state.running && state.running.cancelled) return;
+    state.result = out.image;
+    state.predictedEdges = out.edges && holeEdges(out.edges, state.mask, PREDICTED_EDGE_COLOR);
+    // The PNG for Download is encoded off the main thread (toBlob), so a large result does
+    // not freeze the page.
+    const result = state.result;
+    result.toBlob((blob) => {
+      if (state.result !== result || !blob) return;
+      state.resultURL = URL.createObjectURL(blob);
+      const link = $("download");
+      link.href = state.resultURL;
+      link.classList.remove("disabled");
+    }, "image/png");
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    setStatus(`Done ${out.where} in ${seconds} s. Hold C to compare. ${out.note || ""}`.trim());
+    render();
+  } catch (err) {
+    if (state.running && state.running.cancelled) return;
+    setStatus("");
+    showError(`Inpainting ${localInpainter ? "in this page " : ""}failed: ${err.message || err}`);
+  } finally {
+    const cancelled = state.running && state.running.cancelled;
+    state.running = null;
+    if (cancelled) setStatus("Cancelled.");
+    updateInpaint();
+  }
+}
+
 async function inpaint() {
-  if (!state.original) return;
+  if (!state.original || state.running) return;
   showError("");
   if (!hasInk(state.mask)) {
     showError("Paint the hole first: nothing is marked for removal.");
     return;
   }
+  const edges = hasInk(state.edges) ? state.edges : null;
   if (localInpainter) {
-    await inpaintInPage();
+    const cancelInPage = localCancel;
+    await run(async () => {
+      setStatus("Inpainting in this page…");
+      const out = await localInpainter({ image: state.original, mask: state.mask, edges });
+      return { ...out, where: "in this page" };
+    }, () => { state.running.cancelled = true; cancelInPage(); });
     return;
   }
-  const withEdges = hasInk(state.edges);
   const instance = {
     image_bytes: { b64: state.originalBytes },
     mask_bytes: { b64: binaryPNG(state.mask) },
   };
-  if (withEdges) instance.edges_bytes = { b64: binaryPNG(state.edges) };
+  if (edges) instance.edges_bytes = { b64: binaryPNG(edges) };
   const body = {
-    signature_name: withEdges ? "inpaint_bytes_with_edges" : "inpaint_bytes",
+    signature_name: edges ? "inpaint_bytes_with_edges" : "inpaint_bytes",
     instances: [instance],
   };
-  $("inpaint").disabled = true;
-  setStatus("Inpainting…");
-  const started = performance.now();
-  try {
-    const response = await fetch(MODEL_URL, {
+  const abort = new AbortController();
+  await run(async () => {
+    setStatus("Inpainting on the server…");
+    const response = await fetch(`${MODEL_URL}:predict`, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify(body),
+      signal: abort.signal,
     });
     let payload;
     try { payload = await response.json(); } catch { payload = {}; }
@@ -351,60 +431,37 @@ async function inpaint() {
       throw new Error(payload.error || `the server answered ${response.status}`);
     }
     const prediction = payload.predictions[0];
-    state.result = await decodeToCanvas(prediction.inpainted_png_bytes.b64);
-    state.predictedEdges = prediction.edges_png_bytes
-      ? tinted(await decodeToCanvas(prediction.edges_png_bytes.b64), PREDICTED_EDGE_COLOR) : null;
-    state.resultDataURL = "data:image/png;base64," + prediction.inpainted_png_bytes.b64;
-    const link = $("download");
-    link.href = state.resultDataURL;
-    link.classList.remove("disabled");
-    setStatus(`Done in ${((performance.now() - started) / 1000).toFixed(1)} s. Hold C to compare.`);
-    render();
-  } catch (err) {
-    setStatus("");
-    showError(`Inpainting failed: ${err.message}`);
-  } finally {
-    $("inpaint").disabled = false;
-  }
+    return {
+      image: await decodeToCanvas(prediction.inpainted_png_bytes.b64),
+      edges: prediction.edges_png_bytes ? await decodeToCanvas(prediction.edges_png_bytes.b64) : null,
+      where: "on the server",
+    };
+  }, () => { state.running.cancelled = true; abort.abort(); });
 }
 
 // In-browser mode: ondevice.js registers a function {image, mask, edges} -> {image, edges, note}
-// (canvases at the image's size) once a .tflite model is open; Inpaint then never leaves the page.
+// (canvases at the image's size) and a cancel function once a .tflite model is open; Inpaint
+// then never leaves the page.
 let localInpainter = null;
-
-async function inpaintInPage() {
-  $("inpaint").disabled = true;
-  const started = performance.now();
-  try {
-    const edges = hasInk(state.edges) ? state.edges : null;
-    const out = await localInpainter({ image: state.original, mask: state.mask, edges });
-    state.result = out.image;
-    state.predictedEdges = tinted(out.edges, PREDICTED_EDGE_COLOR);
-    state.resultDataURL = out.image.toDataURL("image/png");
-    const link = $("download");
-    link.href = state.resultDataURL;
-    link.classList.remove("disabled");
-    const seconds = ((performance.now() - started) / 1000).toFixed(1);
-    setStatus(`Done in this page in ${seconds} s. Hold C to compare. ${out.note}`);
-    render();
-  } catch (err) {
-    setStatus("");
-    showError(`Inpainting in this page failed: ${err.message || err}`);
-  } finally {
-    $("inpaint").disabled = false;
-  }
-}
+let localCancel = null;
 
 $("inpaint").onclick = inpaint;
+$("cancel").onclick = () => state.running && state.running.cancel();
 $("max-side").textContent = MAX_SIDE;
+checkServer();
 
 // For tests and scripting.
 window.editor = {
   state,
   maskPNG: () => state.mask && binaryPNG(state.mask),
   edgesPNG: () => state.edges && binaryPNG(state.edges),
-  resultDataURL: () => state.resultDataURL,
+  resultDataURL: () => state.result && state.result.toDataURL("image/png"),
+  predictedEdgesPNG: () => state.predictedEdges && binaryPNG(state.predictedEdges),
   setTool,
   setSize,
-  setLocalInpainter: (fn) => { localInpainter = fn; },
+  setLocalInpainter: (fn, cancel = null) => {
+    localInpainter = fn;
+    localCancel = cancel;
+    updateInpaint();
+  },
 };

@@ -1,228 +1,148 @@
 // In-browser mode: the exported EdgeConnect .tflite runs in this page with LiteRT.js
-// (WebAssembly/XNNPACK, threaded when the page is cross-origin isolated, or WebGPU).
+// (WebAssembly/XNNPACK, threaded when the page is cross-origin isolated, or WebGPU), inside a
+// Web Worker (inference_worker.js), so the page stays responsive and a run can be cancelled.
 // Nothing leaves the page: the model file and the photo are read locally.
 //
 // A photo larger than the model's fixed input size goes through the Python `crop` strategy
-// (edgeconnect_tf/inpaint.py, hole_windows): a window around each hole of
+// (edgeconnect_tf/inpaint.py, hole_windows; windows.js here): a window around each hole of
 // max(model side, 2 × the hole's box) per axis, centred and clamped into the image, windows
 // that overlap or touch merged; each window is resampled to the model size if it differs,
 // and only hole pixels are pasted back, so known pixels stay untouched at full resolution.
-import {
-  getDefaultEnvironment,
-  loadAndCompile,
-  loadLiteRt,
-  supportsFeature,
-  Tensor,
-  unloadLiteRt,
-} from "./litert/core/index.js";
 
-const WASM_DIR = new URL("./litert/wasm/", import.meta.url).href;
-const SIGNATURE = "inpaint";
+const WORKER_URL = new URL("./inference_worker.js", import.meta.url);
 const $ = (id) => document.getElementById(id);
 
 // Two slots: `plain` (inputs image, mask: G1 draws the edges) and `edges` (a third input for
 // lines drawn in the hole, from `edgeconnect export --tflite --drawn-edges`), each
-// {model (compiled), name, size [H, W], hasEdges}. Inpaint uses `edges` when lines are drawn.
+// {name, size [H, W], hasEdges, bytes}. Inpaint uses `edges` when lines are drawn. The bytes
+// stay here: a Cancel ends the worker, and the next one compiles them again.
 const local = {
-  runtime: null,   // promise of {threads, webgpu, variant} for `runtimeFor`
-  runtimeFor: "",  // "wasm" or "webgpu": the build loaded (one per page at a time)
+  worker: null,     // {worker, started (promise of start's answer), accelerator, generation}
+  generation: 0,    // workers started so far
+  assets: {},       // runtime files the workers fetched: {path: text or ArrayBuffer}
   slots: { plain: null, edges: null },
+  compiled: null,   // promise: the slots compiled in the current worker
   accelerator: "wasm",
-  threads: 1,      // WebAssembly threads the models were compiled for
-  lastRun: null,   // {seconds, windows, slot} of the last Inpaint
+  runtime: null,    // start's answer {variant, threads, webgpu}
+  lastRun: null,    // {seconds, windows, slot} of the last Inpaint
 };
 
-function setProgress(message) {
-  $("progress").hidden = !message;
+let nextId = 0;
+const pending = new Map(); // id -> {resolve, reject}
+
+function setProgress(message, fraction) {
+  const bar = $("progress");
+  bar.hidden = !message;
+  if (fraction === undefined) bar.removeAttribute("value");
+  else bar.value = fraction;
   $("status").textContent = message || "";
 }
 
-// Lets the browser paint the progress message before a long synchronous step.
-const nextFrame = () => new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve)));
+// ---- the worker --------------------------------------------------------------------------------
 
-// ---- runtime and model ------------------------------------------------------------------------
-
-// Three of the four LiteRT.js builds ship with the package: for the CPU, threaded (needs
-// relaxed SIMD and SharedArrayBuffer, i.e. a cross-origin isolated page) or compat (any
-// WebAssembly SIMD); for WebGPU, the JSPI build: the GPU delegate lacks WHILE (Canny's
-// hysteresis) and MIRROR_PAD, which then run on the CPU, and only JSPI can switch mid-model.
-async function loadRuntime(accelerator) {
-  if (typeof WebAssembly !== "object") {
-    throw new Error("this browser has no WebAssembly, which the in-page mode needs " +
-      "(use `edgeconnect serve --model ...` instead)");
-  }
-  let variant, threads = false;
-  if (accelerator === "webgpu") {
-    if (!navigator.gpu) throw new Error("this browser has no WebGPU; choose CPU (WebAssembly)");
-    if (!(await supportsFeature("jspi"))) {
-      throw new Error("WebGPU in this page needs WebAssembly JSPI (Chrome/Edge 137+); " +
-        "choose CPU (WebAssembly)");
-    }
-    variant = "litert_wasm_jspi_internal.js";
-  } else {
-    const relaxed = await supportsFeature("relaxedSimd");
-    threads = self.crossOriginIsolated === true && relaxed && navigator.hardwareConcurrency > 1;
-    variant = threads ? "litert_wasm_threaded_internal.js" : "litert_wasm_compat_internal.js";
-  }
-  try {
-    await loadLiteRt(WASM_DIR + variant);
-  } catch (err) {
-    throw new Error(`LiteRT.js could not start in this browser (${err.message || err}); ` +
-      "it needs WebAssembly with SIMD (Chrome/Edge 91+, Firefox 89+, Safari 16.4+)");
-  }
-  return { threads, variant, webgpu: Boolean(getDefaultEnvironment().webGpuDevice) };
+function call(op, payload = {}, transfer = []) {
+  const { worker } = local.worker;
+  return new Promise((resolve, reject) => {
+    const id = ++nextId;
+    pending.set(id, { resolve, reject });
+    worker.postMessage({ id, op, ...payload }, transfer);
+  });
 }
 
-// The runtime for `accelerator`; switching unloads the other one and the models compiled on it.
-async function runtime(accelerator = local.runtimeFor || "wasm") {
-  if (local.runtime && local.runtimeFor !== accelerator) {
-    await local.runtime.catch(() => {});
+function onReply({ data }) {
+  const request = pending.get(data.id);
+  if (!request) return;
+  pending.delete(data.id);
+  if (data.error) request.reject(new Error(data.error));
+  else request.resolve(data.result);
+}
+
+function stopWorker(reason) {
+  if (!local.worker) return;
+  local.worker.worker.terminate();
+  local.worker = null;
+  local.compiled = null;
+  for (const request of pending.values()) request.reject(reason);
+  pending.clear();
+}
+
+// A worker with LiteRT.js started for `accelerator` (a new one if the accelerator changed).
+async function worker(accelerator) {
+  if (local.worker && local.worker.accelerator !== accelerator) {
+    stopWorker(new Error("the accelerator changed"));
     for (const key of Object.keys(local.slots)) local.slots[key] = null;
     editor.setLocalInpainter(null);
-    unloadLiteRt();
-    local.runtime = null;
   }
-  if (!local.runtime) {
-    local.runtimeFor = accelerator;
-    local.runtime = loadRuntime(accelerator).catch((err) => { local.runtime = null; throw err; });
+  if (!local.worker) {
+    const w = new Worker(WORKER_URL);
+    w.onmessage = onReply;
+    local.worker = { worker: w, accelerator, generation: ++local.generation };
+    local.worker.started = call("start", { accelerator, assets: local.assets }).then(
+      (answer) => {
+        Object.assign(local.assets, answer.assets);
+        local.runtime = { variant: answer.variant, threads: answer.threads, webgpu: answer.webgpu };
+        return local.runtime;
+      },
+      (err) => { stopWorker(err); throw err; },
+    );
   }
-  return local.runtime;
+  return local.worker.started;
 }
 
-// The model's `inpaint` signature: inputs image [1, H, W, 3], mask [1, H, W, 1], optional edges.
-function describe(model, name) {
-  const runner = model.signatures[SIGNATURE];
-  if (!runner) {
-    throw new Error(`${name} has no '${SIGNATURE}' signature: expected a file written by ` +
-      "`edgeconnect export --tflite`");
-  }
-  const inputs = Object.fromEntries(runner.getInputDetails().map((d) => [d.name, [...d.shape]]));
-  const image = inputs.image, mask = inputs.mask;
-  const ok = image && mask && image.length === 4 && image[0] === 1 && image[3] === 3 &&
-    mask.length === 4 && mask[1] === image[1] && mask[2] === image[2] && mask[3] === 1;
-  if (!ok) {
-    const found = Object.entries(inputs).map(([k, s]) => `${k} [${s}]`).join(", ");
-    throw new Error(`${name} takes ${found}; expected image [1, H, W, 3] and mask [1, H, W, 1]`);
-  }
-  return { size: [image[1], image[2]], hasEdges: "edges" in inputs };
+async function compileIn(slot, accelerator = local.accelerator) {
+  const info = await call("compile", { bytes: slot.bytes.slice(0), name: slot.name, accelerator });
+  return { ...slot, ...info };
 }
+
+// After a Cancel: a fresh worker compiles the open models again.
+function recompile() {
+  const open = Object.values(local.slots).filter(Boolean);
+  local.compiled = worker(local.accelerator)
+    .then(() => Promise.all(open.map((slot) => compileIn(slot))));
+  local.compiled.catch((err) => showModelError(err));
+  return local.compiled;
+}
+
+function showModelError(err) {
+  setProgress("");
+  const box = $("model-error");
+  box.textContent = `In-page model: ${err.message || err}`;
+  box.hidden = false;
+}
+
+// ---- opening a model ---------------------------------------------------------------------------
 
 async function openModel(bytes, name) {
   $("model-error").hidden = true;
   try {
     setProgress("Starting LiteRT.js…");
     const accelerator = $("accelerator").value;
-    const rt = await runtime(accelerator);
+    const rt = await worker(accelerator);
     if (accelerator === "webgpu" && !rt.webgpu) {
       throw new Error("this browser offers no WebGPU device; choose CPU (WebAssembly)");
     }
     setProgress(`Compiling ${name} for ${accelerator === "webgpu" ? "WebGPU" : "WebAssembly"}…`);
-    await nextFrame();
-    const threads = rt.threads ? Math.min(navigator.hardwareConcurrency, 4) : 1;
-    const model = await loadAndCompile(bytes, { accelerator, cpuOptions: { numThreads: threads } })
-      .catch((err) => {
-        throw new Error(`${name} is not a model LiteRT.js can run (${err.message || err}); ` +
-          "open a file written by `edgeconnect export --tflite`");
-      });
-    let info;
-    try {
-      info = describe(model, name);
-    } catch (err) {
-      model.delete();
-      throw err;
-    }
-    const key = info.hasEdges ? "edges" : "plain";
-    if (local.slots[key]) local.slots[key].model.delete();
-    local.slots[key] = { model, name, ...info };
-    Object.assign(local, { accelerator, threads });
+    if (local.compiled) await local.compiled.catch(() => {});
+    const slot = await compileIn({ name, bytes }, accelerator);
+    local.slots[slot.key] = slot;
+    local.accelerator = accelerator;
+    local.compiled = Promise.resolve();
     const how = accelerator === "webgpu" ? "WebGPU"
-      : `WebAssembly, ${threads} thread${threads > 1 ? "s" : ""}` +
-        (rt.threads ? "" : " (serve the page cross-origin isolated for more)");
+      : `WebAssembly, ${rt.threads} thread${rt.threads > 1 ? "s" : ""}` +
+        (rt.variant.includes("threaded") ? "" : " (serve the page cross-origin isolated for more)");
     const names = Object.values(local.slots).filter(Boolean)
       .map((m) => `${m.name} (${m.size[0]}×${m.size[1]}${m.hasEdges ? ", drawn lines" : ""})`);
     $("model-info").textContent = `${names.join(" + ")}: in this page, ${how}`;
-    editor.setLocalInpainter(inpaintInPage);
+    editor.setLocalInpainter(inpaintInPage, cancel);
     setProgress("");
     $("status").textContent = "Model ready: Inpaint now runs in this page; nothing is uploaded.";
   } catch (err) {
-    setProgress("");
-    const box = $("model-error");
-    box.textContent = `In-page model: ${err.message || err}`;
-    box.hidden = false;
+    showModelError(err);
     throw err;
   }
 }
 
-// ---- windows around the holes (the Python crop strategy) --------------------------------------
-
-// [lo, hi) of length min(limit, max(window, 2·size)) centred on [start, start + size).
-function span(start, size, limit, window) {
-  const length = Math.min(limit, Math.max(window, 2 * size));
-  let lo = start + Math.floor(size / 2) - Math.floor(length / 2);
-  lo = Math.min(Math.max(lo, 0), limit - length);
-  return [lo, lo + length];
-}
-
-// Bounding boxes [y0, y1, x0, x1) of the 8-connected components of `hole` (Uint8Array h×w).
-function components(hole, h, w) {
-  const seen = new Uint8Array(h * w);
-  const stack = new Int32Array(h * w);
-  const boxes = [];
-  for (let start = 0; start < h * w; start++) {
-    if (!hole[start] || seen[start]) continue;
-    let top = 0, y0 = h, y1 = 0, x0 = w, x1 = 0;
-    stack[top++] = start;
-    seen[start] = 1;
-    while (top) {
-      const p = stack[--top], y = (p / w) | 0, x = p - y * w;
-      y0 = Math.min(y0, y); y1 = Math.max(y1, y + 1); x0 = Math.min(x0, x); x1 = Math.max(x1, x + 1);
-      for (let dy = -1; dy <= 1; dy++) {
-        for (let dx = -1; dx <= 1; dx++) {
-          const yy = y + dy, xx = x + dx, q = yy * w + xx;
-          if (yy >= 0 && yy < h && xx >= 0 && xx < w && hole[q] && !seen[q]) {
-            seen[q] = 1;
-            stack[top++] = q;
-          }
-        }
-      }
-    }
-    boxes.push([y0, y1, x0, x1]);
-  }
-  return boxes;
-}
-
-// Two boxes whose union is 4-connected: overlapping on one axis, overlapping or touching on the other.
-function connected(a, b) {
-  const overlapY = a[0] < b[1] && b[0] < a[1], touchY = a[0] <= b[1] && b[0] <= a[1];
-  const overlapX = a[2] < b[3] && b[2] < a[3], touchX = a[2] <= b[3] && b[2] <= a[3];
-  return (overlapY && touchX) || (overlapX && touchY);
-}
-
-// Windows [y0, y1, x0, x1) around each hole; merged until none overlap or touch.
-function holeWindows(hole, h, w, size) {
-  let boxes = components(hole, h, w).map(([y0, y1, x0, x1]) =>
-    [...span(y0, y1 - y0, h, size[0]), ...span(x0, x1 - x0, w, size[1])]);
-  for (;;) {
-    const group = boxes.map((_, i) => i);
-    const find = (i) => (group[i] === i ? i : (group[i] = find(group[i])));
-    for (let i = 0; i < boxes.length; i++) {
-      for (let j = i + 1; j < boxes.length; j++) {
-        if (connected(boxes[i], boxes[j])) group[find(i)] = find(j);
-      }
-    }
-    const merged = new Map();
-    boxes.forEach((b, i) => {
-      const m = merged.get(find(i));
-      merged.set(find(i), m ? [Math.min(m[0], b[0]), Math.max(m[1], b[1]),
-        Math.min(m[2], b[2]), Math.max(m[3], b[3])] : b);
-    });
-    const next = [...merged.values()];
-    if (next.length === boxes.length) return next.sort((a, b) => a[0] - b[0] || a[2] - b[2]);
-    boxes = next;
-  }
-}
-
-// ---- running one window -----------------------------------------------------------------------
+// ---- running the windows -----------------------------------------------------------------------
 
 function pixels(canvas, x, y, w, h) {
   return canvas.getContext("2d", { willReadFrequently: true }).getImageData(x, y, w, h).data;
@@ -240,50 +160,8 @@ function resampled(canvas, [y0, y1, x0, x1], th, tw) {
   return out;
 }
 
-// Hole [h×w] -> [th×tw]: a target pixel is hole if any source pixel it covers is (as the
-// Python `_run_scaled`), so no hole content reaches the networks.
-function resampleHole(hole, h, w, th, tw) {
-  const sum = new Int32Array((h + 1) * (w + 1));
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      sum[(y + 1) * (w + 1) + x + 1] = hole[y * w + x] + sum[y * (w + 1) + x + 1] +
-        sum[(y + 1) * (w + 1) + x] - sum[y * (w + 1) + x];
-    }
-  }
-  const out = new Float32Array(th * tw);
-  for (let y = 0; y < th; y++) {
-    const a = Math.floor((y * h) / th), b = Math.max(a + 1, Math.ceil(((y + 1) * h) / th));
-    for (let x = 0; x < tw; x++) {
-      const c = Math.floor((x * w) / tw), d = Math.max(c + 1, Math.ceil(((x + 1) * w) / tw));
-      const n = sum[b * (w + 1) + d] - sum[a * (w + 1) + d] - sum[b * (w + 1) + c] + sum[a * (w + 1) + c];
-      out[y * tw + x] = n > 0 ? 1 : 0;
-    }
-  }
-  return out;
-}
-
-async function runModel(slot, image, mask, edges) {
-  const [h, w] = slot.size;
-  const inputs = {
-    image: new Tensor(image, [1, h, w, 3]),
-    mask: new Tensor(mask, [1, h, w, 1]),
-  };
-  if (slot.hasEdges) inputs.edges = new Tensor(edges || new Float32Array(h * w), [1, h, w, 1]);
-  let outputs = null;
-  try {
-    outputs = await slot.model.run(SIGNATURE, inputs);
-    return {
-      inpainted: Float32Array.from(await outputs.inpainted.data()),
-      edges: Float32Array.from(await outputs.edges.data()),
-    };
-  } finally {
-    for (const t of Object.values(inputs)) t.delete();
-    if (outputs) for (const t of Object.values(outputs)) t.delete();
-  }
-}
-
-// One window: model-size inputs (resampled if the window is not model-sized), the model,
-// results back at the window's size as canvases.
+// One window: model-size inputs (resampled if the window is not model-sized), the model in the
+// worker, results back at the window's size as canvases.
 async function runWindow(slot, win, photo, hole, drawn, fullW) {
   const [y0, y1, x0, x1] = win;
   const wh = y1 - y0, ww = x1 - x0;
@@ -305,16 +183,17 @@ async function runWindow(slot, win, photo, hole, drawn, fullW) {
     edges = new Float32Array(h * w);
     for (let i = 0; i < h * w; i++) edges[i] = lines[i * 4 + 3] > (native ? 127 : 0) ? 1 : 0;
   }
-  const out = await runModel(slot, image, mask, edges);
+  const buffers = [image.buffer, mask.buffer].concat(edges ? [edges.buffer] : []);
+  const out = await call("run", { key: slot.key, image, mask, edges }, buffers);
   const filled = document.createElement("canvas");
   filled.width = w;
   filled.height = h;
-  const fctx = filled.getContext("2d");
+  const fctx = filled.getContext("2d", { willReadFrequently: true });
   const img = fctx.createImageData(w, h);
   const edgeMap = document.createElement("canvas");
   edgeMap.width = w;
   edgeMap.height = h;
-  const ectx = edgeMap.getContext("2d");
+  const ectx = edgeMap.getContext("2d", { willReadFrequently: true });
   const emap = ectx.createImageData(w, h);
   for (let i = 0; i < h * w; i++) {
     for (let c = 0; c < 3; c++) {
@@ -332,16 +211,21 @@ async function runWindow(slot, win, photo, hole, drawn, fullW) {
   return { filled: resampled(filled, full, wh, ww), edgeMap: resampled(edgeMap, full, wh, ww) };
 }
 
-// ---- the Inpaint button in this mode -----------------------------------------------------------
+// ---- the Inpaint and Cancel buttons in this mode -----------------------------------------------
 
 // {image, mask, edges (canvas or null)} at full resolution -> {image, edges} canvases and a
 // note for the user (or ""). Known pixels of `image` are copied from the photo unchanged.
+// Rejects with the error `cancel` gave when the run is cancelled.
 async function inpaintInPage({ image, mask, edges }) {
   const W = image.width, H = image.height;
   const started = performance.now();
+  setProgress("Inpainting in this page…");
   const alpha = pixels(mask, 0, 0, W, H);
   const hole = new Uint8Array(W * H);
   for (let i = 0; i < W * H; i++) hole[i] = alpha[i * 4 + 3] > 127 ? 1 : 0;
+  if (!local.compiled) recompile();
+  const compiled = await local.compiled;
+  if (compiled) for (const slot of compiled) local.slots[slot.key] = slot;
   const { plain, edges: withLines } = local.slots;
   const slot = edges ? withLines || plain : plain || withLines;
   let note = "";
@@ -352,7 +236,7 @@ async function inpaintInPage({ image, mask, edges }) {
     note = `${slot.name} fills the hole along drawn lines only, and none were drawn: ` +
       "open the model without _edges as well for automatic edges.";
   }
-  const windows = holeWindows(hole, H, W, slot.size);
+  const windows = await call("windows", { hole: hole.slice(), h: H, w: W, key: slot.key });
   const result = document.createElement("canvas");
   result.width = W;
   result.height = H;
@@ -362,12 +246,11 @@ async function inpaintInPage({ image, mask, edges }) {
   const edgeOut = document.createElement("canvas");
   edgeOut.width = W;
   edgeOut.height = H;
-  const ectx = edgeOut.getContext("2d");
+  const ectx = edgeOut.getContext("2d", { willReadFrequently: true });
   for (let k = 0; k < windows.length; k++) {
     const [y0, y1, x0, x1] = windows[k];
     setProgress(`Inpainting in this page: window ${k + 1} of ${windows.length} ` +
-      `(${x1 - x0}×${y1 - y0} px at ${slot.size[1]}×${slot.size[0]})…`);
-    await nextFrame();
+      `(${x1 - x0}×${y1 - y0} px at ${slot.size[1]}×${slot.size[0]})…`, k / windows.length);
     const { filled, edgeMap } = await runWindow(slot, windows[k], image, hole, edges, W);
     const px = pixels(filled, 0, 0, x1 - x0, y1 - y0);
     for (let y = y0; y < y1; y++) {
@@ -385,6 +268,14 @@ async function inpaintInPage({ image, mask, edges }) {
   setProgress("");
   local.lastRun = { seconds: (performance.now() - started) / 1000, windows, slot: slot.name };
   return { image: result, edges: edgeOut, note };
+}
+
+// Ends the run now: the worker (and the model call inside it) is terminated, and a new one
+// compiles the open models in the background for the next Inpaint.
+function cancel() {
+  stopWorker(new Error("cancelled"));
+  setProgress("");
+  recompile();
 }
 
 // ---- controls ----------------------------------------------------------------------------------
@@ -405,51 +296,80 @@ $("accelerator").onchange = () => {
   $("model-info").textContent = open ? "Open the model(s) again to run them there." : "";
 };
 
-// A model shipped beside the page: index.html?model=edgeconnect_256x256_float32.tflite
-async function openModelFromPage(url) {
-  const name = url.split("/").pop();
+// A model fetched from the server: one of /api/models (`edgeconnect serve --models DIR`), or
+// a file beside the page (index.html?model=edgeconnect_256x256_float32.tflite).
+async function openModelFromPage(url, name = url.split("/").pop()) {
   try {
     setProgress(`Reading ${name}…`);
     const response = await fetch(new URL(url, location.href));
     if (!response.ok) throw new Error(`${url}: the server answered ${response.status}`);
     await openModel(new Uint8Array(await response.arrayBuffer()), name);
   } catch (err) {
-    setProgress("");
-    $("model-error").textContent = `In-page model: ${err.message || err}`;
-    $("model-error").hidden = false;
+    showModelError(err);
   }
 }
+
+// The server's models ({models: [{name, url, bytes}]}, GET /api/models) in the select; a
+// name's `_edges` companion (lines drawn in the hole) opens with it.
+let listed = [];
+async function listModels() {
+  try {
+    const response = await fetch("/api/models");
+    listed = response.ok ? (await response.json()).models || [] : [];
+  } catch {
+    listed = [];
+  }
+  const select = $("model-list");
+  for (const m of listed) {
+    const option = document.createElement("option");
+    option.value = m.name;
+    option.textContent = `${m.name} (${(m.bytes / 1e6).toFixed(1)} MB)`;
+    select.append(option);
+  }
+  select.hidden = !listed.length;
+  return listed;
+}
+
+$("model-list").onchange = async (e) => {
+  const chosen = listed.find((m) => m.name === e.target.value);
+  if (!chosen) return;
+  await openModelFromPage(chosen.url, chosen.name);
+  const companion = listed.find((m) => m.name === chosen.name.replace(/\.tflite$/, "_edges.tflite"));
+  if (companion && companion !== chosen) await openModelFromPage(companion.url, companion.name);
+};
 
 if (!navigator.gpu) {
   const option = $("accelerator").querySelector('option[value="webgpu"]');
   option.disabled = true;
   option.textContent += " (not in this browser)";
 }
+const modelsListed = listModels();
 const shipped = new URLSearchParams(location.search).get("model");
-if (shipped) openModelFromPage(shipped);
+if (shipped) {
+  modelsListed.then((models) => {
+    const m = models.find((x) => x.name === shipped);
+    return m ? openModelFromPage(m.url, m.name) : openModelFromPage(shipped);
+  });
+}
 
 // For tests and the bench.
 window.ondevice = {
   openModelFromPage,
   ready: () => Object.values(local.slots).some(Boolean),
+  listed: () => modelsListed,
   info: () => ({ models: Object.fromEntries(Object.entries(local.slots).filter(([, m]) => m)
     .map(([k, m]) => [k, { name: m.name, size: m.size }])),
-    accelerator: local.accelerator, threads: local.threads,
-    isolated: self.crossOriginIsolated === true }),
+    accelerator: local.accelerator, threads: local.runtime ? local.runtime.threads : 1,
+    isolated: self.crossOriginIsolated === true, workers: local.generation }),
   lastRun: () => local.lastRun,
   holeWindows,
-  runtime: async () => { const r = await runtime(); return { ...r }; },
-  // Seconds of each of `runs` model calls on image [H·W·3] and mask [H·W] in [0, 1] (arrays).
+  runtime: async () => ({ ...(await worker(local.accelerator)) }),
+  // Seconds of each of `runs` model calls on image [H·W·3] and mask [H·W] in [0, 1] (arrays),
+  // timed inside the worker.
   async time(runs, imageValues, maskValues) {
-    const image = Float32Array.from(imageValues);
-    const mask = Float32Array.from(maskValues);
-    const seconds = [];
     const slot = local.slots.plain || local.slots.edges;
-    for (let k = 0; k < runs; k++) {
-      const t0 = performance.now();
-      await runModel(slot, image, mask, null);
-      seconds.push((performance.now() - t0) / 1000);
-    }
-    return seconds;
+    return call("time", {
+      key: slot.key, runs, image: Float32Array.from(imageValues), mask: Float32Array.from(maskValues),
+    });
   },
 };

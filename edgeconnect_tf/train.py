@@ -96,7 +96,10 @@ def build_model(config, model_type):
     from edgeconnect_tf.models import EdgeInpaintModel, EdgeModel, InpaintModel
 
     common = dict(
-        residual_blocks=config.residual_blocks, filters=config.filters, gan_loss=config.gan_loss
+        residual_blocks=config.residual_blocks,
+        filters=config.filters,
+        gan_loss=config.gan_loss,
+        adv_warmup_iters=config.adv_warmup_iters,
     )
 
     def edge():

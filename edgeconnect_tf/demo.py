@@ -44,6 +44,7 @@ TEST_SIZES = (128, 256)
 TEST_HOLES = ("block", "free_form")
 TEST_SEED = 20
 SHORT_SIDE = (128, 320)  # each crop is cut from the photo scaled to a short side in this range
+EDGE_STEPS = 1000  # G1's share; G2 trains the config's max_iters (3000 for quickstart)
 
 
 def _photo(name):
@@ -160,10 +161,10 @@ def add_arguments(parser):
     parser.add_argument("--output", default="demo_output", help="where data, runs, weights go")
     parser.add_argument("--config", default="quickstart", help="training config (name or YAML)")
     parser.add_argument(
-        "--edge_steps", type=int, help="edge model training steps (default: the config's)"
+        "--edge_steps", type=int, default=EDGE_STEPS, help=f"edge model steps ({EDGE_STEPS})"
     )
     parser.add_argument(
-        "--inpaint_steps", type=int, help="inpaint model steps (default: 2.5x the edge steps)"
+        "--inpaint_steps", type=int, help="inpaint model steps (default: the config's max_iters)"
     )
     parser.add_argument("--crops", type=int, default=60, help="training crops cut from each photo")
 
@@ -192,12 +193,9 @@ def main(args):
     n = write_training_crops(data_dir, args.crops, base.input_size)
     print(f"[1/3] {n} training crops of {len(TRAIN_PHOTOS)} photos in {data_dir}", flush=True)
 
-    edge_steps = args.edge_steps if args.edge_steps is not None else base.max_iters
-    inpaint_steps = args.inpaint_steps
-    if inpaint_steps is None:
-        inpaint_steps = round(2.5 * edge_steps)
+    inpaint_steps = base.max_iters if args.inpaint_steps is None else args.inpaint_steps
     results = {}
-    for model_type, steps in (("edge", edge_steps), ("inpaint", inpaint_steps)):
+    for model_type, steps in (("edge", args.edge_steps), ("inpaint", inpaint_steps)):
         print(f"[2/3] training the {model_type} model for {steps} steps", flush=True)
         results[model_type] = train(base.replace(max_iters=steps), model_type)
 

@@ -25,8 +25,10 @@ from edgeconnect_tf.train import train
 
 SIZE = 32
 STEPS = 300
-# Measured final/initial hole L1 over seeds 0-4 (AVX-512 and AVX2): see MEASURED below.
-MAX_RATIO = 0.6
+# Final / initial held-out hole L1 after STEPS steps, measured for config seeds 10 (the
+# quickstart's), 1, 2, 3 on AVX-512: 0.37, 0.47, 0.43, 0.53. A generator that does not learn
+# stays near 1 (its init output is mid-grey); the bound sits between the two.
+MAX_RATIO = 0.75
 
 
 def _crops(photo, count, rng):
@@ -105,3 +107,49 @@ def test_quickstart_inpaint_run_lowers_held_out_hole_l1(photos, tmp_path):
     before, after = probe.values
     assert after < MAX_RATIO * before, (before, after)
     assert os.path.isfile(os.path.join(result.weights_dir, "config.json"))
+
+
+@pytest.mark.parametrize("kind", ["edge", "inpaint", "joint"])
+def test_adversarial_warm_up_keeps_the_gan_term_out_of_g_until_its_step(kind):
+    """With every other generator loss weighted 0, G's loss is the adversarial term alone:
+    G stays exactly as it was for `adv_warmup_iters` steps (zero gradient, zero Adam step)
+    while D trains, and moves on the next step."""
+    from edgeconnect_tf.models import EdgeInpaintModel, EdgeModel, InpaintModel
+
+    tiny = dict(residual_blocks=1, filters=4, adv_warmup_iters=2)
+    inpaint = dict(vgg_weights=None, l1_loss_weight=0.0, content_loss_weight=0.0)
+    inpaint.update(style_loss_weight=0.0)
+    if kind == "edge":
+        model = EdgeModel(**tiny, fm_loss_weight=0.0)
+    elif kind == "inpaint":
+        model = InpaintModel(**tiny, **inpaint)
+    else:
+        model = EdgeInpaintModel(EdgeModel(**tiny), InpaintModel(**tiny, **inpaint), joint=True)
+    model.build_networks(32)
+    model.compile()
+    rng = np.random.default_rng(0)
+    image = rng.uniform(size=(2, 32, 32, 3)).astype(np.float32)
+    mask = np.zeros((2, 32, 32, 1), np.float32)
+    mask[:, 8:24, 8:24] = 1.0
+    batch = {
+        "image": tf.constant(image),
+        "gray": tf.constant(image.mean(-1, keepdims=True)),
+        "edge": tf.constant((rng.uniform(size=(2, 32, 32, 1)) > 0.8).astype(np.float32)),
+        "mask": tf.constant(mask),
+    }
+
+    def values(variables):
+        return [v.numpy().copy() for v in variables]
+
+    g_start, d_start = values(model.generator_variables()), values(model.discriminator_variables())
+    for _ in range(2):
+        model.train_step(batch)
+    for old, new in zip(g_start, values(model.generator_variables()), strict=True):
+        np.testing.assert_array_equal(new, old)
+    d_now = values(model.discriminator_variables())
+    assert any(not np.array_equal(a, b) for a, b in zip(d_start, d_now, strict=True))
+    model.train_step(batch)
+    g_now = values(model.generator_variables())
+    assert any(not np.array_equal(a, b) for a, b in zip(g_start, g_now, strict=True))
+    stage = model.inpaint_model if kind == "joint" else model
+    assert type(stage).from_config(stage.get_config()).adv_warmup_iters == 2

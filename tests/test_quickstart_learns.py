@@ -26,7 +26,8 @@ from edgeconnect_tf.train import train
 SIZE = 32
 STEPS = 300
 # Final / initial held-out hole L1 after STEPS steps, measured for config seeds 10 (the
-# quickstart's), 1, 2, 3 on AVX-512: 0.37, 0.47, 0.43, 0.53. A generator that does not learn
+# quickstart's), 1, 2, 3 on AVX-512: 0.37, 0.47, 0.43, 0.53; seeds 10, 1 with
+# ONEDNN_MAX_CPU_ISA=AVX2: 0.39, 0.40. A generator that does not learn
 # stays near 1 (its init output is mid-grey); the bound sits between the two.
 MAX_RATIO = 0.75
 

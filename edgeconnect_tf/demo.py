@@ -101,7 +101,7 @@ def held_out_cases(sizes=TEST_SIZES, seed=TEST_SEED):
 def hole_scores(gt, result, hole):
     """(PSNR in dB over the hole's pixels, mean SSIM map over them) of uint8 RGB images.
 
-    SSIM: skimage's 7×7 Gaussian-free window on the RGB image, its map averaged
+    SSIM: skimage's default (uniform 7×7 window) on the RGB image, its map averaged
     over the hole pixels, so both numbers judge the fill alone.
     """
     from skimage.metrics import structural_similarity
@@ -118,7 +118,7 @@ def score(model, cases):
     Returns (per-case rows {name, size, hole, ratio, METHOD: (psnr, ssim)},
     `evaluate.grid_row`s for the comparison grid).
     """
-    from edgeconnect_tf.evaluate import METHODS, grid_row, opencv_inpaint
+    from edgeconnect_tf.evaluate import METHOD_NAMES, METHODS, grid_row, opencv_inpaint
     from edgeconnect_tf.inpaint import inpaint
 
     rows, grid = [], []
@@ -130,15 +130,14 @@ def score(model, cases):
         row = {"name": name, "size": size, "hole": kind, "ratio": float(hole.mean())}
         row.update({m: hole_scores(photo, r, hole) for m, r in results.items()})
         rows.append(row)
-        caption = f"{name} {size}x{size}, {kind} hole {row['ratio']:.0%}: hole PSNR " + ", ".join(
-            f"{m} {row[m][0]:.1f}" for m in METHODS
-        )
+        scores = ", ".join(f"{METHOD_NAMES[m]} {row[m][0]:.1f}" for m in METHODS)
+        caption = f"{name} {size}x{size}, {kind} hole {row['ratio']:.0%}: hole PSNR {scores} dB"
         grid.append(grid_row(photo, hole, results, edges, caption))
     return rows, grid
 
 
 def score_table(rows):
-    """Markdown: mean hole PSNR / SSIM per test size and method, then each case's PSNR."""
+    """Markdown table: mean hole PSNR / SSIM of each method at each test size."""
     from edgeconnect_tf.evaluate import METHOD_NAMES, METHODS
 
     sizes = sorted({r["size"] for r in rows})
@@ -151,10 +150,6 @@ def score_table(rows):
             cells += [f"{values[:, 0].mean():.2f}", f"{values[:, 1].mean():.3f}"]
         lines.append(f"| {METHOD_NAMES[m]} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
-
-
-def mean_psnr(rows, method, size):
-    return float(np.mean([r[method][0] for r in rows if r["size"] == size]))
 
 
 def add_arguments(parser):

@@ -348,7 +348,7 @@ def evaluate(
         per_image.append(row)
         if shown.get(row["bucket"], 0) < grid_per_bucket:
             shown[row["bucket"]] = shown.get(row["bucket"], 0) + 1
-            caption = f"{sample['name']}, hole {ratio:.0%}: PSNR " + ", ".join(
+            caption = f"{sample['name']}, hole {ratio:.0%}: PSNR (gray, image) " + ", ".join(
                 f"{METHOD_NAMES[m]} {row[m]['psnr']:.1f}" for m in methods
             )
             grid_rows.append(grid_row(image, hole, results, edges, caption))

@@ -43,6 +43,7 @@ MULTIPLE_OF_4 = "a multiple of 4, >= 32"
 _POSITIVE_INTS = "batch_size sample_size residual_blocks filters steps_per_epoch val_steps".split()
 _POSITIVE_INTS += ["keep_checkpoints", "lr_patience"]
 _NON_NEGATIVE_INTS = "max_iters save_interval sample_interval eval_interval log_interval".split()
+_NON_NEGATIVE_INTS += ["adv_warmup_iters"]
 _LOSS_WEIGHTS = [k + "_loss_weight" for k in ("l1", "fm", "style", "content", "inpaint_adv")]
 
 
@@ -134,6 +135,12 @@ class Config:
     style_loss_weight: float = _field(250.0, "G2 style loss weight")
     content_loss_weight: float = _field(0.1, "G2 perceptual loss weight")
     inpaint_adv_loss_weight: float = _field(0.1, "G2 adversarial loss weight")
+    adv_warmup_iters: int = _field(
+        0,
+        "reconstruction warm-up: steps at the start of a run whose generator loss leaves out "
+        "the adversarial term (G1: feature matching only; G2: L1 + VGG losses); D trains "
+        "throughout. 0: adversarial from the first step, as the paper",
+    )
     residual_blocks: int = _field(8, "residual blocks per generator")
     filters: int = _field(64, "width of the first conv (generators and discriminators)")
     vgg_weights: str | None = _field(

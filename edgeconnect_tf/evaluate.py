@@ -7,8 +7,9 @@ For each image and its mask, the model's result and OpenCV's `cv2.inpaint`
 authors' scripts compute them, plus RGB PSNR and SSIM. Results are averaged
 per hole-ratio bucket (10–20 %, ..., 50–60 %, the paper's Table 1; ratios
 outside them go to "<10%" or ">=60%") and over all images; FID per bucket and
-overall when Inception features are given. `write_report` writes JSON and a
-Markdown table.
+overall when Inception features are given. `write_report` writes JSON, a
+Markdown table and a comparison grid (`comparison_grid`: input · edges ·
+EdgeConnect · Telea · Navier–Stokes · ground truth, a few rows per bucket).
 
 Every method sees the masked image only: hole pixels are zeroed before
 OpenCV runs, and `inpaint.inpaint` never passes them to the networks.
@@ -77,6 +78,84 @@ def opencv_inpaint(image, hole, method="telea", radius=OPENCV_RADIUS):
     masked = np.where(hole[..., None], 0, image).astype(np.uint8)
     filled = cv2.inpaint(masked, hole.astype(np.uint8) * 255, radius, flags[method])
     return np.where(hole[..., None], filled, image)
+
+
+# ------------------------------------------------------------------------------ grid
+
+GRID_TILE = 256  # the comparison grid's panel height in px (larger results are scaled down)
+GRID_PER_BUCKET = 3  # comparison rows per hole-ratio bucket in `edgeconnect eval`'s report
+_CAPTION = 18  # px of the text strip above each row and the header
+
+
+def _text_strip(width, text):
+    strip = np.full((_CAPTION, width, 3), 255, np.uint8)
+    cv2.putText(strip, text, (4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+    return strip
+
+
+def grid_row(image, hole, results, edges=None, caption=""):
+    """One comparison row's data: what `comparison_grid` lays out.
+
+    image: uint8 [H, W, 3] ground truth; hole: bool [H, W]; results: {method:
+    uint8 [H, W, 3]} (METHODS order); edges: optional float [H, W] in [0, 1],
+    the edge map G2 saw.
+    """
+    return {"image": image, "hole": hole, "results": results, "edges": edges, "caption": caption}
+
+
+def comparison_grid(rows, tile=GRID_TILE):
+    """Rows of input with hole · edges · EdgeConnect · Telea · Navier–Stokes · ground truth.
+
+    `rows`: `grid_row` dicts (all with the same methods). Each panel is scaled
+    down to at most `tile` px high (never up); a caption strip sits above each
+    row, the column names on top. The hole is white in the input panel, and the
+    edges panel (when rows have edges) draws G1's lines in the hole in blue on
+    the known region's Canny edges. Returns uint8 [H, W, 3] RGB.
+    """
+    from edgeconnect_tf.inpaint import to_rgb_uint8
+
+    methods = list(rows[0]["results"])
+    with_edges = any(r["edges"] is not None for r in rows)
+    names = ["input with hole"] + (["edges (G1 in the hole)"] if with_edges else [])
+    names += [METHOD_NAMES.get(m, m) for m in methods] + ["ground truth"]
+    lines = []
+    for row in rows:
+        image, hole = to_rgb_uint8(row["image"]), np.asarray(row["hole"], bool)
+        shown = image.copy()
+        shown[hole] = 255
+        panels = [shown]
+        if with_edges:
+            edges = np.zeros(hole.shape) if row["edges"] is None else np.asarray(row["edges"])
+            edges = np.clip(edges, 0.0, 1.0)[..., None]
+            line = np.where(hole[..., None], (40, 70, 220), (0, 0, 0))  # G1's lines blue
+            panels.append(np.round(255 - edges * (255 - line)).astype(np.uint8))
+        panels += [to_rgb_uint8(row["results"][m]) for m in methods] + [image]
+        height, width = image.shape[:2]
+        scale = min(1.0, tile / height)
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        panels = [cv2.resize(p, size, interpolation=cv2.INTER_AREA) for p in panels]
+        pieces = [p for panel in panels for p in (panel, np.full((size[1], 4, 3), 255, np.uint8))]
+        body = np.concatenate(pieces[:-1], axis=1)
+        lines.append((row["caption"], body))
+    width = max(body.shape[1] for _, body in lines)
+    column = lines[0][1].shape[1] // len(names)
+    header = _text_strip(width, "")
+    for k, name in enumerate(names):
+        cv2.putText(
+            header,
+            name,
+            (4 + k * column, 13),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.42,
+            (0, 0, 0),
+            1,
+            cv2.LINE_AA,
+        )
+    out = [header]
+    for caption, body in lines:
+        pad = np.full((body.shape[0], width - body.shape[1], 3), 255, np.uint8)
+        out += [_text_strip(width, caption), np.concatenate([body, pad], axis=1)]
+    return np.concatenate(out, axis=0)
 
 
 # ------------------------------------------------------------------------------ data
@@ -207,6 +286,7 @@ def evaluate(
     progress=True,
     save_dir=None,
     reference=False,
+    grid_per_bucket=GRID_PER_BUCKET,
 ):
     """Scores the model (and baselines) on `samples` (see `load_samples`).
 
@@ -221,11 +301,15 @@ def evaluate(
             (`inpaint(..., reference=True)`, native size), and each method's
             result is written to save_dir/METHOD/NAME with the input's extension
             (JPEG at quality 75, as their imsave) and scored from that file.
+        grid_per_bucket: the first this many images of each hole-ratio bucket
+            become rows of a `comparison_grid` (0: no grid).
 
     Returns:
         The report dict: {"methods", "per_image": [{"image", "mask", "hole_ratio",
         "bucket", METHOD: {metric: value}}], "buckets": [{"bucket", "count",
-        METHOD: {metric: mean, "fid": value or None}}]} with "all" as the last bucket.
+        METHOD: {metric: mean, "fid": value or None}}]} with "all" as the last bucket,
+        and "grid": the comparison grid, uint8 [H, W, 3] (None without rows);
+        `write_report` writes it as comparison.png.
     """
     from edgeconnect_tf import metrics
 
@@ -235,7 +319,7 @@ def evaluate(
     if reference and strategy != "full":
         raise ValueError(f"reference=True runs at native size (strategy 'full'), got {strategy!r}")
     steps = Progress(len(samples)).iterate(samples, lambda s: s["name"]) if progress else samples
-    per_image = []
+    per_image, grid_rows, shown = [], [], {}
     features = {m: [] for m in ("ground_truth",) + methods} if inception is not None else None
     for sample in steps:
         image, hole = sample["load"]()
@@ -243,7 +327,7 @@ def evaluate(
         results = {}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # empty or full masks are scored as is
-            results["edgeconnect"], _ = inpaint(
+            results["edgeconnect"], edges = inpaint(
                 model, image, hole, strategy=strategy, reference=reference
             )
         for method in methods[1:]:
@@ -261,6 +345,12 @@ def evaluate(
         for method in methods:
             row[method] = metrics.image_metrics(image, results[method])
         per_image.append(row)
+        if shown.get(row["bucket"], 0) < grid_per_bucket:
+            shown[row["bucket"]] = shown.get(row["bucket"], 0) + 1
+            caption = f"{sample['name']}, hole {ratio:.0%}: PSNR (gray, image) " + ", ".join(
+                f"{METHOD_NAMES[m]} {row[m]['psnr']:.1f}" for m in methods
+            )
+            grid_rows.append(grid_row(image, hole, results, edges, caption))
         if features is not None:
             features["ground_truth"].append(inception.extract(image[None])[0])
             for method in methods:
@@ -269,10 +359,13 @@ def evaluate(
             for method in methods:
                 path = os.path.join(save_dir, method, os.path.splitext(sample["name"])[0] + ".png")
                 write_image(path, results[method])
+    order = {label: k for k, label in enumerate(BUCKET_ORDER)}
+    grid_rows.sort(key=lambda r: order[bucket_label(float(np.mean(r["hole"])))])
     return {
         "methods": list(methods),
         "per_image": per_image,
         "buckets": summarize(per_image, methods, features),
+        "grid": comparison_grid(grid_rows) if grid_rows else None,
     }
 
 
@@ -370,6 +463,12 @@ def markdown_report(report):
         "# EdgeConnect evaluation\n\n"
         + (f"{settings}\n\n" if settings else "")
         + markdown_table(report)
+        + (
+            "\n![input · edges · EdgeConnect · Telea · Navier–Stokes · ground truth]"
+            "(comparison.png)\n"
+            if report.get("grid") is not None
+            else ""
+        )
         + "\nPSNR (data range 1), SSIM (uniform 51×51 window) and ℓ1 = Σ|gt − pred| / "
         "Σ(gt + pred) on grayscale copies (0.2125 R + 0.7154 G + 0.0721 B), as the "
         "authors' scripts; PSNR/SSIM RGB on the colour images. Known pixels are "
@@ -379,10 +478,17 @@ def markdown_report(report):
 
 
 def write_report(report, directory):
-    """Writes metrics.json and metrics.md into `directory` (atomically); returns their paths."""
+    """Writes metrics.json, metrics.md and (if the report has one) the comparison grid
+    comparison.png into `directory`, atomically; returns the paths written."""
     os.makedirs(directory, exist_ok=True)
     json_path = os.path.join(directory, "metrics.json")
     md_path = os.path.join(directory, "metrics.md")
-    atomic_write(json_path, json.dumps(_clean(report), indent=2, allow_nan=False) + "\n")
+    grid = report.get("grid")
+    data = {k: v for k, v in report.items() if k != "grid"}
+    atomic_write(json_path, json.dumps(_clean(data), indent=2, allow_nan=False) + "\n")
     atomic_write(md_path, markdown_report(report))
-    return json_path, md_path
+    paths = [json_path, md_path]
+    if grid is not None:
+        paths.append(os.path.join(directory, "comparison.png"))
+        write_image(paths[-1], grid)
+    return tuple(paths)

@@ -205,11 +205,13 @@ class _Stage(_GANModel):
         filters=64,
         gan_loss="nsgan",
         conv_mode="direct",
+        adv_warmup_iters=0,
         **kwargs,
     ):
         super().__init__(**kwargs)
         _check_gan_loss(gan_loss, discriminator)
         self.residual_blocks, self.filters, self.gan_loss = residual_blocks, filters, gan_loss
+        self.adv_warmup_iters = int(adv_warmup_iters)
         self.generator, self.discriminator = _networks(
             generator, discriminator, self.NETWORKS, residual_blocks, filters, gan_loss, conv_mode
         )
@@ -223,6 +225,14 @@ class _Stage(_GANModel):
 
     def discriminator_variables(self):
         return self.discriminator.trainable_variables
+
+    def adversarial_factor(self, optimizer):
+        """1.0 once `optimizer` has taken `adv_warmup_iters` steps, 0.0 before (float32 scalar).
+
+        The reconstruction warm-up: the generator's adversarial term is left out of
+        its loss for the first `adv_warmup_iters` steps; D trains from the first step.
+        """
+        return tf.cast(optimizer.iterations >= self.adv_warmup_iters, tf.float32)
 
     def build_networks(self, input_size=256):
         """Creates G's and D's variables (a call on zeros) so `fit` needn't build them."""
@@ -238,6 +248,7 @@ class _Stage(_GANModel):
             "residual_blocks": self.residual_blocks,
             "filters": self.filters,
             "gan_loss": self.gan_loss,
+            "adv_warmup_iters": self.adv_warmup_iters,
             **{key: getattr(self, key) for key in self.CONFIG_KEYS},
         }
 
@@ -301,7 +312,8 @@ class EdgeModel(_Stage):
         with tf.GradientTape(persistent=True) as tape:
             _, logs = self.compute_losses(batch, training=True)
             d_loss = self._scaled(self.d_optimizer, logs["d1"])
-            g_loss = self._scaled(self.g_optimizer, logs["g1"] + logs["fm"])
+            adversarial = self.adversarial_factor(self.g_optimizer)
+            g_loss = self._scaled(self.g_optimizer, adversarial * logs["g1"] + logs["fm"])
         self._apply_gradients(tape, g_loss, d_loss)
         return self._log(logs)
 
@@ -398,14 +410,16 @@ class InpaintModel(_Stage):
             "mae": mae_tf(image, merged),
         }
 
-    def generator_loss(self, logs):
-        return logs["g2"] + logs["l1"] + logs["perceptual"] + logs["style"]
+    def generator_loss(self, logs, adversarial=1.0):
+        """G2's loss from the logged terms; `adversarial` scales g2 (0 in the warm-up)."""
+        return adversarial * logs["g2"] + logs["l1"] + logs["perceptual"] + logs["style"]
 
     def train_step(self, batch):
         with tf.GradientTape(persistent=True) as tape:
             _, logs = self.compute_losses(batch["image"], batch["edge"], batch["mask"], True)
             d_loss = self._scaled(self.d_optimizer, logs["d2"])
-            g_loss = self._scaled(self.g_optimizer, self.generator_loss(logs))
+            adversarial = self.adversarial_factor(self.g_optimizer)
+            g_loss = self._scaled(self.g_optimizer, self.generator_loss(logs, adversarial))
         self._apply_gradients(tape, g_loss, d_loss)
         return self._log(logs)
 
@@ -511,7 +525,9 @@ class EdgeInpaintModel(_GANModel):
         with tf.GradientTape(persistent=True) as tape:
             _, logs = self.compute_losses(batch, training=True, edges=edges)
             d_loss = self._scaled(self.d_optimizer, logs["d2"])
-            g_loss = self._scaled(self.g_optimizer, self.inpaint_model.generator_loss(logs))
+            adversarial = self.inpaint_model.adversarial_factor(self.g_optimizer)
+            loss = self.inpaint_model.generator_loss(logs, adversarial)
+            g_loss = self._scaled(self.g_optimizer, loss)
         self._apply_gradients(tape, g_loss, d_loss)
         return self._log(logs)
 

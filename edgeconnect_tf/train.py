@@ -99,6 +99,7 @@ def build_model(config, model_type):
         filters=config.filters,
         gan_loss=config.gan_loss,
         conv_mode=config.conv_mode,
+        adv_warmup_iters=config.adv_warmup_iters,
     )
 
     def edge():

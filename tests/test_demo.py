@@ -44,7 +44,7 @@ def test_demo_runs_from_the_installed_package(installed, tmp_path):
     env["PYTHONPATH"] = str(installed)
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "PSNR in the holes" in proc.stdout
+    assert "| EdgeConnect |" in proc.stdout and "| OpenCV Telea |" in proc.stdout
     assert "I0000" not in proc.stderr and "cuInit" not in proc.stderr  # quiet TensorFlow
     assert len(os.listdir(out / "data" / "train")) == len(demo.TRAIN_PHOTOS)  # 1 crop each
     for run in ("edge", "inpaint"):
@@ -52,13 +52,22 @@ def test_demo_runs_from_the_installed_package(installed, tmp_path):
         assert any(f.startswith("events") for _, _, fs in os.walk(out / "runs" / run) for f in fs)
         with open(out / "runs" / run / "config.yaml") as f:
             assert "max_iters: 2" in f.read()  # the shipped quickstart config, overridden
-    grid = cv2.imread(str(out / "demo.png"))
-    assert grid.shape == (4 * 128, 5 * 128, 3)  # 2 photos x 2 masks; 5 panels each
-    # The EdgeConnect panel keeps every pixel outside the hole (hole = white in panel 2).
-    for row in range(4):
+    assert (out / "weights" / "config.json").is_file()
+    table = (out / "demo.md").read_text()
+    assert table.count("| OpenCV") == 2 and "PSNR 128²" in table and "PSNR 256²" in table
+    grid = cv2.imread(str(out / "demo.png"))[..., ::-1]
+    # A header strip, then per case a caption strip and 6 panels 4 px apart: input, edges,
+    # EdgeConnect, Telea, Navier-Stokes, ground truth; 2 photos x 2 holes at 128² and 256².
+    strip, gap = 18, 4
+    assert grid.shape == (strip + 4 * (strip + 128) + 4 * (strip + 256), 6 * 256 + 5 * gap, 3)
+    top = strip
+    for size in (128, 128, 128, 128, 256, 256, 256, 256):
+        top += strip
         photo, holed, result = (
-            grid[row * 128 : (row + 1) * 128, c * 128 : (c + 1) * 128] for c in (0, 1, 3)
+            grid[top : top + size, c * (size + gap) : c * (size + gap) + size] for c in (5, 0, 2)
         )
         known = np.any(holed != 255, axis=-1)
-        known[:16] = False  # the label text
+        assert 0.03 < 1 - known.mean() < 0.6  # the hole, white in the input panel
+        # The EdgeConnect panel keeps every pixel outside the hole.
         np.testing.assert_array_equal(result[known], photo[known])
+        top += size

@@ -148,7 +148,27 @@ def test_eval_cli_metrics_buckets_and_reports(dataset, tmp_path, capsys):
         f"| all | OpenCV Navier–Stokes | 3 | {v['psnr']:.2f} | {v['ssim']:.3f} | "
         f"{v['mae'] * 100:.2f} | {v['psnr_rgb']:.2f} | {v['ssim_rgb']:.3f} |"
     ) in lines
-    assert sorted(os.listdir(out)) == ["images", "metrics.json", "metrics.md"]
+    assert sorted(os.listdir(out)) == ["comparison.png", "images", "metrics.json", "metrics.md"]
+    assert "(comparison.png)" in md
+
+    # The grid: one row per bucket here (3 rows at most each), in bucket order; panels
+    # input · edges · EdgeConnect · Telea · Navier–Stokes · ground truth at native size.
+    grid = cv2.imread(str(out / "comparison.png"))[..., ::-1]
+    strip, gap, step = 18, 4, SIZE + 4
+    assert grid.shape == (strip + 3 * (strip + SIZE), 6 * SIZE + 5 * gap, 3)
+    for k, name in enumerate(["astronaut", "coffee", "chelsea"]):
+        top = strip + k * (strip + SIZE) + strip
+        panels = [grid[top : top + SIZE, c * step : c * step + SIZE] for c in range(6)]
+        gt = cv2.imread(str(dataset / "data" / f"{name}.png"))[..., ::-1]
+        top_, left, h, w = BOXES[name]
+        hole = np.zeros((SIZE, SIZE), bool)
+        hole[top_ : top_ + h, left : left + w] = True
+        assert np.all(panels[0][hole] == 255)
+        np.testing.assert_array_equal(panels[0][~hole], gt[~hole])
+        for c, method in ((2, "edgeconnect"), (3, "telea"), (4, "navier_stokes")):
+            saved = cv2.imread(str(out / "images" / method / f"{name}.png"))[..., ::-1]
+            np.testing.assert_array_equal(panels[c], saved)
+        np.testing.assert_array_equal(panels[5], gt)
 
 
 def test_masks_paired_by_order_and_limit(dataset, tmp_path, capsys):
@@ -165,6 +185,7 @@ def test_masks_paired_by_order_and_limit(dataset, tmp_path, capsys):
             "--output", tmp_path / "r",
             "--no-baselines",
             "--limit", "2",
+            "--grid-rows", "0",
         ],
         capsys,
     )  # fmt: skip
@@ -175,6 +196,7 @@ def test_masks_paired_by_order_and_limit(dataset, tmp_path, capsys):
     assert [r["mask"] for r in report["per_image"]] == ["00000.png"] * 2
     assert [r["hole_ratio"] for r in report["per_image"]] == [0.5, 0.5]
     assert [b["bucket"] for b in report["buckets"]] == ["50-60%", "all"]
+    assert not (tmp_path / "r" / "comparison.png").exists()  # --grid-rows 0
 
 
 def test_generated_masks():
@@ -215,6 +237,7 @@ def test_fid_per_bucket(dataset):
         fake.append(feats.extract(evaluate.opencv_inpaint(image, hole, "telea")[None])[0])
     buckets = {b["bucket"]: b for b in report["buckets"]}
     assert list(buckets) == ["20-30%", "all"]
+    assert report["grid"].shape == (18 + 3 * (18 + SIZE), 6 * SIZE + 5 * 4, 3)  # 3 of 6 rows
     want = fid_from_features(np.stack(real), np.stack(fake))
     assert buckets["all"]["telea"]["fid"] == pytest.approx(want, rel=1e-9)
     assert "FID ↓" in evaluate.markdown_table(report)

@@ -3,7 +3,8 @@
     edgeconnect eval --weights DIR --data DIR (--masks DIR | --mask-type TYPE) --output DIR
 
 Every file is checked from its header before TensorFlow starts (`check`); each
-image is decoded once, when it is scored. Writes metrics.json and metrics.md.
+image is decoded once, when it is scored. Writes metrics.json, metrics.md and
+comparison.png (a few rows per hole-ratio bucket).
 """
 
 import os
@@ -50,6 +51,13 @@ def add_arguments(parser):
         "--save-images", action="store_true", help="write every result to OUTPUT/images/METHOD/"
     )
     parser.add_argument(
+        "--grid-rows",
+        type=int,
+        default=3,
+        help="rows per hole-ratio bucket in OUTPUT/comparison.png (input, edges, EdgeConnect, "
+        "Telea, Navier-Stokes, ground truth); 0: no grid (default: 3)",
+    )
+    parser.add_argument(
         "--reference",
         action="store_true",
         help="the authors' protocol: their test() at native size, results written to "
@@ -72,6 +80,8 @@ def check(args):
                 raise InpaintError(f"--{name} must be a positive integer, got {value}")
         check_output_dir(args.output)
         check_reference(args.reference, args.strategy, size=args.size)
+        if args.grid_rows < 0:
+            raise InpaintError(f"--grid-rows must be 0 or more, got {args.grid_rows}")
         check_weights(args.weights)
         if args.inception_weights and not os.path.isfile(args.inception_weights):
             raise InpaintError(f"inception weights file {args.inception_weights} does not exist")
@@ -112,12 +122,13 @@ def main(args):
             strategy=args.strategy,
             save_dir=save_dir,
             reference=args.reference,
+            grid_per_bucket=args.grid_rows,
         )
         info.update(weights=args.weights, strategy=args.strategy, reference=args.reference)
         report = {"config": info, **report}
-        json_path, md_path = evaluate.write_report(report, args.output)
+        paths = evaluate.write_report(report, args.output)
     except (ValueError, OSError) as e:
         return error("eval", e)
     print(evaluate.markdown_table(report), end="")
-    print(f"wrote {json_path} and {md_path}")
+    print(f"wrote {', '.join(paths)}")
     return 0

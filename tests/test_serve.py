@@ -227,7 +227,8 @@ def test_page_and_status_are_served(server):
         html = r.read().decode()
     assert "EdgeConnect editor" in html and "/static/editor.js" in html
     with urllib.request.urlopen(server + "/static/editor.js") as r:
-        assert b"v1/models/edgeconnect:predict" in r.read()
+        script = r.read()
+    assert b'MODEL_URL = "/v1/models/edgeconnect"' in script and b"${MODEL_URL}:predict" in script
     with urllib.request.urlopen(server + "/v1/models/edgeconnect") as r:
         assert json.loads(r.read())["model_version_status"][0]["state"] == "AVAILABLE"
 

@@ -16,7 +16,7 @@ losses switch on (`adv_warmup_iters`), no VGG losses (their ImageNet weights
 would be a download). It is a minutes-long run on six photos, not the paper's
 model: for that, convert the published weights (`edgeconnect convert`).
 
-    python -m edgeconnect_tf.demo [--output demo_output] [--edge_steps N] [--inpaint_steps N]
+    python -m edgeconnect_tf.demo [--output demo_output] [--edge-steps N] [--inpaint-steps N]
 
 The weights end up in OUTPUT/weights (`edgeconnect inpaint --weights demo_output/weights`).
 The photos come with scikit-image (`pip install "edgeconnect-tf[demo]"`).
@@ -156,10 +156,10 @@ def add_arguments(parser):
     parser.add_argument("--output", default="demo_output", help="where data, runs, weights go")
     parser.add_argument("--config", default="quickstart", help="training config (name or YAML)")
     parser.add_argument(
-        "--edge_steps", type=int, default=EDGE_STEPS, help=f"edge model steps ({EDGE_STEPS})"
+        "--edge-steps", type=int, default=EDGE_STEPS, help=f"edge model steps ({EDGE_STEPS})"
     )
     parser.add_argument(
-        "--inpaint_steps", type=int, help="inpaint model steps (default: the config's max_iters)"
+        "--inpaint-steps", type=int, help="inpaint model steps (default: the config's max_iters)"
     )
     parser.add_argument("--crops", type=int, default=60, help="training crops cut from each photo")
 

@@ -198,7 +198,7 @@ def check_weights(directory):
             raise WeightsError(f"{path} is missing ({name.replace('_', ' ')} weights)")
 
 
-def check_reference(reference, strategy, edges=None, size=None):
+def check_reference(reference, strategy, edges=None, crop_size=None):
     """`reference` (the authors' test()) runs the whole image at native size, no drawn edges."""
     if not reference:
         return
@@ -206,7 +206,7 @@ def check_reference(reference, strategy, edges=None, size=None):
         raise InpaintError(
             f"--reference runs the whole image at native size: drop --strategy {strategy}"
         )
-    for flag, value in (("edges", edges), ("size", size)):
+    for flag, value in (("edges", edges), ("crop-size", crop_size)):
         if value is not None:
             reason = "takes no drawn edges" if flag == "edges" else "runs at native size"
             raise InpaintError(f"--reference (the authors' test()) {reason}: drop --{flag}")

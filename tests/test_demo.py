@@ -39,7 +39,7 @@ def installed(tmp_path_factory):
 def test_demo_runs_from_the_installed_package(installed, tmp_path):
     out = tmp_path / "demo"
     cmd = [sys.executable, "-m", "edgeconnect_tf.demo", f"--output={out}"]
-    cmd += ["--edge_steps=2", "--inpaint_steps=2", "--crops=1"]
+    cmd += ["--edge-steps=2", "--inpaint-steps=2", "--crops=1"]
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # the user's
     env["PYTHONPATH"] = str(installed)
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env)

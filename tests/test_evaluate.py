@@ -340,7 +340,7 @@ def test_eval_bad_inputs(dataset, tmp_path, capsys):
     code, _, err = run_eval([*args, "--output", out], capsys)
     _one_line_error(code, err, "tiny.png", "51")
     assert not out.exists()
-    code, _, err = run_eval([*args, "--output", out, "--size", "64"], capsys)
+    code, _, err = run_eval([*args, "--output", out, "--crop-size", "64"], capsys)
     assert code == 0, err
 
     # an empty data directory

@@ -129,3 +129,8 @@ def test_progress_plain_lines_off_a_terminal(monkeypatch):
     text = tty.getvalue()
     assert text.count("\r") == 3 and text.endswith("\n") and "\x1b" not in text
     assert "0/2 [>" in text and "a.png" in text and "1/2 [" in text and "b.png" in text
+
+
+def test_check_reference_refuses_a_centre_crop():
+    with pytest.raises(InpaintError, match="drop --crop-size"):
+        check_reference(True, "full", crop_size=64)

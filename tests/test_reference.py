@@ -434,5 +434,5 @@ def test_eval_cli_reference_scores_the_written_files(converted, model, files, ca
         if name.endswith(".jpg"):  # scored after JPEG, not from the array in memory
             assert rows[name]["psnr"] != pytest.approx(gray_metrics(gt, result)["psnr"], 1e-4)
     code, _, err = _cli(add_eval_arguments, eval_command,
-                        [*argv, "--reference", "--size", "64"], capsys)  # fmt: skip
-    assert code == 1 and "drop --size" in err, err
+                        [*argv, "--reference", "--crop-size", "64"], capsys)  # fmt: skip
+    assert code == 1 and "drop --crop-size" in err, err

@@ -37,7 +37,7 @@ def add_arguments(parser):
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of generated masks")
     parser.add_argument(
-        "--size", type=int, help="centre-crop and resize images to SIZE×SIZE (default: native)"
+        "--crop-size", type=int, help="centre-crop and resize images to SIZE×SIZE (default: native)"
     )
     parser.add_argument("--limit", type=int, help="evaluate the first N images only")
     parser.add_argument(
@@ -79,7 +79,7 @@ def check(args):
             if value is not None and value < 1:
                 raise InpaintError(f"--{name} must be a positive integer, got {value}")
         check_output_dir(args.output)
-        check_reference(args.reference, args.strategy, size=args.size)
+        check_reference(args.reference, args.strategy, crop_size=args.crop_size)
         if args.grid_rows < 0:
             raise InpaintError(f"--grid-rows must be 0 or more, got {args.grid_rows}")
         check_weights(args.weights)
@@ -90,7 +90,7 @@ def check(args):
             masks=args.masks,
             mask_type=args.mask_type,
             seed=args.seed,
-            size=args.size,
+            size=args.crop_size,
             limit=args.limit,
         )
         for sample in samples:  # headers only: each image is decoded once, when scored

@@ -1,6 +1,6 @@
 """`edgeconnect serve`: the browser editor and TF Serving's REST contract on one port.
 
-edgeconnect serve --weights weights/places2   # or --model serving/edgeconnect/1
+edgeconnect serve --weights weights/places2   # or --saved-model serving/edgeconnect/1
 edgeconnect serve --static-only --models tflite/  # the page alone: the model runs in it
 """
 
@@ -17,7 +17,7 @@ def add_arguments(parser):
     from edgeconnect_tf.serving.limits import Limits
 
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--model", help="SavedModel version dir from `edgeconnect export`")
+    source.add_argument("--saved-model", help="SavedModel version dir from `edgeconnect export`")
     source.add_argument("--weights", help="weights directory (converted or trained)")
     source.add_argument(
         "--static-only",
@@ -92,7 +92,7 @@ def main(args):
         from edgeconnect_tf.serving.predictor import load_signatures
 
         try:
-            signatures = load_signatures(args.model, args.weights)
+            signatures = load_signatures(args.saved_model, args.weights)
         except (ValueError, OSError) as e:
             return error(COMMAND, e)
         limits = Limits(

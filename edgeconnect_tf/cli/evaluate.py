@@ -21,7 +21,11 @@ from edgeconnect_tf.inpaint import STRATEGIES, InpaintError
 def add_arguments(parser):
     from edgeconnect_tf.evaluate import MASK_TYPES
 
-    parser.add_argument("--weights", required=True, help="weights directory")
+    parser.add_argument(
+        "--weights",
+        required=True,
+        help="weights directory, or an exported .tflite file (run in windows of its size)",
+    )
     parser.add_argument("--data", required=True, help="directory of ground-truth images")
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument(
@@ -74,7 +78,9 @@ def main(args):
         if os.path.exists(args.output) and not os.path.isdir(args.output):
             raise InpaintError(f"output {args.output} exists and is not a directory")
         check_reference(args)
-        check_weights(args.weights)
+        tflite = args.weights.lower().endswith(".tflite")
+        if not tflite:
+            check_weights(args.weights)
         if args.inception_weights and not os.path.isfile(args.inception_weights):
             raise InpaintError(f"inception weights file {args.inception_weights} does not exist")
         samples, info = evaluate.load_samples(
@@ -87,7 +93,12 @@ def main(args):
         )
         for sample in samples:  # headers only: each image is decoded once, when scored
             sample["check"]()
-        model = load_model(args.weights, args.winograd)
+        if tflite:
+            from edgeconnect_tf.deploy.tflite_runner import TFLiteModel
+
+            model = TFLiteModel(args.weights)
+        else:
+            model = load_model(args.weights, args.winograd)
         inception = None
         if args.inception_weights:
             from edgeconnect_tf.metrics import InceptionFeatures

@@ -18,13 +18,17 @@ SIZE = 32  # the file's input size
 
 
 @pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
+def model():
     from edgeconnect_tf.edgeconnect import EdgeConnect
 
     nets = build_networks(
         residual_blocks=1, filters=8, names=("edge_generator", "inpaint_generator")
     )
-    model = EdgeConnect(nets["edge_generator"], nets["inpaint_generator"])
+    return EdgeConnect(nets["edge_generator"], nets["inpaint_generator"])
+
+
+@pytest.fixture(scope="module")
+def model_path(model, tmp_path_factory):
     path = str(tmp_path_factory.mktemp("tflite") / tflite_name(SIZE, "none"))
     tflite.export_tflite(model, path, SIZE)
     return path
@@ -130,14 +134,15 @@ def test_errors_are_one_line(runner, model_path, tmp_path):
 
 def test_eval_cli_on_a_tflite_file(runner, model_path, tmp_path, capsys):
     """`edgeconnect eval --weights FILE.tflite`: the runner's results, scored."""
-    from edgeconnect_tf.cli.evaluate import add_arguments, main
     from skimage.metrics import peak_signal_noise_ratio
+
+    from edgeconnect_tf.cli.evaluate import add_arguments, main
 
     data = tmp_path / "data"
     data.mkdir()
-    photo = _photo(48, 64)
+    photo = _photo(56, 72)  # SSIM needs 51×51
     cv2.imwrite(str(data / "a.png"), photo[..., ::-1])
-    mask = np.zeros((48, 64), np.uint8)
+    mask = np.zeros((56, 72), np.uint8)
     mask[10:26, 20:40] = 255
     (tmp_path / "masks").mkdir()
     cv2.imwrite(str(tmp_path / "masks" / "a.png"), mask)
@@ -147,10 +152,32 @@ def test_eval_cli_on_a_tflite_file(runner, model_path, tmp_path, capsys):
     argv += ["--output", tmp_path / "r", "--no-baselines", "--strategy", "auto"]
     assert main(parser.parse_args([str(a) for a in argv])) == 0, capsys.readouterr().err
     report = json.loads((tmp_path / "r" / "metrics.json").read_text())
-    result, _ = runner.inpaint(photo, mask > 0)  # 48×64 > 32: windows of 32
+    result, _ = runner.inpaint(photo, mask > 0)  # 56×72 > 32: windows of 32
     expected = peak_signal_noise_ratio(photo, result, data_range=255)
     assert report["per_image"][0]["edgeconnect"]["psnr_rgb"] == pytest.approx(expected, abs=1e-4)
 
-    argv[-1] = "full"  # the whole 48×64 image in one call: larger than the file
+    argv[-1] = "full"  # the whole 56×72 image in one call: larger than the file
     assert main(parser.parse_args([str(a) for a in argv])) == 1
     assert "at most 32×32 px per call" in capsys.readouterr().err
+
+
+def test_int8_export_warns_below_the_margin(model, model_path, tmp_path, monkeypatch):
+    """The warning compares the int8 file with the float32 one on the check pairs."""
+    import warnings
+
+    from edgeconnect_tf.cli.export import calibration_and_check
+
+    photos, check_photos = calibration_and_check()
+    calibration = tflite.calibration_pairs(photos, SIZE, count=4)
+    check = tflite.calibration_pairs(check_photos, SIZE, count=4, seed=11)
+    path = str(tmp_path / "int8.tflite")
+    tflite.export_tflite(model, path, SIZE, "int8", calibration=calibration, check=check)
+    loss = tflite.quantization_loss(model_path, path, check)["mean_db"]
+    assert np.isfinite(loss)
+    monkeypatch.setattr(tflite, "INT8_MARGIN_DB", loss + 5)  # what a worse file would score
+    with pytest.warns(UserWarning, match=r"below the .* dB margin"):
+        tflite.export_tflite(model, path, SIZE, "int8", calibration=calibration, check=check)
+    monkeypatch.setattr(tflite, "INT8_MARGIN_DB", loss - 5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        tflite.export_tflite(model, path, SIZE, "int8", calibration=calibration, check=check)

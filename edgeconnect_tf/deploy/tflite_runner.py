@@ -183,12 +183,12 @@ class TFLiteModel:
             if edges is None:  # no drawn lines: G1's edges are not in this file
                 edges = np.zeros((1, h, w, 1), np.float32)
             feed["edges"] = np.pad(np.asarray(edges, np.float32), pad)
-        for name, buffer in zip(self._input_names, self._inputs):
+        for name, buffer in zip(self._input_names, self._inputs, strict=True):
             buffer.write(np.ascontiguousarray(feed[name]))
         self._model.run_by_index(self._index, self._inputs, self._outputs)
         self.calls += 1
         out = {}
-        for name, buffer in zip(self._output_names, self._outputs):
+        for name, buffer in zip(self._output_names, self._outputs, strict=True):
             channels = 3 if name == "inpainted" else 1
             values = buffer.read(height * width * channels, np.float32)
             out[name] = values.reshape(1, height, width, channels)[:, :h, :w]

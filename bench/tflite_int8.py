@@ -24,7 +24,6 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 
-
 def held_out_pairs(size, count=8):
     """(image [S, S, 3], mask [S, S, 1]) float32 pairs of the held-out photos."""
     from edgeconnect_tf.cli.export import SKIMAGE_CHECK_PHOTOS, load_photos

@@ -14,7 +14,8 @@ steady state: every load after the first); "no cache" rows keep them in
 anonymous memory; "interpreter" rows are the classic `Interpreter`
 (XNNPACK default delegate, no cache) running the same windows. Memory does not
 depend on weight values, so random weights stand in for trained ones.
-Results: a markdown table on stdout and in bench/results/tflite_memory.md.
+Prints a markdown table (--output FILE also writes it there); the analysis of a
+run is in bench/results/tflite_memory.md.
 """
 
 import argparse
@@ -25,7 +26,6 @@ import sys
 import tempfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RESULTS = os.path.join(REPO, "bench", "results", "tflite_memory.md")
 
 CHILD = r"""
 import json, sys, time
@@ -172,7 +172,7 @@ def main(argv=None):
         choices=["cache", "no_cache", "interpreter"],
     )  # fmt: skip
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--output", default=RESULTS, help="markdown file to write ('' for none)")
+    parser.add_argument("--output", default="", help="also write the table to this markdown file")
     args = parser.parse_args(argv)
 
     workdir = tempfile.mkdtemp(prefix="bench_tflite_memory_")
@@ -205,9 +205,9 @@ def main(argv=None):
     )
     print(header + text)
     if args.output:
-        os.makedirs(os.path.dirname(args.output), exist_ok=True)
-        with open(args.output + ".raw.json", "w", encoding="utf-8") as f:
-            json.dump({"header": header, "rows": rows}, f, indent=1)
+        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(header + text)
     return 0
 
 

@@ -328,7 +328,12 @@ def evaluate(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # empty or full masks are scored as is
             results["edgeconnect"], edges = inpaint(
-                model, image, hole, strategy=strategy, reference=reference
+                model,
+                image,
+                hole,
+                strategy=strategy,
+                reference=reference,
+                **getattr(model, "inpaint_options", {}),  # a .tflite file's window rule
             )
         for method in methods[1:]:
             results[method] = opencv_inpaint(image, hole, method)

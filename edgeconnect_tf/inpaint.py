@@ -342,22 +342,26 @@ def inpaint(
     if strategy == "auto":
         strategy = "full" if reference else choose_strategy(shape, max_side)
 
-    if strategy == "full":
-        filled, edge_map = _run_model(model, rgb, hole, drawn, reference)
-    elif strategy == "resize":
-        filled, edge_map = _run_scaled(model, rgb, hole, drawn, max_side)
-    else:  # crop
-        filled = np.zeros(rgb.shape, np.float32)
+    if strategy == "crop":  # window by window into the uint8 result: no full-size float copy
+        result = rgb.copy()
         edge_map = np.zeros(shape, np.float32)  # not computed outside the windows
         for y0, y1, x0, x1 in hole_windows(hole, window):
             win = (slice(y0, y1), slice(x0, x1))
             sub = None if drawn is None else drawn[win]
             part, part_edges = _run_scaled(model, rgb[win], hole[win], sub, max_side)
-            filled[win] = part
-            edge_map[win] = part_edges
-
-    filled8 = np.clip(filled, 0.0, 1.0) * np.float32(255.0)
-    # The authors' (x · 255).int() truncates; ours rounds.
-    filled8 = (filled8 if reference else np.round(filled8)).astype(np.uint8)
-    result = np.where(hole[..., None], filled8, rgb)
+            inside = hole[win]
+            result[win][inside] = _to_uint8(part[inside], reference)
+            edge_map[win] = np.clip(part_edges, 0.0, 1.0)
+        return result, edge_map
+    if strategy == "full":
+        filled, edge_map = _run_model(model, rgb, hole, drawn, reference)
+    else:  # resize
+        filled, edge_map = _run_scaled(model, rgb, hole, drawn, max_side)
+    result = np.where(hole[..., None], _to_uint8(filled, reference), rgb)
     return result, np.clip(edge_map, 0.0, 1.0).astype(np.float32)
+
+
+def _to_uint8(filled, reference=False):
+    """float [0, 1] -> uint8: rounded, or truncated as the authors' (x · 255).int()."""
+    filled8 = np.clip(filled, 0.0, 1.0) * np.float32(255.0)
+    return (filled8 if reference else np.round(filled8)).astype(np.uint8)

@@ -1,32 +1,46 @@
 #!/usr/bin/env python3
-"""Fill the holes of a photo on a device with an EdgeConnect `.tflite` file.
+"""Fill the holes of a photo of any size with an EdgeConnect `.tflite` file.
 
-Needs only numpy, OpenCV and ai-edge-litert (no TensorFlow):
+Needs numpy, OpenCV, ai-edge-litert and this package's numpy-only modules
+(TensorFlow is never imported):
 
     pip install numpy opencv-python-headless ai-edge-litert
-    python tflite_inpaint.py --model edgeconnect_256x256_float16.tflite \
+    python tflite_inpaint.py --model edgeconnect_128x128_float32.tflite \
         --image photo.png --mask mask.png --output filled.png
 
 The mask is an image of the photo's size, white (gray > 127) = hole. The model
-has a fixed input size (in its file name); a photo of another size is resized
-to it, filled, resized back, and only its hole pixels are replaced, so the
-known pixels stay exactly as they were.
+runs only at its file's size S×S, over windows around the holes
+(`edgeconnect_tf.deploy.tflite_runner`: the package's crop rule with
+window = max_side = S), so the memory stays that of one S×S call however large
+the photo; only hole pixels are replaced.
 """
 
 import argparse
+import os
 import sys
 
 import cv2
 import numpy as np
-from ai_edge_litert.interpreter import Interpreter
 
-SIGNATURE = "inpaint"
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if os.path.isdir(os.path.join(REPO, "edgeconnect_tf")):  # run from a checkout: its package
+    sys.path.insert(0, REPO)
+
+from edgeconnect_tf.deploy.tflite_runner import TFLiteModel  # noqa: E402
+from edgeconnect_tf.inpaint import InpaintError  # noqa: E402
+
+# ------------------------------------------------- the editor page's current rule (whole image)
+# The editor page (ondevice.js) still resizes the whole photo to the model's size; its parity
+# tests (tests/test_editor_ondevice.py) and bench/forms.py compare against these two. Remove
+# them once the page runs windows (`TFLiteModel.inpaint`'s rule).
 
 
 def load_runner(model_path, threads=2):
-    """The model's `inpaint` signature runner and its input size (H, W)."""
+    """The model's `inpaint` signature runner and its input size (H, W) (classic Interpreter)."""
+    from ai_edge_litert.interpreter import Interpreter
+
     interpreter = Interpreter(model_path=model_path, num_threads=threads)
-    runner = interpreter.get_signature_runner(SIGNATURE)
+    runner = interpreter.get_signature_runner("inpaint")
     _, height, width, _ = runner.get_input_details()["image"]["shape"]
     return runner, (int(height), int(width))
 
@@ -34,8 +48,8 @@ def load_runner(model_path, threads=2):
 def inpaint(runner, size, image, hole):
     """image [H, W, 3] uint8 RGB, hole [H, W] bool -> (filled uint8 RGB, edges [H, W] float).
 
-    The model runs at `size` (its input size); the result is resized back
-    and composited so that pixels outside the hole are unchanged.
+    The whole image resized to `size`, filled, resized back, composited (the page's rule;
+    memory grows with nothing but `size`, resolution is lost on large photos).
     """
     height, width = image.shape[:2]
     model_h, model_w = size
@@ -61,6 +75,12 @@ def main(argv=None):
     parser.add_argument("--output", required=True, help="filled photo to write (PNG)")
     parser.add_argument("--edges", help="also write the edge map the model used (PNG)")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
+    parser.add_argument(
+        "--no-weight-cache",
+        action="store_true",
+        help="don't write/map XNNPACK's packed-weight cache (~/.cache/edgeconnect_tf/xnnpack); "
+        "the packed weights then stay in memory (82 MiB more for a float32 file)",
+    )
     args = parser.parse_args(argv)
 
     bgr = cv2.imread(args.image, cv2.IMREAD_COLOR)
@@ -71,13 +91,16 @@ def main(argv=None):
         parser.error(f"--mask {args.mask}: not a readable image")
     if gray.shape != bgr.shape[:2]:
         parser.error(f"--mask is {gray.shape[::-1]} pixels, the image {bgr.shape[1::-1]} (W, H)")
-    runner, size = load_runner(args.model, args.threads)
-    filled, edges = inpaint(runner, size, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), gray > 127)
+    try:
+        model = TFLiteModel(args.model, args.threads, weight_cache=not args.no_weight_cache)
+        filled, edges = model.inpaint(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), gray > 127)
+    except InpaintError as e:
+        parser.error(str(e))
     if not cv2.imwrite(args.output, cv2.cvtColor(filled, cv2.COLOR_RGB2BGR)):
         parser.error(f"--output {args.output}: could not write")
     if args.edges:
         cv2.imwrite(args.edges, np.round(np.clip(edges, 0, 1) * 255).astype(np.uint8))
-    print(f"wrote {args.output}")
+    print(f"wrote {args.output} ({model.calls} model run(s) at {model.size[1]}×{model.size[0]})")
     return 0
 
 

@@ -18,7 +18,11 @@ from edgeconnect_tf.jobs import check_output_dir, check_reference, check_weights
 def add_arguments(parser):
     from edgeconnect_tf.evaluate import MASK_TYPES
 
-    parser.add_argument("--weights", required=True, help="weights directory")
+    parser.add_argument(
+        "--weights",
+        required=True,
+        help="weights directory, or an exported .tflite file (run in windows of its size)",
+    )
     parser.add_argument("--data", required=True, help="directory of ground-truth images")
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument(
@@ -82,7 +86,8 @@ def check(args):
         check_reference(args.reference, args.strategy, crop_size=args.crop_size)
         if args.grid_rows < 0:
             raise InpaintError(f"--grid-rows must be 0 or more, got {args.grid_rows}")
-        check_weights(args.weights)
+        if not args.weights.lower().endswith(".tflite"):
+            check_weights(args.weights)
         if args.inception_weights and not os.path.isfile(args.inception_weights):
             raise InpaintError(f"inception weights file {args.inception_weights} does not exist")
         samples, info = evaluate.load_samples(
@@ -105,7 +110,12 @@ def main(args):
 
     try:
         samples, info = check(args)
-        model = load_model(args.weights, args.conv_mode)
+        if args.weights.lower().endswith(".tflite"):
+            from edgeconnect_tf.deploy.tflite_runner import TFLiteModel
+
+            model = TFLiteModel(args.weights)
+        else:
+            model = load_model(args.weights, args.conv_mode)
         inception = None
         if args.inception_weights:
             from edgeconnect_tf.metrics import InceptionFeatures

@@ -9,10 +9,11 @@ import argparse
 import os
 
 from edgeconnect_tf.cli import add_conv_mode_argument, error
-from edgeconnect_tf.deploy import DEFAULT_MAX_PIXELS, QUANTIZE_MODES
+from edgeconnect_tf.deploy import DEFAULT_MAX_PIXELS, INT8_MARGIN_DB, QUANTIZE_MODES
 from edgeconnect_tf.inpaint import MIN_SIDE
 
 SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
+SKIMAGE_CHECK_PHOTOS = ("immunohistochemistry", "retina")  # int8 check: not calibrated on
 
 
 def _size(text):
@@ -68,7 +69,9 @@ def add_arguments(parser):
         type=_size,
         nargs="+",
         default=[256],
-        help="TFLite input size(s): S or HxW, one file each (default 256)",
+        help="TFLite input size(s): S or HxW, one file each (default 256); a file runs photos "
+        "of any size in windows of its size, and its memory grows with it: under 300 MiB "
+        "float32 needs 128, dynamic 192, int8 256",
     )
     parser.add_argument(
         "--quantize",
@@ -85,7 +88,9 @@ def add_arguments(parser):
     )
     parser.add_argument(
         "--calibration",
-        help="folder of photos for --quantize int8 (default: scikit-image's sample photos)",
+        help="folder of photos for --quantize int8, every 4th held out to check the file "
+        f"(warns below {INT8_MARGIN_DB:g} dB hole PSNR against float32; default: scikit-image's "
+        "sample photos)",
     )
     parser.add_argument(
         "--calibration-count", type=int, default=16, help="int8 calibration pairs (default 16)"
@@ -99,8 +104,8 @@ def tflite_name(size, quantize, drawn_edges=False):
     return f"edgeconnect_{h}x{w}_{label}{'_edges' if drawn_edges else ''}.tflite"
 
 
-def load_photos(folder=None):
-    """Calibration photos as uint8 [H, W, 3] arrays from `folder` or scikit-image's samples."""
+def load_photos(folder=None, names=SKIMAGE_PHOTOS):
+    """Calibration photos as uint8 [H, W, 3] arrays from `folder` or scikit-image's `names`."""
     import numpy as np
 
     if folder:
@@ -115,7 +120,18 @@ def load_photos(folder=None):
             "--quantize int8 needs calibration photos: pass --calibration FOLDER "
             "(or install scikit-image for its sample photos)"
         ) from None
-    return [np.asarray(getattr(skimage.data, name)()) for name in SKIMAGE_PHOTOS]
+    return [np.asarray(getattr(skimage.data, name)()) for name in names]
+
+
+def calibration_and_check(folder=None):
+    """(calibration photos, check photos): every 4th photo of a folder of 4 or more is held
+    out for the int8 check; scikit-image's defaults are checked on two other samples."""
+    if not folder:
+        return load_photos(), load_photos(names=SKIMAGE_CHECK_PHOTOS)
+    photos = load_photos(folder)
+    if len(photos) < 4:
+        return photos, None  # too few to hold any out: checked on the calibration pairs
+    return [p for k, p in enumerate(photos) if k % 4 != 3], photos[3::4]
 
 
 def main(args):
@@ -156,11 +172,15 @@ def _export_saved_model(model, args):
 def _export_tflite(model, args):
     from edgeconnect_tf.deploy import tflite
 
-    photos = load_photos(args.calibration) if "int8" in args.quantize else None
+    photos, check_photos = None, None
+    if "int8" in args.quantize:
+        photos, check_photos = calibration_and_check(args.calibration)
     for size in args.size:
-        calibration = None
+        calibration = check = None
         if photos is not None:
             calibration = tflite.calibration_pairs(photos, size, count=args.calibration_count)
+        if check_photos is not None:
+            check = tflite.calibration_pairs(check_photos, size, count=8, seed=11)
         for quantize in args.quantize:
             for drawn in (False, True) if args.drawn_edges and quantize != "int8" else (False,):
                 path = os.path.join(args.output, tflite_name(size, quantize, drawn))
@@ -172,6 +192,7 @@ def _export_tflite(model, args):
                     calibration=calibration if quantize == "int8" else None,
                     drawn_edges=drawn,
                     conv_mode=args.conv_mode,
+                    check=check if quantize == "int8" else None,
                 )
                 megabytes = os.path.getsize(path) / 1e6
                 print(f"wrote {path} ({megabytes:.1f} MB, {sum(ops.values())} ops, builtin only)")

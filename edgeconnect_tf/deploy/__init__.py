@@ -13,6 +13,9 @@ TFLITE_CONV_MODE = {"none": "graph", "float16": "graph", "dynamic": "direct", "i
 # peak memory per size: bench/RESULTS.md, "Serving memory". `export_saved_model(max_pixels=...)`,
 # `edgeconnect export --max-pixels`.
 DEFAULT_MAX_PIXELS = 2048 * 2048
+# int8 export: warn below this mean hole PSNR (dB) of the int8 file against the float32
+# one on photos it was not calibrated on (deploy/tflite.py states the measurements).
+INT8_MARGIN_DB = 25.0
 
 
 def __getattr__(name):  # the exporters, imported (with TensorFlow) on first use

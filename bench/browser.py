@@ -8,7 +8,7 @@ random full-size networks exported with `export_tflite` at size×size (float32, 
 inference worker), the model opened in the page and timed there (`ondevice.time`: tensors
 in, `model.run`, outputs read back, inside the worker) on the same photo and hole as the
 Python case (`bench.export.photo_inputs`). The Python interpreter (XNNPACK, as many threads
-as the page: min(navigator.hardwareConcurrency, 4)) runs the same file in this process;
+as the page: hardwareConcurrency - 1, at most 4) runs the same file in this process;
 the two are timed in alternating blocks, so a shared machine's load falls on both. Chromium
 is Debian's (`/usr/bin/chromium`), driven by Playwright; the case is skipped without it.
 

@@ -96,7 +96,8 @@ async function start({ accelerator, assets: given }) {
     throw new Error(`LiteRT.js could not start in this browser (${err.message || err}); ` +
       "it needs WebAssembly with SIMD (Chrome/Edge 91+, Firefox 89+, Safari 16.4+)");
   }
-  threads = threaded ? Math.min(navigator.hardwareConcurrency, 4) : 1;
+  // One core is left to the page (its frames and input): at most 4 threads.
+  threads = threaded ? Math.max(1, Math.min(navigator.hardwareConcurrency - 1, 4)) : 1;
   return {
     variant: `${variant}.js`,
     threads,

@@ -10,7 +10,7 @@ the conversion as it was first probed, for comparison: `naive-static` (the
 same static-shape function converted from a SavedModel that still holds the
 variables) and `naive-dynamic` (the same with [1, None, None, C] inputs,
 resized at run time). Prints a table with the op counts of each TFLite file
-and appends it, with the machine, to bench/RESULTS.md under "Export".
+and appends it, with the machine, to bench/HISTORY.md (the run log) under "Export".
 
 Timings are the minimum (and median) of --repeats calls after one warm-up
 call, taken round-robin across the variants; on a shared machine the minimum
@@ -39,7 +39,7 @@ from edgeconnect_tf.deploy import saved_model, tflite  # noqa: E402
 from edgeconnect_tf.edgeconnect import EdgeConnect  # noqa: E402
 from edgeconnect_tf.weights import build_networks  # noqa: E402
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "HISTORY.md")
 TFLITE = {"tflite-float32": "none", "tflite-float16": "float16", "tflite-dynamic": "dynamic"}
 
 
@@ -138,7 +138,7 @@ def main(argv=None):
         choices=["keras", "savedmodel", *TFLITE],
     )
     parser.add_argument("--naive", action="store_true", help="add the naive TFLite conversions")
-    parser.add_argument("--no-append", action="store_true", help="don't write bench/RESULTS.md")
+    parser.add_argument("--no-append", action="store_true", help="don't append to bench/HISTORY.md")
     args = parser.parse_args(argv)
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
@@ -244,7 +244,7 @@ def main(argv=None):
 
 
 def append_results(text, heading="## Export"):
-    """Appends `text` to bench/RESULTS.md, under `heading` unless the last section is it."""
+    """Appends `text` to bench/HISTORY.md, under `heading` unless the last section is it."""
     existing = ""
     if os.path.exists(RESULTS):
         with open(RESULTS, encoding="utf-8") as f:

@@ -35,6 +35,7 @@ generator agree to ~1e-5 (see tests/test_winograd.py).
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.python.ops import control_flow_util
 
 from edgeconnect_tf import layers
 
@@ -311,8 +312,17 @@ def compiled_residual_block(block, x, training=False):
     keeps TensorFlow's own (oneDNN) kernels. The kernels (spectral norm and its
     training-time power iteration included) are computed outside and passed
     in, so all blocks of a shape share one compiled function.
+
+    Inside a caller's XLA function (`jit_compile=True`, e.g. a compiled train
+    step) the block is traced into the caller's cluster instead: called there,
+    the nested XLA function made XLA take every variable of the step as a
+    compile-time constant, so the step recompiled on each weight update and
+    constant-folded the whole network (a full-size first step ran past 20 min;
+    tests/test_compile.py).
     """
     weights = _block_weights(block, x, training)
+    if control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()):
+        return block_core(x, *weights, dilation=block.dilation)
     return _compiled_block_core(x, *weights, dilation=block.dilation)
 
 

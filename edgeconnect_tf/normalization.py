@@ -10,13 +10,20 @@ def instance_norm(x, epsilon=1e-5):
     statistics recomputed from x (the gradient keeps no forward tensor, so
     SavedModels of the layer still save): a few passes over the activations
     instead of the dozen elementwise ops autodiff makes of the forward.
+
+    Every mean is taken over W, then over H. One reduction over both axes adds
+    the H·W values of a channel one after the other (TensorFlow's CPU kernel and
+    XLA's alike), a float32 error growing with H·W: after a 256² first layer 3.5e-5
+    of the largest output (PyTorch, which sums pairwise: 4.6e-7). Two reductions of
+    W and H terms each are as accurate as PyTorch's, and no slower (bench/instance_norm.py).
     """
 
+    def mean(t):
+        return tf.reduce_mean(tf.reduce_mean(t, axis=2, keepdims=True), axis=1, keepdims=True)
+
     def statistics(x):
-        mean = tf.reduce_mean(x, axis=(1, 2), keepdims=True)
-        centered = x - mean
-        variance = tf.reduce_mean(tf.square(centered), axis=(1, 2), keepdims=True)
-        return centered, tf.math.rsqrt(variance + epsilon)
+        centered = x - mean(x)
+        return centered, tf.math.rsqrt(mean(tf.square(centered)) + epsilon)
 
     @tf.custom_gradient
     def normalize(x):
@@ -25,9 +32,7 @@ def instance_norm(x, epsilon=1e-5):
         def grad(dy):
             centered, inv_std = statistics(x)
             y = centered * inv_std
-            mean_dy = tf.reduce_mean(dy, axis=(1, 2), keepdims=True)
-            mean_dy_y = tf.reduce_mean(dy * y, axis=(1, 2), keepdims=True)
-            return inv_std * (dy - mean_dy - y * mean_dy_y)
+            return inv_std * (dy - mean(dy) - y * mean(dy * y))
 
         return centered * inv_std, grad
 

@@ -22,6 +22,7 @@ generator agree to ~1e-5 (see tests/test_winograd.py).
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.python.ops import control_flow_util
 
 from edgeconnect_tf.matmul_conv import dim, shape
 from edgeconnect_tf.normalization import instance_norm
@@ -235,7 +236,28 @@ def block_core(x, k1, b1, k2, b2, dilation=2):
     return tf.cast(x + instance_norm(y), dtype)
 
 
-compiled_block_core = tf.function(block_core, jit_compile=True, autograph=False)
+_xla_block_core = tf.function(block_core, jit_compile=True, autograph=False)
+
+
+def compiled_block_core(x, k1, b1, k2, b2, dilation=2):
+    """`block_core` as one XLA cluster (one compiled function per input shape).
+
+    For graphs that are not compiled as a whole: the block gets XLA's fusion of
+    the Winograd transforms and instance norms while the rest of the network
+    keeps TensorFlow's own (oneDNN) kernels. The kernels (spectral norm and its
+    training-time power iteration included) are computed outside and passed
+    in, so all blocks of a shape share one compiled function.
+
+    Inside a caller's XLA function (`jit_compile=True`, e.g. a compiled train
+    step) the block is traced into the caller's cluster instead: called there,
+    the nested XLA function made XLA take every variable of the step as a
+    compile-time constant, so the step recompiled on each weight update and
+    constant-folded the whole network (a full-size first step ran past 20 min;
+    tests/test_compile.py).
+    """
+    if control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()):
+        return block_core(x, k1, b1, k2, b2, dilation=dilation)
+    return _xla_block_core(x, k1, b1, k2, b2, dilation=dilation)
 
 
 # ------------------------------------------------------------------ plain-graph form (exports)

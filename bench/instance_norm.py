@@ -1,4 +1,4 @@
-"""Instance norm speed and accuracy: `normalization.instance_norm` (as `layers` imports it) against one reduce_mean over H·W.
+"""Instance norm speed and accuracy: `normalization.instance_norm` against one reduce_mean over H·W.
 
     python -m bench.instance_norm
     ONEDNN_MAX_CPU_ISA=AVX2 python -m bench.instance_norm
@@ -18,7 +18,7 @@ import numpy as np
 
 
 def one_pass_instance_norm(x, epsilon=1e-5):
-    """`normalization.instance_norm` (as `layers` imports it) before issue 21: each mean one reduce_mean over H and W."""
+    """`normalization.instance_norm` before issue 21: each mean one reduce_mean over H and W."""
     import tensorflow as tf
 
     def statistics(x):

@@ -15,7 +15,7 @@ anonymous memory; "interpreter" rows are the classic `Interpreter`
 (XNNPACK default delegate, no cache) running the same windows. Memory does not
 depend on weight values, so random weights stand in for trained ones.
 Prints a markdown table (--output FILE also writes it there); the analysis of a
-run is in bench/results/tflite_memory.md.
+run is in bench/RESULTS.md, "TFLite memory".
 """
 
 import argparse

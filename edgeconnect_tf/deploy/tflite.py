@@ -33,7 +33,7 @@ from edgeconnect_tf.io import atomic_write
 TFLITE_SIGNATURE = "inpaint"
 # INT8_MARGIN_DB: the int8 export warns when its file's mean hole PSNR against the
 # float32 file, on photos it was not calibrated on, is below it. Measured on the trained
-# demo model (bench/results/tflite_int8.md): calibrated on the default photos 27.3 dB
+# demo model (bench/RESULTS.md, "What int8 costs"): calibrated on the default photos 27.3 dB
 # on held-out ones, on a text page 29.7 dB; on one flat gray image 24.2 dB, on the
 # moon 22.8 dB.
 

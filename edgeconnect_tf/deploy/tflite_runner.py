@@ -7,7 +7,7 @@ Needs numpy, OpenCV and ai-edge-litert; never imports TensorFlow.
 
 The window rule: the file has one static input size S×S, and the interpreter's
 memory grows with S² (about 3.4 KiB per pixel of activations, whatever the
-weight format; bench/results/tflite_memory.md), so every call runs at S×S
+weight format; bench/RESULTS.md, "TFLite memory"), so every call runs at S×S
 and nothing larger. `inpaint` is `edgeconnect_tf.inpaint.inpaint` with
 `window = max_side = S`: each hole gets a window of max(S, 2 × its bounding
 box) (the package's crop rule), scaled down to a long side of S when larger;

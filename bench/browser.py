@@ -48,11 +48,11 @@ def _serve_page():
 
 
 def browser_inference(
-    size, residual_blocks=8, filters=64, repeat=5, quantize="none", rounds=3, winograd=None
+    size, residual_blocks=8, filters=64, repeat=5, quantize="none", rounds=3, conv_mode=None
 ):
     """Median seconds of one in-page `inpaint` call at size×size and of the Python
     interpreter's on the same file and thread count; `rounds` alternating blocks of `repeat`.
-    `winograd`: the export's convolution form (None: `export_tflite`'s default)."""
+    `conv_mode`: the export's convolution form (None: `export_tflite`'s default)."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         return {"skipped": "no system Chromium (apt-get install chromium)"}
@@ -66,7 +66,7 @@ def browser_inference(
     folder = tempfile.mkdtemp(prefix="bench_browser_")
     path = os.path.join(folder, f"edgeconnect_{size}_{quantize}.tflite")
     model = _edgeconnect(residual_blocks, filters)
-    export_tflite(model, path, size=size, quantize=quantize, winograd=winograd)
+    export_tflite(model, path, size=size, quantize=quantize, conv_mode=conv_mode)
     image, mask = photo_inputs(size)
     url, server = _serve_page()
     page_times, python_times = [], []
@@ -104,7 +104,7 @@ def browser_inference(
         "framework": "litert.js",
         "variant": runtime["variant"],
         "quantize": quantize,
-        "winograd": winograd,
+        "conv_mode": conv_mode,
         "size": size,
         "seconds": seconds,
         "seconds_min": min(page_times),
@@ -132,12 +132,15 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quantize", default="none", choices=["none", "float16", "dynamic"])
     parser.add_argument(
-        "--winograd", choices=["graph", "off"], help="convolution form (default: the export's)"
+        "--conv-mode", choices=["graph", "direct"], help="convolution form (default: the export's)"
     )
     args = parser.parse_args(argv)
-    winograd = {"graph": "graph", "off": False}.get(args.winograd)
     result = browser_inference(
-        args.size, repeat=args.repeat, rounds=args.rounds, quantize=args.quantize, winograd=winograd
+        args.size,
+        repeat=args.repeat,
+        rounds=args.rounds,
+        quantize=args.quantize,
+        conv_mode=args.conv_mode,
     )
     print(json.dumps(result, indent=1))
 

@@ -326,6 +326,7 @@ def server(weights_dir, tmp_path_factory):
     assert proc.wait(timeout=60) == 0, log_path.read_text()[-3000:]
 
 
+@pytest.mark.slow  # a server subprocess, or 4096² requests
 def test_bombs_and_hostile_inputs_then_twelve_concurrent_requests(server):
     proc, url = server
     for label, image, mask, status, fragment in _hostile_files():
@@ -412,6 +413,7 @@ HELD_NETWORK_CALL = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # a server subprocess, or 4096² requests
 def test_sigterm_during_an_inference_answers_503_and_ends_the_process(weights_dir, tmp_path):
     """Two holes far apart in a 700 px wide photo: two network windows. SIGTERM comes while
     the first window's network call runs: that call ends, the second is never made, the
@@ -436,6 +438,7 @@ def test_sigterm_during_an_inference_answers_503_and_ends_the_process(weights_di
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.slow  # a server subprocess, or 4096² requests
 def test_static_only_stops_on_ctrl_c_and_sigterm(sig, tmp_path):
     log_path = tmp_path / "log.txt"
     proc, url = _start_server(log_path, "--static-only", ready="/api/models")
@@ -482,6 +485,7 @@ def slow_server(weights_dir, monkeypatch):
         release.set()
 
 
+@pytest.mark.slow  # a server subprocess, or 4096² requests
 def test_full_queue_answers_503_at_once_and_time_limit_504(slow_server):
     url, release, started, worker = slow_server
     with ThreadPoolExecutor(2) as pool:
@@ -562,6 +566,7 @@ SAVED_MODEL_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # a server subprocess, or 4096² requests
 def test_saved_model_refuses_bombs_and_hostile_tensors(weights_dir, tmp_path):
     from edgeconnect_tf.cli.export import add_arguments as add_export_arguments
     from edgeconnect_tf.cli.export import main as export_command

@@ -78,10 +78,11 @@ def check(args):
     from edgeconnect_tf import evaluate
 
     if getattr(args, "planned", None) is None:
-        for name in ("size", "limit"):
+        for name in ("crop_size", "limit"):
             value = getattr(args, name)
             if value is not None and value < 1:
-                raise InpaintError(f"--{name} must be a positive integer, got {value}")
+                flag = name.replace("_", "-")
+                raise InpaintError(f"--{flag} must be a positive integer, got {value}")
         check_output_dir(args.output)
         check_reference(args.reference, args.strategy, crop_size=args.crop_size)
         if args.grid_rows < 0:

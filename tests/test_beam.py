@@ -81,6 +81,20 @@ def data(tmp_path_factory):
     return root
 
 
+def _assert_same_results(got, expected):
+    """{name: bytes} maps of results computed in another batch or graph than `expected`'s:
+    the same files, each a complete image within float32 rounding of the expected one
+    (≤ 1 level on ≤ 0.5 % of values: a batch of other size or the SavedModel's graph
+    reorders sums; the serving tests measure the same bound)."""
+    assert sorted(got) == sorted(expected)
+    for name, content in got.items():
+        a = cv2.imdecode(np.frombuffer(content, np.uint8), cv2.IMREAD_UNCHANGED)
+        b = cv2.imdecode(np.frombuffer(expected[name], np.uint8), cv2.IMREAD_UNCHANGED)
+        assert a is not None and a.shape == b.shape, name  # complete, readable
+        diff = np.abs(a.astype(int) - b.astype(int))
+        assert diff.max() <= 1 and (diff > 0).mean() <= 0.005, (name, diff.max())
+
+
 def _files(directory):
     """{relative path: bytes} of the files under `directory` that are not hidden."""
     found = {}
@@ -152,8 +166,8 @@ def test_worker_killed_mid_write_leaves_no_partial_file(data, tmp_path, monkeypa
         pipeline.run(pending(jobs), settings, TWO_WORKERS, write=die_halfway)
     assert (tmp_path / "killed").exists()  # the worker did die in the middle of a write
     expected = _files(data / "expected")
-    for name, content in _files(out).items():  # whatever has its final name is complete
-        assert content == expected[name], name
+    written = _files(out)  # whatever has its final name is complete
+    _assert_same_results(written, {k: expected[k] for k in written})
     hidden = [n for _, _, files in os.walk(out) for n in files if n.startswith(".")]
     assert all(".tmp." in name for name in hidden)  # the killed attempt's temporary file
 
@@ -161,7 +175,7 @@ def test_worker_killed_mid_write_leaves_no_partial_file(data, tmp_path, monkeypa
     assert 0 < len(todo) <= len(jobs)
     counts = pipeline.run(todo, settings, TWO_WORKERS, write=die_halfway)
     assert counts == {"written": len(todo), "skipped": 0, "failed": 0}
-    assert _files(out) == expected
+    _assert_same_results(_files(out), expected)
 
 
 def test_batched_record_replay_equals_inpaint_for_every_strategy(data, tmp_path):
@@ -251,7 +265,7 @@ def test_pipeline_options_pass_through_and_typos_are_refused(data, tmp_path, cap
 
 @pytest.mark.slow
 def test_saved_model_gives_the_same_files(data, tmp_path):
-    """--saved-model: the exported SavedModel's signatures, batched, write `inpaint`'s bytes."""
+    """--saved-model: the exported SavedModel's signatures, batched, write `inpaint`'s pixels."""
     from edgeconnect_tf.deploy.saved_model import export_saved_model
     from edgeconnect_tf.edgeconnect import EdgeConnect
 
@@ -266,4 +280,4 @@ def test_saved_model_gives_the_same_files(data, tmp_path):
     results = handler.run_inference(pipeline.prepare_batch(todo, settings), handler.load_model())
     writer = pipeline.WriteResults(settings)
     assert [path for r in results for path in writer.process(r)] == [j.output for j in todo]
-    assert _files(out) == _files(data / "expected")
+    _assert_same_results(_files(out), _files(data / "expected"))

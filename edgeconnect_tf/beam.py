@@ -22,8 +22,9 @@ the dead-letter folder. Outputs are written atomically (`io.atomic_write`), and
 a retried bundle skips what a previous attempt finished. The model loads once
 per worker process (`EdgeConnectModelHandler.load_model`, logged with its time).
 
-Local paths only for now (`io.list_images` and `io.read_image` use the local
-filesystem). Needs the `beam` extra: pip install "edgeconnect-tf[beam]".
+Input, mask, output and dead-letter folders are local paths or URLs of any
+`tf.io.gfile` filesystem (gs://bucket/in): every read, existence check and
+write goes through `io`. Needs the `beam` extra: pip install "edgeconnect-tf[beam]".
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
 
 from edgeconnect_tf.inpaint import inpaint
-from edgeconnect_tf.io import atomic_write, read_image
+from edgeconnect_tf.io import atomic_write, exists, read_image, relative_path, remove
 from edgeconnect_tf.jobs import check_job, encoded_outputs
 
 log = logging.getLogger("edgeconnect.beam")
@@ -278,15 +279,15 @@ class WriteResults(beam.DoFn):
                 log.warning("%s: %s", job.image, note)
             written = 0
             for path, data in files.items():
-                if self.settings.overwrite or not os.path.exists(path):  # a retried bundle
+                if self.settings.overwrite or not exists(path):  # a retried bundle
                     self.write(path, data)
                     written += 1
         except (ValueError, OSError) as e:
             yield _failed(job, str(e))
             return
         stale = dead_letter_path(job, self.settings)
-        if os.path.exists(stale):  # failed in an earlier run, done now
-            os.remove(stale)
+        if exists(stale):  # failed in an earlier run, done now
+            remove(stale)
         name = "images_written" if written else "images_skipped"
         Metrics.counter(NAMESPACE, name).inc()
         yield job.output
@@ -294,7 +295,7 @@ class WriteResults(beam.DoFn):
 
 def dead_letter_path(job, settings):
     """DEAD_LETTER/<the output's path below OUTPUT>.txt"""
-    relative = os.path.relpath(job.output, settings.output)
+    relative = relative_path(job.output, settings.output)
     return os.path.join(settings.dead_letter, relative + ".txt")
 
 

@@ -10,9 +10,10 @@ used for every image, or a directory whose files pair with the images by
 relative path and name without extension (`pair_key`): `photos/a/b.jpg` takes
 `masks/a/b.png`. A result keeps the input's relative path and name, as PNG
 (JPEG for a JPEG input: `output_name`). Planning refuses an output that would
-overwrite an input or another output. Standard library only (OpenCV and numpy
-load when a WebP/TIFF size is read), so the command line checks all of this
-before TensorFlow starts.
+overwrite an input or another output. Paths are local or URLs (gs://bucket/in:
+every file access goes through `io`). Standard library only for local paths
+(OpenCV and numpy load when a WebP/TIFF size is read, TensorFlow's filesystems
+for URLs), so the command line checks all of this before TensorFlow starts.
 """
 
 from __future__ import annotations
@@ -22,7 +23,16 @@ import os
 
 from edgeconnect_tf.image_headers import check_pixels
 from edgeconnect_tf.inpaint import MIN_SIDE, InpaintError
-from edgeconnect_tf.io import JPEG_EXTENSIONS, image_size, list_images
+from edgeconnect_tf.io import (
+    JPEG_EXTENSIONS,
+    exists,
+    image_size,
+    isdir,
+    isfile,
+    list_images,
+    real_path,
+    relative_path,
+)
 
 EDGES_SUFFIX = "_edges.png"
 
@@ -39,17 +49,22 @@ class InpaintJob:
 
     def done(self):
         """Whether every output of this job exists."""
-        return all(p is None or os.path.exists(p) for p in (self.output, self.edges_output))
+        return all(p is None or exists(p) for p in (self.output, self.edges_output))
 
 
 # --------------------------------------------------------------------------- names
 
 
+def relative_name(path, root):
+    """A listed file's name below the directory `root` ("sub/a.png"), or its file name
+    when `root` is that file itself (`io.list_images` lists a file as [root])."""
+    root = os.fspath(root)
+    return os.path.basename(path) if path == root else relative_path(path, root)
+
+
 def pair_key(path, root):
-    """What pairs files: the path below `root` (a directory) without its extension,
-    or the file name without extension when `root` is a file."""
-    relative = os.path.relpath(path, root) if os.path.isdir(root) else os.path.basename(path)
-    return os.path.splitext(relative)[0]
+    """What pairs files: `relative_name` without its extension."""
+    return os.path.splitext(relative_name(path, root))[0]
 
 
 def output_name(image_path, root):
@@ -67,9 +82,9 @@ def pair_files(images, root, path, what, required):
     """
     if path is None:
         return [None] * len(images)
-    if os.path.isfile(path):
+    if isfile(path):
         return [path] * len(images)
-    if not os.path.isdir(path):
+    if not isdir(path):
         raise InpaintError(f"{what} {path} does not exist")
     table = {}
     for p in list_images(path, what):
@@ -78,8 +93,7 @@ def pair_files(images, root, path, what, required):
             raise InpaintError(f"two {what} files named {key!r}: {table[key]} and {p} (ambiguous)")
         table[key] = p
     paired = [table.get(pair_key(i, root)) for i in images]
-    shown_name = (lambda i: os.path.relpath(i, root)) if os.path.isdir(root) else os.path.basename
-    missing = [shown_name(i) for i, m in zip(images, paired, strict=True) if m is None]
+    missing = [relative_name(i, root) for i, m in zip(images, paired, strict=True) if m is None]
     if missing and required:
         shown = ", ".join(missing[:10]) + (
             f" and {len(missing) - 10} more" if len(missing) > 10 else ""
@@ -96,7 +110,7 @@ def pair_files(images, root, path, what, required):
 
 def check_output_dir(path):
     """Raises InpaintError when `path` exists and is not a directory."""
-    if os.path.exists(path) and not os.path.isdir(path):
+    if exists(path) and not isdir(path):
         raise InpaintError(f"output {path} exists and is not a directory")
 
 
@@ -123,13 +137,13 @@ def plan_inpaint(input, mask, output, edges=None, save_edges=False):
         )
         for image, m, e in zip(images, masks, drawn, strict=True)
     ]
-    inputs = {os.path.realpath(p) for j in jobs for p in (j.image, j.mask, j.edges) if p}
+    inputs = {real_path(p) for j in jobs for p in (j.image, j.mask, j.edges) if p}
     seen = {}
     for job in jobs:
         for path in (job.output, job.edges_output):
             if path is None:
                 continue
-            real = os.path.realpath(path)
+            real = real_path(path)
             if real in inputs:
                 raise InpaintError(
                     f"output {path} would overwrite an input file; choose another --output"

@@ -1,4 +1,5 @@
-"""`edgeconnect inpaint-beam` (edgeconnect_tf/beam.py) on Beam's local runner with 2 workers.
+"""`edgeconnect inpaint-beam` (edgeconnect_tf/beam.py) on Beam's local runner with 2 workers,
+and in-process on ram:// folders (TensorFlow's in-memory filesystem, standing in for gs://).
 
 The pipelines run on the FnApiRunner, the engine behind Beam's DirectRunner, named
 explicitly: the DirectRunner of Beam >= 2.6x first tries to download its Go "Prism"
@@ -261,6 +262,107 @@ def test_pipeline_options_pass_through_and_typos_are_refused(data, tmp_path, cap
     with pytest.raises(SystemExit):  # `inpaint` takes no pipeline options
         cli_main(["inpaint", *base[1:], "--runner", "FnApiRunner"])
     assert "unrecognized arguments: --runner FnApiRunner" in capsys.readouterr().err
+
+
+def _upload(directory, url):
+    """Copies the files under a local directory to a URL folder."""
+    import tensorflow as tf
+
+    for folder, _, files in os.walk(directory):
+        for name in files:
+            path = os.path.join(folder, name)
+            target = f"{url}/{os.path.relpath(path, directory)}"
+            tf.io.gfile.makedirs(os.path.dirname(target))
+            tf.io.gfile.copy(path, target)
+
+
+def _url_files(url):
+    """{relative path: bytes} of the objects under a URL folder; asserts none is hidden
+    (a temporary object left behind)."""
+    import tensorflow as tf
+
+    found = {}
+    for folder, _, files in tf.io.gfile.walk(url):
+        for name in files:
+            path = f"{folder.rstrip('/')}/{name}"
+            assert not name.startswith("."), path
+            with tf.io.gfile.GFile(path, "rb") as f:
+                found[path[len(url) + 1 :]] = f.read()
+    return found
+
+
+def test_object_store_folders_end_to_end(data, tmp_path, capsys, monkeypatch):
+    """Input, mask, output and dead-letter folders on an object store: TensorFlow's
+    in-memory ram:// stands in for gs:// (it lives in one process, hence the in-process
+    runner). The same files as `inpaint` writes locally, the bad inputs' reasons in the
+    dead-letter folder, and a rerun that skips finished outputs."""
+    import tensorflow as tf
+
+    monkeypatch.chdir(tmp_path)  # where a URL taken for a local path would land
+    root = f"ram://{tmp_path.name}"
+    _upload(data / "mixed", f"{root}/in")
+    _upload(data / "masks", f"{root}/masks")
+    out, dead = f"{root}/out", f"{root}/dead"
+    argv = ["inpaint-beam", "--weights", str(data / "weights"), "--input", f"{root}/in",
+            "--mask", f"{root}/masks", "--output", out, "--dead-letter", dead, "--save-edges",
+            "--batch-size", "2", "--max-pixels", "3000", "--runner", "FnApiRunner"]  # fmt: skip
+    assert cli_main(argv) == 1  # some inputs failed
+    stdout, stderr = capsys.readouterr()
+    assert "wrote 6 image(s)" in stdout
+    assert f"4 image(s) failed: see {dead}" in stderr
+    assert _url_files(out) == _files(data / "expected")  # byte for byte
+    failed = {k: v.decode() for k, v in _url_files(dead).items()}
+    assert set(failed) == {f"{n}.png.txt" for n in ("broken", "truncated", "big", "sized")}
+    assert failed["big.png.txt"].splitlines()[0] == f"image: {root}/in/big.png"
+    reasons = {k.split(".")[0]: v.splitlines()[-1] for k, v in failed.items()}
+    assert f"{root}/in/broken.png could not be read as an image" in reasons["broken"]
+    assert f"{root}/in/truncated.png could not be read as an image" in reasons["truncated"]
+    assert "64×64 = 4096 pixels; the limit is 3000" in reasons["big"]
+    assert "mask" in reasons["sized"] and "24×20" in reasons["sized"]
+
+    # A rerun after a.png's result was lost (its edge map kept) and with a stale dead
+    # letter for it: that one result is written, the rest skipped, the stale letter removed.
+    tf.io.gfile.remove(f"{out}/a.png")
+    tf.io.gfile.copy(f"{dead}/big.png.txt", f"{dead}/a.png.txt")
+    assert cli_main(argv) == 1  # the four bad inputs fail again
+    stdout, _ = capsys.readouterr()
+    assert "wrote 1 image(s)" in stdout and "skipped 5" in stdout
+    assert _url_files(out) == _files(data / "expected")
+    assert {k: v.decode() for k, v in _url_files(dead).items()} == failed
+    assert os.listdir(tmp_path) == []
+
+
+def test_inpaint_reads_and_writes_object_store_folders(data, tmp_path, monkeypatch):
+    """`edgeconnect inpaint` shares the planning and the file access: on ram:// folders it
+    writes the files it writes locally, and makes no local folder named after the URL."""
+    monkeypatch.chdir(tmp_path)
+    root = f"ram://{tmp_path.name}"
+    _upload(data / "in", f"{root}/in")
+    _upload(data / "masks", f"{root}/masks")
+    argv = ["inpaint", "--weights", str(data / "weights"), "--input", f"{root}/in",
+            "--mask", f"{root}/masks", "--output", f"{root}/out", "--save-edges"]  # fmt: skip
+    assert cli_main(argv) == 0
+    assert _url_files(f"{root}/out") == _files(data / "expected")
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_saved_model_url_is_checked_on_its_filesystem(data, tmp_path, capsys):
+    """--saved-model gs://...: its saved_model.pb is looked for on that filesystem (the
+    workers load it with tf.saved_model.load); --weights must be a local directory."""
+    import tensorflow as tf
+
+    exported = f"ram://{tmp_path.name}/edgeconnect/1"
+    base = ["inpaint-beam", "--input", str(data / "in"), "--mask", str(data / "masks"),
+            "--output", str(data / "expected"), "--runner", "FnApiRunner"]  # fmt: skip
+    assert cli_main([*base, "--saved-model", exported]) == 1
+    assert f"--saved-model {exported} holds no saved_model.pb" in capsys.readouterr().err
+    tf.io.gfile.makedirs(exported)
+    with tf.io.gfile.GFile(f"{exported}/saved_model.pb", "wb") as f:
+        f.write(b"checked, never loaded: every output exists")
+    assert cli_main([*base, "--saved-model", exported]) == 0
+    assert "nothing to do: all 6 output(s) exist" in capsys.readouterr().out
+    assert cli_main([*base, "--weights", "gs://bucket/weights"]) == 1
+    assert "a weights directory must be local" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -131,3 +131,64 @@ def test_atomic_directory_refuses_an_occupied_target_before_writing(tmp_path):
             (tmp_path / "2" / "theirs").write_text("theirs")
     assert os.listdir(tmp_path / "2") == ["theirs"]
     assert sorted(os.listdir(tmp_path)) == ["1", "2", "file"]
+
+
+def _ram_folder(tmp_path):
+    """A folder of TensorFlow's in-memory filesystem, standing in for an object store
+    (gs://); named after the test's tmp_path so that tests never share one."""
+    return f"ram://{tmp_path.name}"
+
+
+def test_urls_read_write_and_exist_through_tf_filesystems(tmp_path):
+    rgb = skimage.data.astronaut()[:20, :24]
+    root = _ram_folder(tmp_path)
+    path = f"{root}/out/sub/a.png"
+    assert not io.exists(path) and not io.isdir(f"{root}/out")
+    io.write_image(path, rgb)  # atomic: a temporary object renamed over the target
+    assert io.exists(path) and io.isfile(path) and not io.isdir(path)
+    assert io.isdir(f"{root}/out/sub") and not io.isfile(f"{root}/out/sub")
+    np.testing.assert_array_equal(io.read_image(path), rgb)
+    local = str(tmp_path / "a.png")
+    io.write_image(local, rgb)
+    assert io.read_bytes(path) == Path(local).read_bytes()
+    assert io.read_bytes(path, limit=8) == b"\x89PNG\r\n\x1a\n"
+    assert io.image_size(path) == (20, 24)  # from the header
+    assert io.list_images(root) == [path]  # no temporary object left to list
+    io.atomic_write(f"{root}/out/sub/a.png", b"replaced")
+    assert io.read_bytes(path) == b"replaced"
+    assert io.relative_path(path, f"{root}/out") == "sub/a.png"
+    assert io.relative_path(path, f"{root}/out/") == "sub/a.png"
+    with pytest.raises(ValueError, match="is not below"):
+        io.relative_path(path, f"{root}/other")
+    assert io.real_path(path) == path  # a URL is not made a local path
+    io.remove(path)
+    assert not io.exists(path)
+    with pytest.raises(io.ImageFileError, match=f"image file {path} does not exist"):
+        io.read_image(path)
+    with pytest.raises(io.ImageFileError, match=f"mask file {path} does not exist"):
+        io.image_size(path, "mask")
+    with pytest.raises(FileNotFoundError, match=path):  # an OSError, not TensorFlow's error
+        io.remove(path)
+
+
+def test_a_url_writer_that_fails_half_way_leaves_no_object(tmp_path):
+    import tensorflow as tf
+
+    folder = f"{_ram_folder(tmp_path)}/out"
+    target = f"{folder}/a.png"
+    with pytest.raises(RuntimeError, match="writer died"), io.atomic_path(target) as tmp:
+        assert tmp.startswith(f"{folder}/.a.png.") and tmp.endswith(".png")  # hidden, beside
+        with io.open_file(tmp, "wb") as f:
+            f.write(b"half")
+            f.flush()
+            assert io.exists(tmp)  # the temporary object holds the half
+        raise RuntimeError("writer died")
+    assert not io.exists(target)
+    assert tf.io.gfile.listdir(folder) == []  # the temporary object is gone too
+    io.atomic_write(target, b"old")
+    with pytest.raises(RuntimeError), io.atomic_path(target) as tmp:
+        with io.open_file(tmp, "wb") as f:
+            f.write(b"new, half")
+        raise RuntimeError("writer died")
+    assert io.read_bytes(target) == b"old"  # the previous object is kept
+    assert tf.io.gfile.listdir(folder) == ["a.png"]

@@ -13,13 +13,12 @@ and `load_model`.
 
 from __future__ import annotations
 
-import os
 import sys
 import warnings
 
 from edgeconnect_tf.cli import add_conv_mode_argument, error
 from edgeconnect_tf.inpaint import STRATEGIES
-from edgeconnect_tf.io import atomic_write, read_image
+from edgeconnect_tf.io import atomic_write, makedirs, read_image
 from edgeconnect_tf.jobs import (
     check_job,
     check_reference,
@@ -119,7 +118,7 @@ def main(args):
     if not todo:
         print(f"nothing to do: all {len(jobs)} output(s) exist in {args.output} (--overwrite)")
         return 0
-    os.makedirs(args.output, exist_ok=True)
+    makedirs(args.output)
     progress = Progress(len(todo)).iterate(todo, lambda job: job.image)
     notes = []
     for k, job in enumerate(progress):

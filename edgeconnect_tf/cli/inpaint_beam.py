@@ -20,6 +20,7 @@ import os
 from edgeconnect_tf.cli import add_conv_mode_argument, error
 from edgeconnect_tf.cli.inpaint import add_job_arguments
 from edgeconnect_tf.inpaint import InpaintError
+from edgeconnect_tf.io import is_url, isfile
 from edgeconnect_tf.jobs import check_reference, check_weights, pending, plan_inpaint
 
 DEAD_LETTER = "_failed"  # default dead-letter folder inside --output
@@ -86,9 +87,15 @@ def check(args):
         check_reference(args.reference, args.strategy, edges=args.edges)
         if args.reference and args.saved_model:
             raise InpaintError("--reference runs the weights' test() path: use --weights")
-        if args.weights:
+        if args.weights and is_url(args.weights):
+            raise InpaintError(
+                f"--weights {args.weights}: a weights directory must be local; for workers "
+                "that share no disk, `edgeconnect export` a SavedModel, copy it to the "
+                "object store and pass --saved-model URL"
+            )
+        elif args.weights:
             check_weights(args.weights)
-        elif not os.path.isfile(os.path.join(args.saved_model, "saved_model.pb")):
+        elif not isfile(os.path.join(args.saved_model, "saved_model.pb")):
             raise InpaintError(f"--saved-model {args.saved_model} holds no saved_model.pb")
         _check_pipeline_options(args.pipeline_args)
         jobs = plan_inpaint(args.input, args.mask, args.output, args.edges, args.save_edges)

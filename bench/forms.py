@@ -208,50 +208,23 @@ def compare(size, workdir, rounds=5, residual_blocks=8, filters=64, threads=None
 
 
 def tflite_memory(path, size, threads=2, variant="default"):
-    """Peak RSS of a process holding only numpy, OpenCV and LiteRT running one inpaint.
+    """Peak RSS of a process holding only numpy, OpenCV and LiteRT inpainting a size² image.
 
-    Runs export/tflite_inpaint.py's `load_runner` + `inpaint` in a child
-    process (the bench's own processes hold TensorFlow). Variants: `default`
-    (as the script does it), `no_xnnpack` (builtin kernels only: no packed
-    weight copy, slower). Returns MiB after import, after loading, after the
-    first inpaint, and the seconds of that inpaint.
+    A child process of `bench.tflite_memory.peak_memory` (the bench's own
+    processes hold TensorFlow). Variants: `default` (`TFLiteModel` as
+    export/tflite_inpaint.py runs it: XNNPACK with its weight cache, mapped
+    from a file that an earlier load wrote, the steady state), `no_xnnpack`
+    (the classic Interpreter with builtin kernels only: no packed weight copy,
+    slower). Returns MiB after import, after loading, after the inpaint, and
+    the seconds of that inpaint (or {"error": ...}).
     """
-    import json
-    import subprocess
-    import sys
+    from bench.tflite_memory import peak_memory
 
-    export_dir = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "export")
-    code = f"""
-import json, time, sys
-sys.path.insert(0, {export_dir!r})
-def hwm():
-    for line in open('/proc/self/status'):
-        if line.startswith('VmHWM:'): return int(line.split()[1]) / 1024
-import numpy as np, cv2
-from ai_edge_litert.interpreter import Interpreter, OpResolverType
-import tflite_inpaint
-out = {{"import_mib": hwm()}}
-if {variant!r} == "no_xnnpack":
-    it = Interpreter(model_path={path!r}, num_threads={threads},
-        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-    runner = it.get_signature_runner("inpaint"); shape = ({size}, {size})
-else:
-    runner, shape = tflite_inpaint.load_runner({path!r}, {threads})
-out["loaded_mib"] = hwm()
-rng = np.random.default_rng(0)
-image = rng.integers(0, 256, ({size}, {size}, 3), dtype=np.uint8)
-hole = np.zeros(({size}, {size}), bool); hole[{size}//4:{size}//2, {size}//4:{size}//2] = True
-t = time.perf_counter(); tflite_inpaint.inpaint(runner, shape, image, hole)
-out["seconds"] = time.perf_counter() - t
-out["peak_mib"] = hwm()
-out["modules_tensorflow"] = "tensorflow" in sys.modules
-print("MEM " + json.dumps(out))
-"""
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    for line in proc.stdout.splitlines():
-        if line.startswith("MEM "):
-            return json.loads(line[4:])
-    return {"error": proc.stderr.strip()[-500:]}
+    if variant == "no_xnnpack":
+        return peak_memory(path, (size, size), "no_xnnpack", threads=threads)
+    cache_dir = os.path.join(os.path.dirname(os.path.abspath(path)), "xnnpack_cache")
+    peak_memory(path, (64, 64), "cache", cache_dir, threads)  # the first load writes the cache
+    return peak_memory(path, (size, size), "cache", cache_dir, threads)
 
 
 def memory_cases(size, workdir, threads=2):

@@ -12,7 +12,9 @@ libraries); RssAnon/RssFile are read at the end. "cache" rows map XNNPACK's
 packed weights from a weight-cache file written by an earlier load (the
 steady state: every load after the first); "no cache" rows keep them in
 anonymous memory; "interpreter" rows are the classic `Interpreter`
-(XNNPACK default delegate, no cache) running the same windows. Memory does not
+(XNNPACK default delegate, no cache) running the same windows, "no_xnnpack"
+rows the classic `Interpreter` with LiteRT's builtin kernels only (no packed
+weight copy, slower; not run by default). Memory does not
 depend on weight values, so random weights stand in for trained ones.
 Prints a markdown table (--output FILE also writes it there); the analysis of a
 run is in bench/RESULTS.md, "TFLite memory".
@@ -42,11 +44,14 @@ from edgeconnect_tf.deploy.tflite_runner import TFLiteModel
 from edgeconnect_tf.inpaint import inpaint
 result = {{"import_mib": status()["VmHWM"]}}
 variant = {variant!r}
-if variant == "interpreter":
-    from ai_edge_litert.interpreter import Interpreter
+if variant in ("interpreter", "no_xnnpack"):
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
     class Classic:  # the same windows through the classic Interpreter
         def __init__(self, path, threads):
-            self.runner = Interpreter(model_path=path, num_threads=threads).get_signature_runner(
+            resolver = (OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+                        if variant == "no_xnnpack" else OpResolverType.AUTO)
+            self.runner = Interpreter(model_path=path, num_threads=threads,
+                                      experimental_op_resolver_type=resolver).get_signature_runner(
                 "inpaint")
             _, h, w, _ = self.runner.get_input_details()["image"]["shape"]
             self.size, self.calls = (int(h), int(w)), 0
@@ -92,7 +97,8 @@ def peak_memory(
 ):
     """One child process: `path` inpaints an `image` = (H, W) random image with 3 square holes.
 
-    variant: "cache" (weight cache in `cache_dir`), "no_cache" or "interpreter".
+    variant: "cache" (weight cache in `cache_dir`), "no_cache", "interpreter" or
+    "no_xnnpack" (module docstring).
     hole_fraction: hole side = min(H, W) // hole_fraction. Returns the child's
     {"import_mib", "loaded_mib", "peak_mib", "anon_mib", "file_mib", "seconds",
     "calls", "model_size", "tensorflow"} or {"error": ...}.
@@ -169,7 +175,7 @@ def main(argv=None):
     parser.add_argument("--images", type=_image, nargs="+", default=[(512, 512), (3000, 4000)])
     parser.add_argument(
         "--variants", nargs="+", default=["cache", "no_cache", "interpreter"],
-        choices=["cache", "no_cache", "interpreter"],
+        choices=["cache", "no_cache", "interpreter", "no_xnnpack"],
     )  # fmt: skip
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", default="", help="also write the table to this markdown file")

@@ -29,43 +29,6 @@ if os.path.isdir(os.path.join(REPO, "edgeconnect_tf")):  # run from a checkout: 
 from edgeconnect_tf.deploy.tflite_runner import TFLiteModel  # noqa: E402
 from edgeconnect_tf.inpaint import InpaintError  # noqa: E402
 
-# ------------------------------------------------- the editor page's current rule (whole image)
-# The editor page (ondevice.js) still resizes the whole photo to the model's size; its parity
-# tests (tests/test_editor_ondevice.py) and bench/forms.py compare against these two. Remove
-# them once the page runs windows (`TFLiteModel.inpaint`'s rule).
-
-
-def load_runner(model_path, threads=2):
-    """The model's `inpaint` signature runner and its input size (H, W) (classic Interpreter)."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_path=model_path, num_threads=threads)
-    runner = interpreter.get_signature_runner("inpaint")
-    _, height, width, _ = runner.get_input_details()["image"]["shape"]
-    return runner, (int(height), int(width))
-
-
-def inpaint(runner, size, image, hole):
-    """image [H, W, 3] uint8 RGB, hole [H, W] bool -> (filled uint8 RGB, edges [H, W] float).
-
-    The whole image resized to `size`, filled, resized back, composited (the page's rule;
-    memory grows with nothing but `size`, resolution is lost on large photos).
-    """
-    height, width = image.shape[:2]
-    model_h, model_w = size
-    x = image.astype(np.float32) / 255.0
-    m = hole.astype(np.float32)
-    if (height, width) != (model_h, model_w):
-        x = cv2.resize(x, (model_w, model_h), interpolation=cv2.INTER_AREA)
-        m = cv2.resize(m, (model_w, model_h), interpolation=cv2.INTER_NEAREST)
-    out = runner(image=x[None].astype(np.float32), mask=m[None, :, :, None].astype(np.float32))
-    filled, edges = out["inpainted"][0], out["edges"][0, :, :, 0]
-    if (height, width) != (model_h, model_w):
-        filled = cv2.resize(filled, (width, height), interpolation=cv2.INTER_CUBIC)
-        edges = cv2.resize(edges, (width, height), interpolation=cv2.INTER_LINEAR)
-    filled = np.round(np.clip(filled, 0.0, 1.0) * 255.0).astype(np.uint8)
-    return np.where(hole[..., None], filled, image), edges
-
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -3,13 +3,13 @@
 The page (served by `serve --static-only`, cross-origin isolated, so LiteRT.js runs its
 threaded WebAssembly build in the page's inference worker) opens a tiny exported model, a
 photo is brushed and inpainted in the page, and the result is compared with
-`export/tflite_inpaint.py` (the Python LiteRT interpreter) on the same photo and mask. The
+`TFLiteModel.inpaint` (edgeconnect_tf.deploy.tflite_runner: the Python runner, the same
+window rule the page runs in windows.js) on the same file, photo and mask. The
 server's model list (`GET /api/models` -> {"models": [{name, url, bytes}]}, files at
 `/models/NAME`) is the real one of `serve --static-only --models DIR`.
 Skipped where no system Chromium exists.
 """
 
-import importlib.util
 import os
 
 import cv2
@@ -32,17 +32,18 @@ pytestmark = [
 ]
 
 SIZE = 64  # the exported model's input side
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _reference_runner():
-    """export/tflite_inpaint.py, imported from its file (it is a script, not package code)."""
-    spec = importlib.util.spec_from_file_location(
-        "tflite_inpaint", os.path.join(ROOT, "export", "tflite_inpaint.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def _python_inpaint(path, rgb, hole, edges=None):
+    """The same file through `TFLiteModel.inpaint` (the rule the page runs), one thread.
+
+    Returns (result RGB uint8 [H, W, 3], the model calls it made: one per window).
+    """
+    from edgeconnect_tf.deploy.tflite_runner import TFLiteModel
+
+    model = TFLiteModel(path, threads=1, weight_cache=False)
+    result, _ = model.inpaint(rgb, hole, edges)
+    return result, model.calls
 
 
 @pytest.fixture(scope="module")
@@ -178,35 +179,27 @@ def test_model_size_photo_matches_python_interpreter(page, tflite_model, tmp_pat
     rgb = _photo(SIZE, SIZE)
     result, hole, _ = _inpaint_in_page(page, tmp_path, rgb, [[(16, 30), (44, 34)]], size=12)
     assert 100 < hole.sum() < 0.5 * hole.size
-    reference = _reference_runner()
-    runner, size = reference.load_runner(tflite_model, threads=1)
-    expected, _ = reference.inpaint(runner, size, rgb, hole)
+    # A model-size photo is one window, the whole photo at native size, in both.
+    assert [tuple(w) for w in page.evaluate("ondevice.lastRun().windows")] == [(0, SIZE, 0, SIZE)]
+    expected, calls = _python_inpaint(tflite_model, rgb, hole)
+    assert calls == 1
     np.testing.assert_array_equal(result[~hole], rgb[~hole])
     assert np.abs(result.astype(int) - expected.astype(int)).max() <= 1
     assert np.abs(result[hole].astype(int) - rgb[hole].astype(int)).mean() > 1
 
 
 def test_drawn_lines_use_the_edges_model(page, exported, tmp_path):
-    from ai_edge_litert.interpreter import Interpreter
-
     rgb = _photo(SIZE, SIZE)
     result, hole, drawn = _inpaint_in_page(
         page, tmp_path, rgb, [[(16, 30), (44, 34)]], size=12, lines=[[(30, 20), (30, 44)]]
     )
     assert page.evaluate("ondevice.lastRun().slot") == os.path.basename(exported["edges"])
     assert (drawn & hole).sum() > 5
-    runner = Interpreter(model_path=exported["edges"]).get_signature_runner("inpaint")
-    out = runner(
-        image=(rgb / 255.0).astype(np.float32)[None],
-        mask=hole.astype(np.float32)[None, ..., None],
-        edges=drawn.astype(np.float32)[None, ..., None],
-    )
-    filled = np.round(np.clip(out["inpainted"][0], 0, 1) * 255).astype(np.uint8)
-    expected = np.where(hole[..., None], filled, rgb)
+    expected, _ = _python_inpaint(exported["edges"], rgb, hole, edges=drawn)
+    np.testing.assert_array_equal(result[~hole], rgb[~hole])
     assert np.abs(result.astype(int) - expected.astype(int)).max() <= 1
     # The lines changed the fill: the plain model (G1's edges) gives another result.
-    reference = _reference_runner()
-    plain, _ = reference.inpaint(*reference.load_runner(exported["plain"]), rgb, hole)
+    plain, _ = _python_inpaint(exported["plain"], rgb, hole)
     assert np.abs(plain.astype(int) - expected.astype(int)).max() > 1
 
 
@@ -218,23 +211,20 @@ def test_large_photo_crops_a_model_size_window_around_the_hole(page, tflite_mode
     assert len(windows) == 1
     y0, y1, x0, x1 = windows[0]
     assert (y1 - y0, x1 - x0) == (SIZE, SIZE)  # small hole: the window runs at native size
-    reference = _reference_runner()
-    runner, size = reference.load_runner(tflite_model, threads=1)
-    expected = rgb.copy()
-    expected[y0:y1, x0:x1], _ = reference.inpaint(
-        runner, size, rgb[y0:y1, x0:x1], hole[y0:y1, x0:x1]
-    )
+    expected, calls = _python_inpaint(tflite_model, rgb, hole)  # its crop rule: one window
+    assert calls == len(windows)
     np.testing.assert_array_equal(result[~hole], rgb[~hole])
     assert np.abs(result.astype(int) - expected.astype(int)).max() <= 1
 
 
-def test_big_hole_window_is_resampled_and_known_pixels_stay(page, tmp_path):
+def test_big_hole_window_is_resampled_and_known_pixels_stay(page, tflite_model, tmp_path):
     rgb = _photo(150, 200)
     strokes = [[(30, 40), (150, 60)], [(170, 120), (190, 140)]]
     result, hole, _ = _inpaint_in_page(page, tmp_path, rgb, strokes, size=16)
     windows = [tuple(w) for w in page.evaluate("ondevice.lastRun().windows")]
     assert windows == hole_windows(hole, SIZE)
     assert any(y1 - y0 > SIZE or x1 - x0 > SIZE for y0, y1, x0, x1 in windows)
+    assert _python_inpaint(tflite_model, rgb, hole)[1] == len(windows)  # Python: same windows
     np.testing.assert_array_equal(result[~hole], rgb[~hole])
     assert np.abs(result[hole].astype(int) - rgb[hole].astype(int)).mean() > 1
 
@@ -273,8 +263,7 @@ def test_webgpu_matches_python_interpreter(browser, static_server, tflite_model,
         result, hole, _ = _inpaint_in_page(page, tmp_path, rgb, [[(16, 30), (44, 34)]], 12)
     finally:
         gpu_browser.close()
-    reference = _reference_runner()
-    expected, _ = reference.inpaint(*reference.load_runner(tflite_model), rgb, hole)
+    expected, _ = _python_inpaint(tflite_model, rgb, hole)
     np.testing.assert_array_equal(result[~hole], rgb[~hole])
     assert np.abs(result.astype(int) - expected.astype(int)).max() <= 1
 
@@ -476,9 +465,10 @@ def test_ui_stays_responsive_and_cancel_stops_the_run(browser, static_server, sl
     assert min(t["run_ms"] for t in fair) <= 100, tries
     result = _decode_data_url(page.evaluate("editor.resultDataURL()"))[..., 2::-1]
     hole = _decode_data_url(page.evaluate("editor.maskPNG()"))[..., 0] > 127
+    windows = [tuple(w) for w in page.evaluate("ondevice.lastRun().windows")]
     page.close()
-    reference = _reference_runner()
-    expected, _ = reference.inpaint(*reference.load_runner(slow_model), rgb, hole)
+    expected, calls = _python_inpaint(slow_model, rgb, hole)
+    assert windows == [(0, 256, 0, 256)] and calls == 1  # the photo is the model's size
     assert np.abs(result.astype(int) - expected.astype(int)).max() <= 1
     # Two workers, one download of each runtime file.
     runtime = [u for u in fetched if "/third_party/litert/" in u]
@@ -522,7 +512,6 @@ def test_quantized_files_run_in_the_page(browser, static_server, quantized, quan
     rgb = _photo(SIZE, SIZE)
     result, hole, _ = _inpaint_in_page(page, tmp_path, rgb, [[(16, 30), (44, 34)]], size=12)
     page.close()
-    reference = _reference_runner()
-    expected, _ = reference.inpaint(*reference.load_runner(quantized[quantize]), rgb, hole)
+    expected, _ = _python_inpaint(quantized[quantize], rgb, hole)
     np.testing.assert_array_equal(result[~hole], rgb[~hole])
     assert np.abs(result.astype(int) - expected.astype(int)).max() <= 1

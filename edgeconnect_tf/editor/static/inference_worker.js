@@ -6,6 +6,8 @@
 //   start   {accelerator, assets}  -> {variant, threads, webgpu, assets (the files fetched now)}
 //   compile {bytes, name}          -> {key: "plain" | "edges", size [H, W], hasEdges}
 //   windows {hole, h, w, key}      -> the windows [y0, y1, x0, x1) of the crop rule
+//   window  {key, rgba, hole, lines, h, w} -> one h×w window through the model (windows.js,
+//           inpaintWindow): {filled [h·w·3], edges [h·w]} 0–255 levels
 //   run     {key, image, mask, edges} -> {inpainted [H·W·3], edges [H·W]} float32
 //   time    {key, runs, image, mask}  -> seconds of each model call (tensors in, run, read back)
 // The runtime files (core module, loader script, .wasm) are fetched once per page: the worker
@@ -182,7 +184,12 @@ const ops = {
   compile,
   run,
   time,
-  windows: ({ hole, h, w, key }) => holeWindows(hole, h, w, slots[key].size),
+  windows: ({ hole, h, w, key }) => {
+    const side = Math.min(...slots[key].size); // as TFLiteModel: window = max_side = S
+    return holeWindows(hole, h, w, [side, side]);
+  },
+  window: ({ key, rgba, hole, lines, h, w }) => inpaintWindow(
+    (inputs) => run({ key, ...inputs }), rgba, hole, lines, h, w, slots[key].size),
 };
 
 // One request at a time, in order (LiteRT.js's WebAssembly module is single-entry).
@@ -191,7 +198,8 @@ self.onmessage = ({ data }) => {
   queue = queue.then(async () => {
     try {
       const result = await ops[data.op](data);
-      const transfer = data.op === "run" ? [result.inpainted.buffer, result.edges.buffer] : [];
+      const transfer = data.op === "run" ? [result.inpainted.buffer, result.edges.buffer]
+        : data.op === "window" ? [result.filled.buffer, result.edges.buffer] : [];
       self.postMessage({ id: data.id, result }, transfer);
     } catch (err) {
       self.postMessage({ id: data.id, error: String(err && err.message ? err.message : err) });

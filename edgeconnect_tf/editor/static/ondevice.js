@@ -6,8 +6,10 @@
 // A photo larger than the model's fixed input size goes through the Python `crop` strategy
 // (edgeconnect_tf/inpaint.py, hole_windows; windows.js here): a window around each hole of
 // max(model side, 2 × the hole's box) per axis, centred and clamped into the image, windows
-// that overlap or touch merged; each window is resampled to the model size if it differs,
-// and only hole pixels are pasted back, so known pixels stay untouched at full resolution.
+// that overlap or touch merged; a window larger than the model is area-resized to the model's
+// side keeping its aspect ratio, a smaller one runs at its size, both padded to the model's
+// size, as TFLiteModel.inpaint does (windows.js, inpaintWindow); only hole pixels are pasted
+// back, so known pixels stay untouched at full resolution.
 
 const WORKER_URL = new URL("./inference_worker.js", import.meta.url);
 const $ = (id) => document.getElementById(id);
@@ -25,6 +27,7 @@ const local = {
   accelerator: "wasm",
   runtime: null,    // start's answer {variant, threads, webgpu}
   lastRun: null,    // {seconds, windows, slot} of the last Inpaint
+  lastEdges: null,  // canvas: the edge map of the last Inpaint (gray 0–255 in its windows)
 };
 
 let nextId = 0;
@@ -148,67 +151,24 @@ function pixels(canvas, x, y, w, h) {
   return canvas.getContext("2d", { willReadFrequently: true }).getImageData(x, y, w, h).data;
 }
 
-// The window of `canvas` drawn at th×tw (smoothed when resampled).
-function resampled(canvas, [y0, y1, x0, x1], th, tw) {
-  const out = document.createElement("canvas");
-  out.width = tw;
-  out.height = th;
-  const ctx = out.getContext("2d", { willReadFrequently: true });
-  ctx.imageSmoothingEnabled = true;
-  ctx.imageSmoothingQuality = "high";
-  ctx.drawImage(canvas, x0, y0, x1 - x0, y1 - y0, 0, 0, tw, th);
-  return out;
-}
-
-// One window: model-size inputs (resampled if the window is not model-sized), the model in the
-// worker, results back at the window's size as canvases.
-async function runWindow(slot, win, photo, hole, drawn, fullW) {
-  const [y0, y1, x0, x1] = win;
-  const wh = y1 - y0, ww = x1 - x0;
-  const [h, w] = slot.size;
-  const native = wh === h && ww === w;
-  const rgba = native ? pixels(photo, x0, y0, w, h) : pixels(resampled(photo, win, h, w), 0, 0, w, h);
-  const image = new Float32Array(h * w * 3);
-  for (let i = 0; i < h * w; i++) {
-    for (let c = 0; c < 3; c++) image[i * 3 + c] = rgba[i * 4 + c] / 255;
+// One window [y0, y1, x0, x1) through the model in the worker (windows.js, inpaintWindow: at
+// its size, or area-resized to the model's side keeping its aspect, padded to the model's
+// size): {filled [h·w·3], edges [h·w]} 0–255 levels at the window's size.
+function runWindow(slot, [y0, y1, x0, x1], photo, hole, drawn, fullW) {
+  const h = y1 - y0, w = x1 - x0;
+  const rgba = pixels(photo, x0, y0, w, h);
+  const winHole = new Uint8Array(h * w);
+  for (let y = 0; y < h; y++) {
+    winHole.set(hole.subarray((y0 + y) * fullW + x0, (y0 + y) * fullW + x1), y * w);
   }
-  const winHole = new Uint8Array(wh * ww);
-  for (let y = 0; y < wh; y++) {
-    for (let x = 0; x < ww; x++) winHole[y * ww + x] = hole[(y0 + y) * fullW + x0 + x];
+  let lines = null;
+  if (drawn && slot.hasEdges) { // opaque where drawn, as the PNG the server gets
+    const alpha = pixels(drawn, x0, y0, w, h);
+    lines = new Uint8Array(h * w);
+    for (let i = 0; i < h * w; i++) lines[i] = alpha[i * 4 + 3] > 127 ? 1 : 0;
   }
-  const mask = native ? Float32Array.from(winHole) : resampleHole(winHole, wh, ww, h, w);
-  let edges = null;
-  if (drawn && slot.hasEdges) {
-    const lines = native ? pixels(drawn, x0, y0, w, h) : pixels(resampled(drawn, win, h, w), 0, 0, w, h);
-    edges = new Float32Array(h * w);
-    for (let i = 0; i < h * w; i++) edges[i] = lines[i * 4 + 3] > (native ? 127 : 0) ? 1 : 0;
-  }
-  const buffers = [image.buffer, mask.buffer].concat(edges ? [edges.buffer] : []);
-  const out = await call("run", { key: slot.key, image, mask, edges }, buffers);
-  const filled = document.createElement("canvas");
-  filled.width = w;
-  filled.height = h;
-  const fctx = filled.getContext("2d", { willReadFrequently: true });
-  const img = fctx.createImageData(w, h);
-  const edgeMap = document.createElement("canvas");
-  edgeMap.width = w;
-  edgeMap.height = h;
-  const ectx = edgeMap.getContext("2d", { willReadFrequently: true });
-  const emap = ectx.createImageData(w, h);
-  for (let i = 0; i < h * w; i++) {
-    for (let c = 0; c < 3; c++) {
-      img.data[i * 4 + c] = Math.round(Math.min(1, Math.max(0, out.inpainted[i * 3 + c])) * 255);
-    }
-    img.data[i * 4 + 3] = 255;
-    const e = Math.round(Math.min(1, Math.max(0, out.edges[i])) * 255);
-    emap.data[i * 4] = emap.data[i * 4 + 1] = emap.data[i * 4 + 2] = e;
-    emap.data[i * 4 + 3] = 255;
-  }
-  fctx.putImageData(img, 0, 0);
-  ectx.putImageData(emap, 0, 0);
-  if (native) return { filled, edgeMap };
-  const full = [0, h, 0, w];
-  return { filled: resampled(filled, full, wh, ww), edgeMap: resampled(edgeMap, full, wh, ww) };
+  const buffers = [rgba.buffer, winHole.buffer].concat(lines ? [lines.buffer] : []);
+  return call("window", { key: slot.key, rgba, hole: winHole, lines, h, w }, buffers);
 }
 
 // ---- the Inpaint and Cancel buttons in this mode -----------------------------------------------
@@ -248,25 +208,30 @@ async function inpaintInPage({ image, mask, edges }) {
   edgeOut.height = H;
   const ectx = edgeOut.getContext("2d", { willReadFrequently: true });
   for (let k = 0; k < windows.length; k++) {
-    const [y0, y1, x0, x1] = windows[k];
+    const [y0, y1, x0, x1] = windows[k], h = y1 - y0, w = x1 - x0;
+    const { th, tw, scale } = scaledSize(h, w, Math.min(...slot.size));
     setProgress(`Inpainting in this page: window ${k + 1} of ${windows.length} ` +
-      `(${x1 - x0}×${y1 - y0} px at ${slot.size[1]}×${slot.size[0]})…`, k / windows.length);
-    const { filled, edgeMap } = await runWindow(slot, windows[k], image, hole, edges, W);
-    const px = pixels(filled, 0, 0, x1 - x0, y1 - y0);
-    for (let y = y0; y < y1; y++) {
-      for (let x = x0; x < x1; x++) {
-        if (!hole[y * W + x]) continue;
-        const i = (y * W + x) * 4, j = ((y - y0) * (x1 - x0) + (x - x0)) * 4;
-        out.data[i] = px[j];
-        out.data[i + 1] = px[j + 1];
-        out.data[i + 2] = px[j + 2];
+      `(${w}×${h} px${scale < 1 ? ` at ${tw}×${th}` : ""})…`, k / windows.length);
+    const { filled, edges: edgeLevels } = await runWindow(slot, windows[k], image, hole, edges, W);
+    const edgeMap = ectx.createImageData(w, h), gray = edgeMap.data, px = out.data;
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        const j = y * w + x;
+        gray[j * 4] = gray[j * 4 + 1] = gray[j * 4 + 2] = edgeLevels[j];
+        gray[j * 4 + 3] = 255;
+        const i = ((y0 + y) * W + x0 + x) * 4;
+        if (!hole[i / 4]) continue;
+        px[i] = filled[j * 3];
+        px[i + 1] = filled[j * 3 + 1];
+        px[i + 2] = filled[j * 3 + 2];
       }
     }
-    ectx.drawImage(edgeMap, x0, y0);
+    ectx.putImageData(edgeMap, x0, y0);
   }
   rctx.putImageData(out, 0, 0);
   setProgress("");
   local.lastRun = { seconds: (performance.now() - started) / 1000, windows, slot: slot.name };
+  local.lastEdges = edgeOut;
   return { image: result, edges: edgeOut, note };
 }
 
@@ -362,6 +327,7 @@ window.ondevice = {
     accelerator: local.accelerator, threads: local.runtime ? local.runtime.threads : 1,
     isolated: self.crossOriginIsolated === true, workers: local.generation }),
   lastRun: () => local.lastRun,
+  lastEdgesURL: () => local.lastEdges && local.lastEdges.toDataURL(),
   holeWindows,
   runtime: async () => ({ ...(await worker(local.accelerator)) }),
   // Seconds of each of `runs` model calls on image [H·W·3] and mask [H·W] in [0, 1] (arrays),

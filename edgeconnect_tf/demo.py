@@ -44,6 +44,7 @@ TEST_SIZES = (128, 256)
 TEST_HOLES = ("block", "free_form")
 TEST_SEED = 20
 SHORT_SIDE = (128, 320)  # each crop is cut from the photo scaled to a short side in this range
+CROPS = 300  # per photo, 1800 in all (bench/RESULTS.md, "`make demo`")
 EDGE_STEPS = 1000  # G1's share; G2 trains the config's max_iters (3000 for quickstart)
 
 
@@ -66,7 +67,8 @@ def write_training_crops(directory, crops_per_photo, crop, seed=0):
     The photo is resized so that its short side is uniform in SHORT_SIDE, which
     spans the scales the held-out photos are scored at (128² and 256²).
     """
-    os.makedirs(directory, exist_ok=True)
+    from edgeconnect_tf.io import write_image
+
     rng = np.random.default_rng(seed)
     count = 0
     for name in TRAIN_PHOTOS:
@@ -79,7 +81,7 @@ def write_training_crops(directory, crops_per_photo, crop, seed=0):
             # A random order of the colour channels: the photos' own palette (few
             # scenes) cannot become a prior; the fill's colour must come from the context.
             piece = image[y : y + crop, x : x + crop][..., rng.permutation(3)]
-            cv2.imwrite(os.path.join(directory, f"{name}_{i:03d}.png"), piece[..., ::-1])
+            write_image(os.path.join(directory, f"{name}_{i:03d}.png"), piece)
             count += 1
     return count
 
@@ -161,7 +163,9 @@ def add_arguments(parser):
     parser.add_argument(
         "--inpaint-steps", type=int, help="inpaint model steps (default: the config's max_iters)"
     )
-    parser.add_argument("--crops", type=int, default=60, help="training crops cut from each photo")
+    parser.add_argument(
+        "--crops", type=int, default=CROPS, help=f"training crops cut from each photo ({CROPS})"
+    )
 
 
 def main(args):

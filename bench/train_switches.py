@@ -3,8 +3,8 @@
     nice python -m bench.train_switches                                   # everything
     nice python -m bench.train_switches --stages edge --batches 2 --policies none
 
-Combinations of the config's `jit_compile`, `winograd` (true = the XLA-compiled
-Winograd residual blocks) and `mixed_precision`, at full size (8 blocks, 64
+Combinations of the config's `jit_compile`, `conv_mode` (t = xla: the XLA-compiled
+Winograd residual blocks, f = direct) and `mixed_precision`, at full size (8 blocks, 64
 filters, 256²), each case in its own process (`bench.common.run_case`, the
 step of `bench.train_step.tf_train`), one at a time, with a timeout. Prints a
 markdown table: first step (trace + compile + run) and the median step after it.
@@ -24,13 +24,16 @@ def main(argv=None):
     parser.add_argument("--stages", default="edge,inpaint,joint")
     parser.add_argument("--batches", default="2,8")
     parser.add_argument("--policies", default=",".join(POLICIES))
-    parser.add_argument("--switches", default="ff,tf,ft,tt", help="jit/winograd pairs, t/f")
+    parser.add_argument(
+        "--switches", default="ff,tf,ft,tt", help="jit_compile / conv_mode xla pairs, t/f"
+    )
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--timeout", type=int, default=900, help="seconds per case")
     args = parser.parse_args(argv)
     print(f"load {os.getloadavg()[0]:.1f}, ONEDNN_MAX_CPU_ISA="
           f"{os.environ.get('ONEDNN_MAX_CPU_ISA', '(native)')}")  # fmt: skip
-    print("| stage | batch | jit_compile | winograd | mixed_precision | first step s | step s |")
+    columns = "stage | batch | jit_compile | conv_mode xla | mixed_precision | first step s"
+    print(f"| {columns} | step s |")
     print("|---|---:|---|---|---|---:|---:|")
     cases = itertools.product(
         args.stages.split(","),

@@ -265,6 +265,8 @@ def train(
     strategy = strategy or make_strategy(config.strategy)
     chief = is_chief(strategy)
     keras.utils.set_random_seed(config.seed)
+    if config.mixed_precision == "mixed_float16" and not tf.config.list_logical_devices("GPU"):
+        _say(chief, CPU_FLOAT16_WARNING)
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(
         "float32" if config.mixed_precision == "none" else config.mixed_precision
@@ -409,6 +411,13 @@ def _fit(config, model, strategy, chief, step, train_ds, val_ds, callbacks):
     else:
         history = model.fit(train_ds, shuffle=False, **fit_args)
     return {k: v[-1] for k, v in history.history.items() if v}
+
+
+CPU_FLOAT16_WARNING = (
+    "warning: mixed_precision mixed_float16 on a CPU: TensorFlow has no fast float16 "
+    "kernels there (a full-size step takes about 5x float32's, bench/RESULTS.md); use "
+    "mixed_bfloat16 on a CPU with AVX-512 BF16, or none"
+)
 
 
 def _say(chief, message):

@@ -296,3 +296,14 @@ def test_conv_mode_key_builds_the_generators_in_that_mode(images, tmp_path):
     result = train(cfg, "edge", callbacks=[Modes()])
     assert seen["modes"] == ["xla", "xla"] and result.step == 1  # XLA Winograd blocks
     assert np.isfinite(result.logs["d1"]) and np.isfinite(result.logs["g1"])
+
+
+def test_float16_on_a_cpu_trains_and_says_what_to_use_instead(images, tmp_path, capsys):
+    """mixed_float16 has no fast CPU kernels (5x float32's step at full size): the run
+    goes on, after one line naming the switch and the alternatives."""
+    cfg = _config(images, tmp_path / "w", "--max_iters", "1", "--mixed_precision", "mixed_float16")
+    result = train(cfg, "edge")
+    assert result.step == 1 and np.isfinite(result.logs["d1"])
+    out = capsys.readouterr().out
+    assert "mixed_float16 on a CPU" in out and "mixed_bfloat16" in out
+    assert keras.config.dtype_policy().name == "float32"  # restored after the run

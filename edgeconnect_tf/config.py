@@ -34,6 +34,7 @@ MASK_SOURCES = ("block", "half", "irregular", "external", "free_form", "paired")
 MASK_PRESETS = ("block_irregular", "block_half", "mixed")
 EDGE_CODES = {1: "canny", 2: "external"}
 GAN_LOSSES = ("nsgan", "lsgan", "hinge")
+HOLE_FILLS = ("white", "pyramid")  # networks.InpaintGenerator
 STRATEGIES = ("default", "mirrored", "multi_worker")
 MIXED_PRECISION = ("none", "mixed_bfloat16", "mixed_float16")
 LR_SCHEDULES = ("constant", "plateau", "steps")
@@ -142,6 +143,13 @@ class Config:
         "throughout. 0: adversarial from the first step, as the paper",
     )
     residual_blocks: int = _field(8, "residual blocks per generator")
+    hole_fill: str = _field(
+        "white",
+        "what G2 sees in the hole: white (the authors'), or pyramid (the known colours "
+        "pushed in, G2 adding a correction: learns colour in short runs; see "
+        "networks.InpaintGenerator)",
+        HOLE_FILLS,
+    )
     filters: int = _field(64, "width of the first conv (generators and discriminators)")
     vgg_weights: str | None = _field(
         "imagenet",

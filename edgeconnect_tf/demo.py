@@ -7,14 +7,16 @@
    Keras progress bars, checkpoints, TensorBoard logs, sample grids.
 3. Inpaints the held-out photos at 128² and 256², each with a block and a
    free-form hole, with `EdgeConnect` (Canny -> G1 -> G2 -> composite) and with
-   OpenCV's Telea and Navier–Stokes; prints hole PSNR / SSIM and writes
-   `demo_output/demo.png` (input · edges · EdgeConnect · Telea · Navier–Stokes ·
-   ground truth) and `demo_output/demo.md` (the table).
+   OpenCV's Telea and Navier–Stokes; prints hole PSNR / SSIM (and G2's pyramid
+   fill on its own: what G2 adds to it) and writes `demo_output/demo.png` (input ·
+   edges · EdgeConnect · Telea · Navier–Stokes · ground truth) and
+   `demo_output/demo.md` (the table).
 
-The recipe is `quickstart`'s: small networks, an L1 warm-up before the adversarial
-losses switch on (`adv_warmup_iters`), no VGG losses (their ImageNet weights
-would be a download). It is a minutes-long run on six photos, not the paper's
-model: for that, convert the published weights (`edgeconnect convert`).
+The recipe is `quickstart`'s: small networks, G2 refining a pyramid fill of the
+hole (`hole_fill: pyramid`), an L1 warm-up before the adversarial losses switch
+on (`adv_warmup_iters`), no VGG losses (their ImageNet weights would be a
+download). It is a minutes-long run on six photos, not the paper's model: for
+that, convert the published weights (`edgeconnect convert`).
 
     python -m edgeconnect_tf.demo [--output demo_output] [--edge-steps N] [--inpaint-steps N]
 
@@ -46,6 +48,7 @@ TEST_SEED = 20
 SHORT_SIDE = (128, 320)  # each crop is cut from the photo scaled to a short side in this range
 CROPS = 300  # per photo, 1800 in all (bench/RESULTS.md, "`make demo`")
 EDGE_STEPS = 1000  # G1's share; G2 trains the config's max_iters (3000 for quickstart)
+PYRAMID = "pyramid_fill"  # score rows: a "pyramid" G2's input fill on its own
 
 
 def _photo(name):
@@ -114,8 +117,18 @@ def hole_scores(gt, result, hole):
     return psnr(gt[hole] / 255.0, result[hole] / 255.0), float(ssim_map[hole].mean())
 
 
+def pyramid_fill_alone(photo, hole):
+    """uint8 RGB [H, W, 3]: `image_ops.pyramid_fill`, what a "pyramid" G2 starts from."""
+    from edgeconnect_tf.image_ops import pyramid_fill
+
+    image = photo[None].astype(np.float32) / 255.0
+    fill = pyramid_fill(image, hole[None, ..., None].astype(np.float32))[0].numpy()
+    return np.round(np.clip(fill, 0, 1) * 255).astype(np.uint8)
+
+
 def score(model, cases):
-    """Scores EdgeConnect, Telea and Navier–Stokes on `cases` (see `held_out_cases`).
+    """Scores EdgeConnect, Telea and Navier–Stokes on `cases` (see `held_out_cases`);
+    with a "pyramid" G2 also its input fill alone (the table's `PYRAMID` row: what G2 adds).
 
     Returns (per-case rows {name, size, hole, ratio, METHOD: (psnr, ssim)},
     `evaluate.grid_row`s for the comparison grid).
@@ -131,6 +144,8 @@ def score(model, cases):
             results[method] = opencv_inpaint(photo, hole, method)
         row = {"name": name, "size": size, "hole": kind, "ratio": float(hole.mean())}
         row.update({m: hole_scores(photo, r, hole) for m, r in results.items()})
+        if model.inpaint_generator.hole_fill == "pyramid":
+            row[PYRAMID] = hole_scores(photo, pyramid_fill_alone(photo, hole), hole)
         rows.append(row)
         scores = ", ".join(f"{METHOD_NAMES[m]} {row[m][0]:.1f}" for m in METHODS)
         caption = f"{name} {size}x{size}, {kind} hole {row['ratio']:.0%}: hole PSNR {scores} dB"
@@ -142,15 +157,16 @@ def score_table(rows):
     """Markdown table: mean hole PSNR / SSIM of each method at each test size."""
     from edgeconnect_tf.evaluate import METHOD_NAMES, METHODS
 
+    names = {**METHOD_NAMES, PYRAMID: "G2's pyramid fill alone"}
     sizes = sorted({r["size"] for r in rows})
     lines = ["| Method | " + " | ".join(f"PSNR {s}² | SSIM {s}²" for s in sizes) + " |"]
     lines.append("|---|" + "---:|---:|" * len(sizes))
-    for m in METHODS:
+    for m in [m for m in (*METHODS, PYRAMID) if m in rows[0]]:
         cells = []
         for s in sizes:
             values = np.array([r[m] for r in rows if r["size"] == s])
             cells += [f"{values[:, 0].mean():.2f}", f"{values[:, 1].mean():.3f}"]
-        lines.append(f"| {METHOD_NAMES[m]} | " + " | ".join(cells) + " |")
+        lines.append(f"| {names[m]} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -155,7 +155,7 @@ class EdgeConnect(keras.Model):
 
     def predict_image(self, image, edges, mask, training=False):
         """G2's raw output [B, H, W, 3] (see `image_ops.inpaint_generator_inputs`)."""
-        inputs = inpaint_generator_inputs(image, edges, mask)
+        inputs = inpaint_generator_inputs(image, edges, mask, self.inpaint_generator.hole_fill)
         return self.inpaint_generator(inputs, training=training)
 
     def inpaint(self, image, mask, edges=None, strategy="auto", reference=False, **kwargs):

@@ -206,6 +206,7 @@ class _Stage(_GANModel):
         gan_loss="nsgan",
         conv_mode="direct",
         adv_warmup_iters=0,
+        hole_fill="white",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -213,7 +214,14 @@ class _Stage(_GANModel):
         self.residual_blocks, self.filters, self.gan_loss = residual_blocks, filters, gan_loss
         self.adv_warmup_iters = int(adv_warmup_iters)
         self.generator, self.discriminator = _networks(
-            generator, discriminator, self.NETWORKS, residual_blocks, filters, gan_loss, conv_mode
+            generator,
+            discriminator,
+            self.NETWORKS,
+            residual_blocks=residual_blocks,
+            filters=filters,
+            gan_loss=gan_loss,
+            conv_mode=conv_mode,
+            hole_fill=hole_fill,
         )
 
     @property
@@ -384,7 +392,8 @@ class InpaintModel(_Stage):
 
     def predict_image(self, image, edges, mask, training=False):
         """G2's raw output [B, H, W, 3]; the same input assembly as inference."""
-        return self.generator(inpaint_generator_inputs(image, edges, mask), training=training)
+        inputs = inpaint_generator_inputs(image, edges, mask, self.generator.hole_fill)
+        return self.generator(inputs, training=training)
 
     def call(self, batch, training=False):
         """G2's raw output [B, H, W, 3] for a batch dict (image, edge, mask)."""
@@ -550,13 +559,13 @@ class EdgeInpaintModel(_GANModel):
         return cls(**_deserialize_networks(config, ("edge_model", "inpaint_model")))
 
 
-def _networks(generator, discriminator, names, residual_blocks, filters, gan_loss, conv_mode):
-    """(generator, discriminator), creating (weights.build_networks) those given as None;
-    a created generator computes in `conv_mode` (a given one keeps its own)."""
+def _networks(generator, discriminator, names, **settings):
+    """(generator, discriminator), creating those given as None with
+    `weights.build_networks(**settings)` (a given network keeps its own settings)."""
     given = dict(zip(names, (generator, discriminator), strict=True))
     missing = [name for name, net in given.items() if net is None]
     if missing:
-        given.update(make_networks(residual_blocks, filters, gan_loss, missing, conv_mode))
+        given.update(make_networks(names=tuple(missing), **settings))
     return given[names[0]], given[names[1]]
 
 

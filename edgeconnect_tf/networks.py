@@ -14,6 +14,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from edgeconnect_tf.config import HOLE_FILLS
 from edgeconnect_tf.conv_mode import check_conv_mode
 from edgeconnect_tf.layers import (
     InstanceNormalization,
@@ -165,18 +166,42 @@ class EdgeGenerator(_Generator):
 
 @keras.saving.register_keras_serializable(package="edgeconnect_tf")
 class InpaintGenerator(_Generator):
-    """G2: [masked RGB, edges] [B, H, W, 4] -> RGB [B, H, W, 3] in [0, 1] as (tanh + 1) / 2.
+    """G2: [filled RGB, edges] [B, H, W, 4] -> RGB [B, H, W, 3] in [0, 1].
 
     No spectral norm; every conv has a bias (reference: 10,774,595 parameters).
+    `hole_fill` says what G2 sees in the hole and how its output is read
+    (`image_ops.inpaint_generator_inputs` builds the input):
+      "white" (the authors'): the hole painted white; output (tanh + 1) / 2.
+      "pyramid": the hole filled by `image_ops.pyramid_fill`; output the fill
+        plus a correction tanh, clipped to [0, 1]. The colours then come from the
+        known pixels rather than from a guess G2 must learn: a white hole hides
+        how far the image lies from white from G2, whose first instance norm
+        removes it (bench/RESULTS.md, "`make demo`"). A fresh G2 outputs the
+        fill (its last conv starts at zero). For short runs on few photos
+        (`quickstart`); the published weights are "white".
     """
 
     input_channels = 4
 
-    def __init__(self, residual_blocks=8, filters=64, **kwargs):
+    def __init__(self, residual_blocks=8, filters=64, hole_fill="white", **kwargs):
+        if hole_fill not in HOLE_FILLS:
+            raise ValueError(f"hole_fill must be one of {HOLE_FILLS}, got {hole_fill!r}")
         super().__init__(3, residual_blocks, filters, False, **kwargs)
+        self.hole_fill = hole_fill
+        if hole_fill == "pyramid":  # a fresh G2 outputs its fill: the last conv starts at 0
+            self.decoder[-1].conv.kernel_initializer = keras.initializers.Zeros()
+
+    def call(self, x, training=False):
+        output = super().call(x, training=training)
+        if self.hole_fill == "white":
+            return output
+        return ops.clip(ops.cast(x[..., :3], "float32") + 2.0 * output - 1.0, 0.0, 1.0)
 
     def output_activation(self, logits):
         return (ops.tanh(logits) + 1.0) / 2.0
+
+    def get_config(self):
+        return {**super().get_config(), "hole_fill": self.hole_fill}
 
 
 @keras.saving.register_keras_serializable(package="edgeconnect_tf")

@@ -117,6 +117,7 @@ def build_model(config, model_type):
             content_loss_weight=config.content_loss_weight,
             style_loss_weight=config.style_loss_weight,
             adv_loss_weight=config.inpaint_adv_loss_weight,
+            hole_fill=config.hole_fill,
         )
 
     if model_type == "edge":
@@ -132,12 +133,16 @@ def load_pretrained(networks, directories, config):
     """Loads each network's weights from the last of `directories` holding its file.
 
     Returns dict name -> directory it came from. A directory whose generators
-    have another size than the config's is an error naming both.
+    have another size (or whose G2, when G2 is loaded, another `hole_fill`) than
+    the config's is an error naming both.
     """
     loaded = {}
     for directory in directories:
         meta = weights_lib.read_config(directory)
-        for key in ("residual_blocks", "filters"):
+        keys = ["residual_blocks", "filters"]
+        if "inpaint_generator" in networks:
+            keys.append("hole_fill")
+        for key in keys:
             if key in meta and meta[key] != getattr(config, key):
                 raise TrainError(
                     f"pretrained {directory} has {key}={meta[key]} but the config has "

@@ -43,7 +43,12 @@ INPUT_CHANNELS = {
 
 
 def build_networks(
-    residual_blocks=8, filters=64, gan_loss="nsgan", names=tuple(FILES), conv_mode="direct"
+    residual_blocks=8,
+    filters=64,
+    gan_loss="nsgan",
+    names=tuple(FILES),
+    conv_mode="direct",
+    hole_fill="white",
 ):
     """Fresh networks with their variables created (each called once on zeros).
 
@@ -57,7 +62,7 @@ def build_networks(
     size = {"residual_blocks": residual_blocks, "filters": filters, "conv_mode": conv_mode}
     make = {
         "edge_generator": lambda: EdgeGenerator(**size),
-        "inpaint_generator": lambda: InpaintGenerator(**size),
+        "inpaint_generator": lambda: InpaintGenerator(**size, hole_fill=hole_fill),
         "edge_discriminator": lambda: Discriminator(filters, use_sigmoid=use_sigmoid),
         "inpaint_discriminator": lambda: Discriminator(filters, use_sigmoid=use_sigmoid),
     }
@@ -82,6 +87,8 @@ def save_networks(directory, networks, **metadata):
     config = {"format": FORMAT_VERSION}
     if gen is not None:
         config.update(residual_blocks=gen.residual_blocks, filters=gen.filters)
+    if "inpaint_generator" in networks:
+        config.update(hole_fill=networks["inpaint_generator"].hole_fill)
     config.update(metadata)
     for key, net in networks.items():
         with atomic_path(os.path.join(directory, FILES[key])) as tmp:
@@ -117,7 +124,12 @@ def load_networks(directory, names=REQUIRED, gan_loss="nsgan", conv_mode="direct
     """
     config = read_config(directory)
     nets = build_networks(
-        config.get("residual_blocks", 8), config.get("filters", 64), gan_loss, names, conv_mode
+        config.get("residual_blocks", 8),
+        config.get("filters", 64),
+        gan_loss,
+        names,
+        conv_mode,
+        config.get("hole_fill", "white"),
     )
     for name in names:
         path = os.path.join(directory, FILES[name])

@@ -214,9 +214,10 @@ def test_gradient_flows_through_sigma_like_torch(transposed):
     [
         (lambda: EdgeGenerator(residual_blocks=1, filters=8), 3),
         (lambda: InpaintGenerator(residual_blocks=1, filters=8), 4),
+        (lambda: InpaintGenerator(residual_blocks=1, filters=8, hole_fill="pyramid"), 4),
         (lambda: Discriminator(filters=8, use_sigmoid=False), 2),
     ],
-    ids=["G1", "G2", "D"],
+    ids=["G1", "G2", "G2 pyramid", "D"],
 )
 def test_config_round_trip(make, channels, tmp_path):
     net = make()
@@ -235,3 +236,24 @@ def test_config_round_trip(make, channels, tmp_path):
     loaded = keras.models.load_model(path)
     for a, b in zip(tf.nest.flatten(y), tf.nest.flatten(loaded(x)), strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
+
+
+def test_pyramid_g2_adds_a_correction_to_its_input_fill(tmp_path):
+    """hole_fill="pyramid": the same weights' (tanh + 1) / 2 read as fill + 2·G2 − 1, clipped;
+    the setting survives rebuilt() and a weights directory."""
+    white = InpaintGenerator(residual_blocks=1, filters=8)
+    pyramid = InpaintGenerator(residual_blocks=1, filters=8, hole_fill="pyramid")
+    x = np.random.default_rng(1).random((2, 32, 32, 4), dtype=np.float32)
+    white(x), pyramid(x)
+    pyramid.set_weights(white.get_weights())
+    expected = np.clip(x[..., :3] + 2.0 * white(x).numpy() - 1.0, 0.0, 1.0)
+    np.testing.assert_allclose(pyramid(x).numpy(), expected, atol=1e-6)
+    assert 0 < np.mean((expected == 0) | (expected == 1)) < 1  # the clip is exercised
+    assert pyramid.rebuilt(conv_mode="graph").hole_fill == "pyramid"
+    nets = {"inpaint_generator": pyramid}
+    weights.save_networks(str(tmp_path), nets)
+    loaded, config = weights.load_networks(str(tmp_path), names=("inpaint_generator",))
+    assert config["hole_fill"] == "pyramid"
+    np.testing.assert_array_equal(loaded["inpaint_generator"](x).numpy(), pyramid(x).numpy())
+    with pytest.raises(ValueError, match="hole_fill must be one of"):
+        InpaintGenerator(residual_blocks=1, filters=8, hole_fill="telea")

@@ -181,3 +181,25 @@ def test_int8_export_warns_below_the_margin(model, model_path, tmp_path, monkeyp
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         tflite.export_tflite(model, path, SIZE, "int8", calibration=calibration, check=check)
+
+
+def test_pyramid_fill_model_exports_and_matches_tensorflow(tmp_path):
+    """A `hole_fill="pyramid"` G2 (the quickstart's) in a `.tflite` file: builtin ops only, the
+    same fill as TensorFlow's graph to float32 rounding."""
+    from edgeconnect_tf.edgeconnect import EdgeConnect
+
+    names = ("edge_generator", "inpaint_generator")
+    nets = build_networks(residual_blocks=1, filters=8, names=names, hole_fill="pyramid")
+    rng = np.random.default_rng(0)
+    g2 = nets["inpaint_generator"]  # its last conv starts at 0: give it a correction to add
+    g2.set_weights([rng.normal(0, 0.05, w.shape).astype(np.float32) for w in g2.get_weights()])
+    model = EdgeConnect(nets["edge_generator"], g2)
+    path = str(tmp_path / "pyramid.tflite")
+    tflite.export_tflite(model, path, SIZE)
+    image = _photo(SIZE, SIZE).astype(np.float32)[None] / 255
+    mask = np.zeros((1, SIZE, SIZE, 1), np.float32)
+    mask[:, 6:24, 4:20] = 1
+    got = TFLiteModel(path)({"image": image, "mask": mask})["inpainted"]
+    want = model({"image": image, "mask": mask})["inpainted"].numpy()
+    np.testing.assert_allclose(got, want, atol=1e-4)  # measured 5e-6
+    assert np.abs(want - image).max() > 0.05  # the hole is filled, not left as it was

@@ -307,3 +307,21 @@ def test_float16_on_a_cpu_trains_and_says_what_to_use_instead(images, tmp_path, 
     out = capsys.readouterr().out
     assert "mixed_float16 on a CPU" in out and "mixed_bfloat16" in out
     assert keras.config.dtype_policy().name == "float32"  # restored after the run
+
+
+def test_pretrained_weights_of_another_hole_fill_are_refused(tmp_path):
+    """A `pyramid` G2 reads its output as a correction to a fill; loading it into a `white`
+    run (or the reverse) would train a different function: one line names the key."""
+    from edgeconnect_tf.config import load_config
+    from edgeconnect_tf.train import TrainError, load_pretrained
+
+    sizes = dict(residual_blocks=1, filters=8)
+    names = ("inpaint_generator",)
+    saved = weights_lib.build_networks(**sizes, names=names, hole_fill="pyramid")
+    weights_lib.save_networks(str(tmp_path), saved)
+    config = load_config("quickstart", **sizes)
+    fresh = weights_lib.build_networks(**sizes, names=names, hole_fill="pyramid")
+    assert load_pretrained(fresh, [str(tmp_path)], config) == {"inpaint_generator": str(tmp_path)}
+    white = config.replace(hole_fill="white")
+    with pytest.raises(TrainError, match="hole_fill=pyramid but the config has hole_fill=white"):
+        load_pretrained(weights_lib.build_networks(**sizes, names=names), [str(tmp_path)], white)

@@ -81,9 +81,9 @@ def main():
     root = tempfile.mkdtemp()
     save_checkpoints(nets, os.path.join(root, "ckpt"), names=names)
     convert.convert_checkpoints(os.path.join(root, "ckpt"), os.path.join(root, "weights"))
-    modes = {"direct": False, "graph": "graph"}
-    models = {k: EdgeConnect.from_pretrained(os.path.join(root, "weights"), winograd=v)
-              for k, v in modes.items()}  # fmt: skip
+    modes = ("direct", "graph")
+    models = {k: EdgeConnect.from_pretrained(os.path.join(root, "weights"), conv_mode=k)
+              for k in modes}  # fmt: skip
     g1, g2 = (copy.deepcopy(nets[k]).eval() for k in names)
     print(f"ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA', '(native)')}")
     print("| photo | size | path | conv | identical | identical (hole) | max levels |")

@@ -81,6 +81,7 @@ def tf_train(
     policy=None,
     repeat=3,
     max_seconds=120.0,
+    conv_mode=None,
 ):
     """Seconds per `train_step` of our model for `stage` (median of `repeat` after 1 warm-up).
 
@@ -88,6 +89,7 @@ def tf_train(
     that name (residual blocks through `edgeconnect_tf.winograd`, Winograd
     forward and backward, each block its own XLA cluster or inside the step's).
     `policy`: a Keras dtype policy to set first (e.g. "mixed_bfloat16").
+    `conv_mode`: the config key, if given (else "xla" if `winograd` else "direct").
     """
     import keras
     import tensorflow as tf
@@ -97,7 +99,7 @@ def tf_train(
     from edgeconnect_tf.models import EdgeInpaintModel, EdgeModel, InpaintModel
 
     keras.utils.set_random_seed(SEED)
-    conv_mode = "xla" if winograd else "direct"  # as the training config's conv_mode
+    conv_mode = conv_mode or ("xla" if winograd else "direct")  # the training config's key
     net = {"residual_blocks": residual_blocks, "filters": filters, "conv_mode": conv_mode}
     if stage == "edge":
         model = EdgeModel(**net)
@@ -124,7 +126,7 @@ def tf_train(
     timing = measure(step, warmup=1, repeat=repeat, max_seconds=max_seconds)
     return {
         "framework": "tensorflow",
-        "variant": ("winograd_" if winograd else "")
+        "variant": ("winograd_" if conv_mode != "direct" else "")
         + ("xla" if jit else "function")
         + (f"_{policy}" if policy and policy != "float32" else ""),
         "stage": stage,

@@ -189,7 +189,9 @@ class Config:
         "default (one device), mirrored (all local GPUs), multi_worker (hosts from TF_CONFIG)",
         STRATEGIES,
     )
-    mixed_precision: str = _field("none", "Keras mixed-precision policy", MIXED_PRECISION)
+    mixed_precision: str = _field(
+        "none", "Keras mixed-precision policy (mixed_float16: GPUs only)", MIXED_PRECISION
+    )
     jit_compile: bool = _field(False, "compile the train step with XLA")
     conv_mode: str = _field(
         "direct",

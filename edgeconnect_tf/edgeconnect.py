@@ -41,8 +41,9 @@ class EdgeConnect(keras.Model):
     `inpaint(..., reference=True)`, `--reference` on the command line) is the
     authors' `test()`, which produced their released results and the paper's
     published numbers: G2 sees G1's raw edge map over the whole image, at the
-    image's native size, and `inpaint` truncates the result to uint8 as
-    `(x · 255).int()` does. Use it to reproduce the paper; drawn edges are not
+    image's native size, Canny runs in float64 on the image's 8-bit levels (as
+    skimage on their uint8 files), and `inpaint` truncates the result to uint8
+    as `(x · 255).int()` does. Use it to reproduce the paper; drawn edges are not
     part of it.
 
     `conv_mode` says how the generators compute their convolutions, same
@@ -219,7 +220,11 @@ class EdgeConnect(keras.Model):
         padded_image, (h, w) = pad_to_multiple(image)
         padded_mask, _ = pad_to_multiple(mask)
         gray = rgb_to_gray(padded_image)
-        known_edges = canny(gray, sigma=self.sigma, mask=1.0 - padded_mask)
+        known_edges = canny(
+            _reference_gray(padded_image) if reference else gray,
+            sigma=self.sigma,
+            mask=1.0 - padded_mask,
+        )
         if drawn is None:
             hole_edges = self.predict_edges(gray, known_edges, padded_mask, training=training)
         else:
@@ -242,6 +247,16 @@ class EdgeConnect(keras.Model):
             "filters": self.filters,
             "conv_mode": self.conv_mode,
         }
+
+
+def _reference_gray(image):
+    """[B, H, W, 1] float64 gray of an 8-bit image, as skimage's rgb2gray of the authors' uint8.
+
+    Their Canny runs in float64; in float32 a magnitude within rounding of a
+    threshold can flip one edge pixel, and G1's whole output with it.
+    """
+    levels = tf.round(tf.cast(image, tf.float64) * 255.0)
+    return rgb_to_gray(levels / 255.0)
 
 
 def _in_mode(generator, conv_mode):

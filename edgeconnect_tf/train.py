@@ -269,9 +269,9 @@ def train(
     # MultiWorkerMirroredStrategy must exist before any other TensorFlow op runs.
     strategy = strategy or make_strategy(config.strategy)
     chief = is_chief(strategy)
+    if not tf.config.list_logical_devices("GPU"):
+        check_cpu_switches(config)
     keras.utils.set_random_seed(config.seed)
-    if config.mixed_precision == "mixed_float16" and not tf.config.list_logical_devices("GPU"):
-        _say(chief, CPU_FLOAT16_WARNING)
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(
         "float32" if config.mixed_precision == "none" else config.mixed_precision
@@ -418,11 +418,55 @@ def _fit(config, model, strategy, chief, step, train_ds, val_ds, callbacks):
     return {k: v[-1] for k, v in history.history.items() if v}
 
 
-CPU_FLOAT16_WARNING = (
-    "warning: mixed_precision mixed_float16 on a CPU: TensorFlow has no fast float16 "
-    "kernels there (a full-size step takes about 5x float32's, bench/RESULTS.md); use "
-    "mixed_bfloat16 on a CPU with AVX-512 BF16, or none"
-)
+def check_cpu_switches(config):
+    """Refuses, before any work, the switches that cannot start a run on a CPU in time.
+
+    Measured at full size (8 blocks, 64 filters, 256², batches 2 and 8) on 2 cores
+    (bench/RESULTS.md, "Training switches"): every other combination of jit_compile,
+    conv_mode and mixed_precision takes its first step within 2 minutes. Call it only
+    without a GPU.
+
+    Raises:
+        ConfigError: one line saying why and what to use instead.
+    """
+    if config.mixed_precision == "mixed_float16":
+        raise ConfigError(
+            "mixed_precision mixed_float16 needs a GPU: TensorFlow has no fast float16 CPU "
+            "kernels (a full-size step takes 5.5x float32's). Use mixed_bfloat16 (CPUs with "
+            "AVX-512) or none"
+        )
+    if config.mixed_precision == "mixed_bfloat16" and not onednn_runs_bfloat16():
+        raise ConfigError(
+            "mixed_precision mixed_bfloat16 on this CPU: TensorFlow's fast (oneDNN) bfloat16 "
+            "kernels need AVX-512 and oneDNN on (TF_ENABLE_ONEDNN_OPTS); its fallback makes a "
+            "full-size step about 11x float32's. Use none"
+        )
+    if config.model == "joint" and config.jit_compile and config.conv_mode == "xla":
+        raise ConfigError(
+            "jit_compile with conv_mode xla for the joint stage on a CPU: XLA compiles G1, G2 "
+            "and D2 with the Winograd blocks as one program for about 3 minutes at batch 8, "
+            "for a step no faster than without it. Use conv_mode graph with jit_compile, or "
+            "jit_compile: false with conv_mode xla (the fastest CPU step)"
+        )
+
+
+def onednn_runs_bfloat16():
+    """Whether TensorFlow runs this CPU's bfloat16 convolutions with oneDNN.
+
+    TensorFlow enables them on AVX-512 (or AVX-NE-CONVERT) CPUs with oneDNN on; elsewhere
+    it falls back to Eigen's bfloat16 kernels (a full-size step 10.7x float32's measured
+    with `TF_ENABLE_ONEDNN_OPTS=0`, bench/RESULTS.md). True when TensorFlow cannot say.
+    """
+    try:
+        from tensorflow.python.util import _pywrap_util_port, _pywrap_utils
+
+        bfloat16 = tf.bfloat16.as_datatype_enum
+        return bool(
+            _pywrap_util_port.IsMklEnabled()
+            and _pywrap_utils.IsDataTypeSupportedByOneDNNOnThisCPU(bfloat16)
+        )
+    except (ImportError, AttributeError):  # private API: gone in another TensorFlow
+        return True
 
 
 def _say(chief, message):

@@ -70,6 +70,17 @@ def test_matches_skimage_on_photos(sigma, masked):
         assert ours[:, ~mask].sum() == 0
 
 
+@pytest.mark.parametrize("tensor_sigma", [False, True])
+def test_float64_gray_gives_skimage_float64_edges_exactly(tensor_sigma):
+    # skimage computes in float64; so does canny for a float64 gray (the reference path).
+    photos = _photos()
+    mask = np.broadcast_to(_valid_mask()[None, ..., None], photos.shape + (1,))
+    sigma = tf.constant([2.0] * 4) if tensor_sigma else 2.0
+    ours = canny(tf.constant(photos[..., None], tf.float64), sigma, mask=mask).numpy()
+    assert ours.dtype == np.float32
+    np.testing.assert_array_equal(ours[..., 0] > 0.5, _skimage(photos, [2.0] * 4, _valid_mask()))
+
+
 def test_tensor_sigma_per_image_matches_skimage():
     photos = _photos()
     sigmas = [1.0, 1.5, 2.7, 4.0]

@@ -13,12 +13,13 @@ import pytest
 import tensorflow as tf
 import torch
 import torch_reference as tr
-from skimage import data, feature, transform
+from skimage import color, data, feature, transform
 from test_convert import make_reference, save_checkpoints
 from torch.nn.utils.spectral_norm import SpectralNorm
 
 from edgeconnect_tf import convert, losses, weights
-from edgeconnect_tf.edgeconnect import EdgeConnect
+from edgeconnect_tf.canny import canny
+from edgeconnect_tf.edgeconnect import EdgeConnect, _reference_gray
 from edgeconnect_tf.inpaint import InpaintError, inpaint
 from edgeconnect_tf.models import EdgeModel, InpaintModel
 from edgeconnect_tf.optimizers import TorchAdam
@@ -305,6 +306,36 @@ def test_reference_gives_the_authors_test_pixels(converted, model):
     # The default (composite) path is another picture: the test can tell them apart.
     default, _ = inpaint(model, image, hole, strategy="full")
     assert np.abs(default.astype(int) - theirs)[hole].max() > 5
+
+
+def coffee_and_hole(size=256):
+    """skimage's coffee at size², a disc and a strip hole: the case where one edge pixel
+    of a float32 Canny differs from the authors' float64 one (bench.reference_agreement)."""
+    image = np.round(transform.resize(data.coffee(), (size, size)) * 255).astype(np.uint8)
+    rows, cols = np.mgrid[:size, :size]
+    hole = (rows - 0.4 * size) ** 2 + (cols - 0.55 * size) ** 2 < (0.22 * size) ** 2
+    hole[size // 2 :, size // 10 : size // 10 + size // 16] = True
+    return image, hole
+
+
+def test_reference_canny_is_the_authors_float64_canny(converted, model):
+    nets, _, _ = converted
+    image, hole = coffee_and_hole()
+    gray = color.rgb2gray(image)  # float64, as their dataset
+    theirs = feature.canny(gray, sigma=2.0, low_threshold=0.1, high_threshold=0.2, mask=~hole)
+    as_float32 = feature.canny(gray.astype(np.float32), 2.0, 0.1, 0.2, mask=~hole)
+    assert np.sum(as_float32 != theirs) >= 1, "the photo no longer tells float32 from float64"
+    # The reference path's Canny input: the 8-bit levels in float64, as skimage's.
+    ours_gray = _reference_gray(tf.constant(image[None] / 255.0, tf.float32))
+    np.testing.assert_allclose(ours_gray[0, ..., 0], gray, rtol=0, atol=1e-15)
+    edges = canny(ours_gray, sigma=2.0, mask=(~hole)[None, ..., None])
+    np.testing.assert_array_equal(edges[0, ..., 0].numpy() > 0.5, theirs)
+    # And the whole test(): one flipped edge pixel moved most of the hole before.
+    want = tr.reference_test(nets["edge_generator"], nets["inpaint_generator"], image, hole)
+    ours, _ = inpaint(model, image, hole, reference=True)
+    diff = np.abs(ours.astype(int) - want)
+    print(f"coffee 256²: max {diff.max()} level(s), {np.mean(diff == 0):.4%} identical")
+    assert diff.max() <= 1 and np.mean(diff == 0) >= 0.9995  # float32 Canny: 99.64 %
 
 
 def test_reference_truncates_and_runs_at_native_size(model, monkeypatch):

@@ -14,12 +14,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from edgeconnect_tf import train as train_lib
 from edgeconnect_tf import weights as weights_lib
 from edgeconnect_tf.cli import build_parser
 from edgeconnect_tf.cli import main as cli_main
 from edgeconnect_tf.cli.train import config_from_args
-from edgeconnect_tf.config import Config
-from edgeconnect_tf.train import make_datasets, train
+from edgeconnect_tf.config import Config, ConfigError
+from edgeconnect_tf.train import check_cpu_switches, make_datasets, train
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir))
 TINY = [
@@ -298,15 +299,46 @@ def test_conv_mode_key_builds_the_generators_in_that_mode(images, tmp_path):
     assert np.isfinite(result.logs["d1"]) and np.isfinite(result.logs["g1"])
 
 
-def test_float16_on_a_cpu_trains_and_says_what_to_use_instead(images, tmp_path, capsys):
-    """mixed_float16 has no fast CPU kernels (5x float32's step at full size): the run
-    goes on, after one line naming the switch and the alternatives."""
-    cfg = _config(images, tmp_path / "w", "--max_iters", "1", "--mixed_precision", "mixed_float16")
-    result = train(cfg, "edge")
-    assert result.step == 1 and np.isfinite(result.logs["d1"])
-    out = capsys.readouterr().out
-    assert "mixed_float16 on a CPU" in out and "mixed_bfloat16" in out
-    assert keras.config.dtype_policy().name == "float32"  # restored after the run
+@pytest.mark.parametrize(
+    "model, switches, says",
+    [
+        ("edge", ["--mixed_precision", "mixed_float16"], "mixed_float16 needs a GPU.*bfloat16"),
+        ("joint", ["--jit_compile", "true", "--conv_mode", "xla"], "xla for the joint.*graph"),
+    ],
+)
+def test_switches_that_cannot_start_on_a_cpu_are_refused_up_front(
+    images, tmp_path, model, switches, says
+):
+    """A full-size first step would take minutes (float16: 5.5x float32's steps; joint with
+    jit_compile + xla blocks: ~3 min of compile): one line, before anything is written."""
+    assert not tf.config.list_logical_devices("GPU")
+    cfg = _config(images, tmp_path / "w", "--max_iters", "1", *switches)
+    with pytest.raises(ConfigError, match=says) as e:
+        train(cfg, model)
+    assert "\n" not in str(e.value)
+    assert not (tmp_path / "w").exists()
+
+
+def test_bfloat16_is_refused_where_tensorflow_has_no_fast_kernels(images, tmp_path, monkeypatch):
+    cfg = _config(images, tmp_path / "w", "--mixed_precision", "mixed_bfloat16")
+    # TensorFlow's rule (oneDNN on, AVX-512 or AVX-NE-CONVERT) against this CPU's flags.
+    with open("/proc/cpuinfo") as f:
+        flags = set(f.read().split())
+    expected = bool(flags & {"avx512f", "avx_ne_convert"})
+    expected = expected and os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") != "0"
+    assert train_lib.onednn_runs_bfloat16() == expected
+    monkeypatch.setattr(train_lib, "onednn_runs_bfloat16", lambda: False)  # an AVX2 CPU
+    with pytest.raises(ConfigError, match="mixed_bfloat16 on this CPU.*AVX-512.*Use none"):
+        train(cfg, "edge")
+    assert not (tmp_path / "w").exists()
+
+
+def test_the_other_cpu_switches_are_not_refused(images, tmp_path):
+    cfg = _config(images, tmp_path / "w", "--conv_mode", "xla", "--jit_compile", "true")
+    check_cpu_switches(cfg.replace(model="edge"))  # jit_compile + xla: other stages start
+    check_cpu_switches(cfg.replace(model="joint", jit_compile=False))
+    check_cpu_switches(cfg.replace(model="joint", conv_mode="direct"))
+    check_cpu_switches(cfg.replace(model="joint", conv_mode="graph"))
 
 
 def test_pretrained_weights_of_another_hole_fill_are_refused(tmp_path):

@@ -24,17 +24,20 @@ def edge_generator_inputs(gray, edges, mask):
 
 
 PYRAMID_LEVELS = 12  # halvings: a 4096-px side reaches one pixel
+PYRAMID_SMOOTHING = 10  # relaxation steps per level (bench/RESULTS.md, "`make demo`")
 
 
-def pyramid_fill(image, mask, levels=PYRAMID_LEVELS):
+def pyramid_fill(image, mask, levels=PYRAMID_LEVELS, smoothing=PYRAMID_SMOOTHING):
     """The hole filled from the known pixels by push-pull: [B, H, W, C] float32.
 
     Push: `levels` times, 2×2 averages of the known pixels (SAME pooling: odd
     sides round up), each cell weighted by how much of it is known. Pull:
     from the coarsest level down, a cell with no known pixel takes the
-    bilinear upsampling of the level below it. Known pixels come back unchanged;
-    hole values are averages of known ones. A smooth, edge-blind fill (like
-    OpenCV's Telea, and as cheap as a few poolings).
+    bilinear upsampling of the level below it, then `smoothing` times the mean
+    of its 3×3 neighbourhood (edge-replicated borders): Jacobi steps towards the
+    smooth membrane through the known cells, coarse to fine. Known pixels come
+    back unchanged; hole values are averages of known ones. A smooth, edge-blind
+    fill (like OpenCV's Telea) for a few poolings per level.
 
     image: [B, H, W, C] float; mask: [B, H, W, 1], 1 = hole.
     """
@@ -50,7 +53,11 @@ def pyramid_fill(image, mask, levels=PYRAMID_LEVELS):
     fill = mean(sums[-1], weights[-1])
     for total, weight in zip(reversed(sums[:-1]), reversed(weights[:-1]), strict=True):
         coarse = tf.image.resize(fill, tf.shape(total)[1:3], "bilinear")
-        fill = tf.where(weight > 0, mean(total, weight), coarse)
+        known_cell = tf.broadcast_to(weight > 0, tf.shape(total))
+        fill = tf.where(known_cell, mean(total, weight), coarse)
+        for _ in range(smoothing):
+            padded = tf.pad(fill, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="SYMMETRIC")
+            fill = tf.where(known_cell, fill, tf.nn.avg_pool2d(padded, 3, 1, "VALID"))
     return fill
 
 

@@ -5,18 +5,20 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from edgeconnect_tf.image_ops import inpaint_generator_inputs, pyramid_fill
+from edgeconnect_tf.image_ops import PYRAMID_SMOOTHING, inpaint_generator_inputs, pyramid_fill
 
 
-def _numpy_push_pull(image, known):
+def _numpy_push_pull(image, known, smoothing=PYRAMID_SMOOTHING):
     """Push-pull written from its definition: a cell of each coarser level holds the sum of
     the known pixels under it and their count; the fill at a level is sum / count where the
     count is positive, else the 2× bilinear upsampling (half-pixel centres) of the coarser
-    level's fill. image [H, W, C] float64, known [H, W] bool, H and W powers of two."""
-    return _fill_level(image * known[..., None], known[..., None].astype(np.float64))
+    level's fill, then `smoothing` times the mean of its 3×3 neighbours and itself (borders
+    mirrored). image [H, W, C] float64, known [H, W] bool, H and W powers of two."""
+    total, count = image * known[..., None], known[..., None].astype(np.float64)
+    return _fill_level(total, count, smoothing)
 
 
-def _fill_level(total, count):
+def _fill_level(total, count, smoothing):
     mean = np.where(count > 0, total / np.maximum(count, 1e-300), 0.0)
     if total.shape[0] == 1 and total.shape[1] == 1:
         return mean
@@ -26,10 +28,16 @@ def _fill_level(total, count):
     def blocks(x):
         return x.reshape(h, fy, w, fx, -1).sum(axis=(1, 3))
 
-    coarse = _fill_level(blocks(total), blocks(count))
+    coarse = _fill_level(blocks(total), blocks(count), smoothing)
     size = (total.shape[1], total.shape[0])
     up = cv2.resize(coarse, size, interpolation=cv2.INTER_LINEAR).reshape(mean.shape)
-    return np.where(count > 0, mean, up)
+    fill = np.where(count > 0, mean, up)
+    height, width = fill.shape[:2]
+    for _ in range(smoothing):
+        padded = np.pad(fill, ((1, 1), (1, 1), (0, 0)), mode="symmetric")
+        shifts = [padded[i : i + height, j : j + width] for i in range(3) for j in range(3)]
+        fill = np.where(count > 0, fill, np.mean(shifts, axis=0))
+    return fill
 
 
 def _case(seed, h=64, w=32, hole=(10, 40, 4, 28)):
@@ -43,12 +51,16 @@ def _case(seed, h=64, w=32, hole=(10, 40, 4, 28)):
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_pyramid_fill_matches_numpy_push_pull(seed):
+@pytest.mark.parametrize("smoothing", [0, PYRAMID_SMOOTHING])
+def test_pyramid_fill_matches_numpy_push_pull(seed, smoothing):
     image, mask = _case(seed)
-    expected = _numpy_push_pull(image, ~mask)
-    got = pyramid_fill(image[None].astype(np.float32), mask[None, ..., None].astype(np.float32))
+    expected = _numpy_push_pull(image, ~mask, smoothing)
+    x, m = image[None].astype(np.float32), mask[None, ..., None].astype(np.float32)
+    got = pyramid_fill(x, m, smoothing=smoothing).numpy()[0]
     # float32 sums of up to 64·32 values in [0, 1]: a few ulps of 1.
-    np.testing.assert_allclose(got.numpy()[0], expected, atol=2e-6)
+    np.testing.assert_allclose(got, expected, atol=2e-6)
+    if smoothing:  # the relaxation changes the hole (the test tells the two apply)
+        assert np.abs(got - _numpy_push_pull(image, ~mask, 0))[mask].max() > 0.01
 
 
 def test_pyramid_fill_keeps_known_pixels_and_stays_within_their_range():

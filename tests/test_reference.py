@@ -17,6 +17,7 @@ from skimage import color, data, feature, transform
 from test_convert import make_reference, save_checkpoints
 from torch.nn.utils.spectral_norm import SpectralNorm
 
+from bench.reference_agreement import photo_and_hole as agreement_case
 from edgeconnect_tf import convert, losses, weights
 from edgeconnect_tf.canny import canny
 from edgeconnect_tf.edgeconnect import EdgeConnect, _reference_gray
@@ -308,19 +309,11 @@ def test_reference_gives_the_authors_test_pixels(converted, model):
     assert np.abs(default.astype(int) - theirs)[hole].max() > 5
 
 
-def coffee_and_hole(size=256):
-    """skimage's coffee at size², a disc and a strip hole: the case where one edge pixel
-    of a float32 Canny differs from the authors' float64 one (bench.reference_agreement)."""
-    image = np.round(transform.resize(data.coffee(), (size, size)) * 255).astype(np.uint8)
-    rows, cols = np.mgrid[:size, :size]
-    hole = (rows - 0.4 * size) ** 2 + (cols - 0.55 * size) ** 2 < (0.22 * size) ** 2
-    hole[size // 2 :, size // 10 : size // 10 + size // 16] = True
-    return image, hole
-
-
 def test_reference_canny_is_the_authors_float64_canny(converted, model):
+    # bench.reference_agreement's coffee at 256²: one of its float32 Canny's edge pixels
+    # differs from the authors' float64 map.
     nets, _, _ = converted
-    image, hole = coffee_and_hole()
+    image, hole = agreement_case("coffee", 256, 256)
     gray = color.rgb2gray(image)  # float64, as their dataset
     theirs = feature.canny(gray, sigma=2.0, low_threshold=0.1, high_threshold=0.2, mask=~hole)
     as_float32 = feature.canny(gray.astype(np.float32), 2.0, 0.1, 0.2, mask=~hole)

@@ -13,6 +13,14 @@ the two are timed in alternating blocks, so a shared machine's load falls on bot
 is Debian's (`/usr/bin/chromium`), driven by Playwright; the case is skipped without it.
 
     python -m bench.browser --size 256 --repeat 5 [--quantize float16]
+    python -m bench.browser --size 256 --probe convs|matmuls   # the kernels alone, below
+
+`--probe` times a file with no EdgeConnect in it, behind the same `inpaint` signature
+(image, mask -> inpainted, edges = the mask): at EdgeConnect's residual-block shape (size/4,
+256 channels), `PROBE_CONVS` 3×3 convolutions (CONV_2D) or the same MACs as 1×1 matrix
+products (FULLY_CONNECTED: XNNPACK's plain matrix-product kernel). Each is one kind of
+kernel and nothing else, so its page / Python ratio is what WebAssembly costs that kernel
+against the native build on this CPU.
 """
 
 import os
@@ -23,8 +31,11 @@ import tempfile
 import threading
 import time
 
+import numpy as np
+
 from bench.common import edgeconnect_macs
 
+PROBE_CONVS = 8  # 3×3 convolutions 256 -> 256 in `--probe convs` (×9 products in matmuls)
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
 
 
@@ -47,12 +58,72 @@ def _serve_page():
     return f"http://127.0.0.1:{port}", server
 
 
+def export_probe(path, size, kind, filters=256, convs=PROBE_CONVS):
+    """Writes a `--probe` file (module docstring) to `path`; returns its MACs.
+
+    Both kinds work at EdgeConnect's residual-block shape, size/4 × size/4 × `filters`
+    (`space_to_depth` in, `depth_to_space` out) and do the same MACs: `convs` 3×3
+    convolutions (CONV_2D), or 9·`convs` 1×1 ones written as matrix products
+    (FULLY_CONNECTED). Weights are constants (He-scaled noise), as in an exported model,
+    so XNNPACK takes every one of those operations."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    side = size // 4
+
+    def weights(*shape):
+        fan_in = np.prod(shape[:-1])
+        return tf.constant(rng.normal(0, np.sqrt(2 / fan_in), shape).astype("float32"))
+
+    if kind == "convs":
+        kernels = [weights(3, 3, 64, filters)]
+        kernels += [weights(3, 3, filters, filters) for _ in range(convs)]
+    else:
+        kernels = [weights(64, filters)] + [weights(filters, filters) for _ in range(9 * convs)]
+    head = weights(filters, 48)
+
+    def layer(x, kernel):
+        if kind == "convs":
+            return tf.nn.relu(tf.nn.conv2d(x, kernel, 1, "SAME"))
+        return tf.nn.relu(tf.matmul(x, kernel))
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([1, size, size, 3], tf.float32, "image"),
+            tf.TensorSpec([1, size, size, 1], tf.float32, "mask"),
+        ]
+    )
+    def inpaint(image, mask):
+        x = tf.nn.space_to_depth(tf.concat([image, mask], -1), 4)
+        if kind != "convs":
+            x = tf.reshape(x, [side * side, 64])
+        for kernel in kernels:
+            x = layer(x, kernel)
+        x = tf.reshape(tf.matmul(tf.reshape(x, [-1, filters]), head), [1, side, side, 48])
+        return {"inpainted": tf.nn.depth_to_space(x, 4), "edges": mask}
+
+    saved = path + ".savedmodel"
+    tf.saved_model.save(tf.Module(), saved, signatures={"inpaint": inpaint})
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved, signature_keys=["inpaint"])
+    with open(path, "wb") as f:
+        f.write(converter.convert())
+    return side * side * 9 * filters * filters * convs
+
+
 def browser_inference(
-    size, residual_blocks=8, filters=64, repeat=5, quantize="none", rounds=3, conv_mode=None
+    size,
+    residual_blocks=8,
+    filters=64,
+    repeat=5,
+    quantize="none",
+    rounds=3,
+    conv_mode=None,
+    probe=None,
 ):
     """Median seconds of one in-page `inpaint` call at size×size and of the Python
     interpreter's on the same file and thread count; `rounds` alternating blocks of `repeat`.
-    `conv_mode`: the export's convolution form (None: `export_tflite`'s default)."""
+    `conv_mode`: the export's convolution form (None: `export_tflite`'s default);
+    `probe`: "convs" or "matmuls" times that kernel probe instead (module docstring)."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         return {"skipped": "no system Chromium (apt-get install chromium)"}
@@ -64,9 +135,14 @@ def browser_inference(
     from edgeconnect_tf.deploy.tflite import export_tflite
 
     folder = tempfile.mkdtemp(prefix="bench_browser_")
-    path = os.path.join(folder, f"edgeconnect_{size}_{quantize}.tflite")
-    model = _edgeconnect(residual_blocks, filters)
-    export_tflite(model, path, size=size, quantize=quantize, conv_mode=conv_mode)
+    if probe:
+        path = os.path.join(folder, f"probe_{probe}_{size}.tflite")
+        macs = export_probe(path, size, probe)
+    else:
+        path = os.path.join(folder, f"edgeconnect_{size}_{quantize}.tflite")
+        model = _edgeconnect(residual_blocks, filters)
+        export_tflite(model, path, size=size, quantize=quantize, conv_mode=conv_mode)
+        macs = edgeconnect_macs(size, residual_blocks, filters)
     image, mask = photo_inputs(size)
     url, server = _serve_page()
     page_times, python_times = [], []
@@ -77,7 +153,13 @@ def browser_inference(
             page.goto(url + "/")
             t0 = time.perf_counter()
             page.set_input_files("#model-file", path)
-            page.wait_for_function("window.ondevice && ondevice.ready()", timeout=600_000)
+            page.wait_for_function(
+                "window.ondevice && (ondevice.ready() || !document.getElementById("
+                "'model-error').hidden)",
+                timeout=600_000,
+            )
+            if not page.evaluate("ondevice.ready()"):
+                raise RuntimeError(f"the page refused {path}: {page.inner_text('#model-error')}")
             load_seconds = time.perf_counter() - t0
             info = page.evaluate("ondevice.info()")
             runtime = page.evaluate("ondevice.runtime()")
@@ -103,6 +185,7 @@ def browser_inference(
     return {
         "framework": "litert.js",
         "variant": runtime["variant"],
+        "file": f"probe: {probe}" if probe else "edgeconnect",
         "quantize": quantize,
         "conv_mode": conv_mode,
         "size": size,
@@ -117,7 +200,7 @@ def browser_inference(
         "first_call_seconds": first,
         "threads": info["threads"],
         "isolated": info["isolated"],
-        "macs": edgeconnect_macs(size, residual_blocks, filters),
+        "macs": macs,
         "file_mib": os.path.getsize(path) / 2**20,
     }
 
@@ -134,6 +217,11 @@ def main(argv=None):
     parser.add_argument(
         "--conv-mode", choices=["graph", "direct"], help="convolution form (default: the export's)"
     )
+    parser.add_argument(
+        "--probe",
+        choices=["convs", "matmuls"],
+        help="time a plain convolution / matrix-product stack (module docstring)",
+    )
     args = parser.parse_args(argv)
     result = browser_inference(
         args.size,
@@ -141,6 +229,7 @@ def main(argv=None):
         rounds=args.rounds,
         quantize=args.quantize,
         conv_mode=args.conv_mode,
+        probe=args.probe,
     )
     print(json.dumps(result, indent=1))
 

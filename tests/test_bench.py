@@ -98,3 +98,34 @@ def test_isa_classes_add_an_avx2_child_on_avx512_cpus(monkeypatch):
     assert forms.AVX2_ENV["ONEDNN_MAX_CPU_ISA"] == "AVX2"
     monkeypatch.setattr(forms, "cpu_flags", lambda: ["avx2", "fma"])
     assert forms.isa_classes() == [("avx2", {})]
+
+
+@pytest.mark.parametrize("kind, op", [("convs", "CONV_2D"), ("matmuls", "FULLY_CONNECTED")])
+def test_kernel_probe_is_one_kind_of_op_with_the_stated_macs(tmp_path, kind, op):
+    """`bench.browser`'s probe files: the `inpaint` signature the page opens (edges = the
+    mask), and the filters -> filters stack's MACs, counted from the file's weight shapes,
+    equal to what the bench reports (the same for both kinds)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from bench.browser import export_probe
+
+    path = str(tmp_path / f"{kind}.tflite")
+    size, filters, convs = 32, 8, 2
+    macs = export_probe(path, size, kind, filters=filters, convs=convs)
+    assert macs == (size // 4) ** 2 * 9 * filters * filters * convs
+    interpreter = Interpreter(model_path=path)
+    mask = (np.random.default_rng(0).uniform(size=(1, size, size, 1)) > 0.5).astype("float32")
+    out = interpreter.get_signature_runner("inpaint")(
+        image=np.zeros((1, size, size, 3), "float32"), mask=mask
+    )
+    np.testing.assert_array_equal(out["edges"], mask)
+    assert out["inpainted"].shape == (1, size, size, 3)
+    tensors = {t["index"]: t["shape"] for t in interpreter.get_tensor_details()}
+    counted = 0
+    for detail in interpreter._get_ops_details():
+        if detail["op_name"] in ("CONV_2D", "FULLY_CONNECTED"):
+            weights, output = tensors[detail["inputs"][1]], tensors[detail["outputs"][0]]
+            if weights[0] == weights[-1] == filters:  # the stack, not the stem or the head
+                assert detail["op_name"] == op
+                counted += int(np.prod(output[:-1])) * int(np.prod(weights))
+    assert counted == macs

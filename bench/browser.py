@@ -2,15 +2,15 @@
 the Python LiteRT interpreter on the same file, thread count and machine, in the same run.
 
 One case, run in its own process by `bench.common.run_case` (or `python -m bench.browser`):
-random full-size networks exported with `export_tflite` at size×size (float32, or
-`--quantize float16|dynamic`), the editor page served cross-origin isolated by
-`serving.app.create_static_app` (so LiteRT.js loads its threaded WebAssembly build in the page's
-inference worker), the model opened in the page and timed there (`ondevice.time`: tensors
-in, `model.run`, outputs read back, inside the worker) on the same photo and hole as the
-Python case (`bench.export.photo_inputs`). The Python interpreter (XNNPACK, as many threads
-as the page: hardwareConcurrency - 1, at most 4) runs the same file in this process;
-the two are timed in alternating blocks, so a shared machine's load falls on both. Chromium
-is Debian's (`/usr/bin/chromium`), driven by Playwright; the case is skipped without it.
+random full-size networks exported with `export_tflite` at size×size (float32, or `--quantize
+float16|dynamic|int8`; int8 calibrated on the timed photo), the editor page served cross-origin
+isolated by `serving.app.create_static_app` (so LiteRT.js loads its threaded WebAssembly build
+in the page's inference worker), the model opened in the page and timed there (`ondevice.time`:
+tensors in, `model.run`, outputs read back, inside the worker) on the same photo and hole as
+the Python case (`bench.export.photo_inputs`). The Python interpreter (XNNPACK, as many threads
+as the page: hardwareConcurrency - 1, at most 4) runs the same file in this process; the two
+are timed in alternating blocks, so a shared machine's load falls on both. Chromium is Debian's
+(`/usr/bin/chromium`), driven by Playwright; the case is skipped without it.
 
     python -m bench.browser --size 256 --repeat 5 [--quantize float16]
     python -m bench.browser --size 256 --probe convs|matmuls   # the kernels alone, below
@@ -141,7 +141,14 @@ def browser_inference(
     else:
         path = os.path.join(folder, f"edgeconnect_{size}_{quantize}.tflite")
         model = _edgeconnect(residual_blocks, filters)
-        export_tflite(model, path, size=size, quantize=quantize, conv_mode=conv_mode)
+        calibration = None
+        if quantize == "int8":
+            from edgeconnect_tf.deploy.tflite import calibration_pairs
+
+            calibration = calibration_pairs([photo_inputs(size)[0][0] * 255], size, count=4)
+        export_tflite(
+            model, path, size=size, quantize=quantize, calibration=calibration, conv_mode=conv_mode
+        )
         macs = edgeconnect_macs(size, residual_blocks, filters)
     image, mask = photo_inputs(size)
     url, server = _serve_page()
@@ -213,7 +220,9 @@ def main(argv=None):
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--quantize", default="none", choices=["none", "float16", "dynamic"])
+    parser.add_argument(
+        "--quantize", default="none", choices=["none", "float16", "dynamic", "int8"]
+    )
     parser.add_argument(
         "--conv-mode", choices=["graph", "direct"], help="convolution form (default: the export's)"
     )

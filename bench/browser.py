@@ -135,6 +135,7 @@ def browser_inference(
     from edgeconnect_tf.deploy.tflite import export_tflite
 
     folder = tempfile.mkdtemp(prefix="bench_browser_")
+    image, mask = photo_inputs(size)
     if probe:
         path = os.path.join(folder, f"probe_{probe}_{size}.tflite")
         macs = export_probe(path, size, probe)
@@ -145,12 +146,11 @@ def browser_inference(
         if quantize == "int8":
             from edgeconnect_tf.deploy.tflite import calibration_pairs
 
-            calibration = calibration_pairs([photo_inputs(size)[0][0] * 255], size, count=4)
+            calibration = calibration_pairs([image[0]], size, count=4)
         export_tflite(
             model, path, size=size, quantize=quantize, calibration=calibration, conv_mode=conv_mode
         )
         macs = edgeconnect_macs(size, residual_blocks, filters)
-    image, mask = photo_inputs(size)
     url, server = _serve_page()
     page_times, python_times = [], []
     try:

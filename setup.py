@@ -17,7 +17,7 @@ setup(
     ),
     include_package_data=True,
     package_data={
-        "edgeconnect_tf.configs": ["*.yaml"],
+        "edgeconnect_tf.training.configs": ["*.yaml"],
         "edgeconnect_tf.editor.static": ["*.html", "*.css", "*.js"],
         "edgeconnect_tf.editor.static.third_party.litert": ["LICENSE", "README.md", "*.json"],
         "edgeconnect_tf.editor.static.third_party.litert.core": ["*.js", "package.json"],

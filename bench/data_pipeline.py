@@ -37,8 +37,8 @@ import skimage.data  # noqa: E402
 import skimage.feature  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from edgeconnect_tf import dataset, masks  # noqa: E402
-from edgeconnect_tf.canny import canny  # noqa: E402
+from edgeconnect_tf.data import dataset, masks  # noqa: E402
+from edgeconnect_tf.data.canny import canny  # noqa: E402
 
 SIZE = 256
 BATCH = 8

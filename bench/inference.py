@@ -12,7 +12,7 @@ Variants (TensorFlow):
   one `tf.function`;
 - `generators_xla`: the same with `jit_compile=True`;
 - `_winograd`: `EdgeConnect(conv_mode="xla")`, the residual blocks through
-  `edgeconnect_tf.winograd` (Winograd F(4×4, 3×3), phase-split dilated conv),
+  `edgeconnect_tf.nn.winograd` (Winograd F(4×4, 3×3), phase-split dilated conv),
   each block its own XLA cluster, or inside the caller's with `_xla`
   (the other variants build their models with `conv_mode="direct"`);
 - `_bf16`: Keras' `mixed_bfloat16` policy;
@@ -124,7 +124,7 @@ def tf_inference(
 
     Variant = base (`generators`, `pipeline`, `savedmodel`) + modifiers:
     `_winograd` builds the model with `conv_mode="xla"` (the residual blocks through
-    `edgeconnect_tf.winograd`: Winograd, phase-split dilated conv; each block
+    `edgeconnect_tf.nn.winograd`: Winograd, phase-split dilated conv; each block
     its own XLA cluster, or part of the caller's under `_xla`), `_bf16` runs
     under Keras' `mixed_bfloat16` policy (oneDNN bf16 convolutions where the
     CPU has them), `_xla` compiles the call with XLA. With `quality`, lossy
@@ -319,7 +319,7 @@ def layer_profile(size=256, residual_blocks=8, filters=64, repeat=5, winograd=Fa
     """
     import tensorflow as tf
 
-    from edgeconnect_tf.layers import ResidualBlock
+    from edgeconnect_tf.nn.layers import ResidualBlock
 
     # winograd: each block its own XLA cluster, or inside the global one
     model = _edgeconnect(residual_blocks, filters, "xla" if winograd else "direct")

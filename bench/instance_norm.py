@@ -77,8 +77,8 @@ def _gradient(norm):
 def main():
     import tensorflow as tf
 
-    from edgeconnect_tf import layers
     from edgeconnect_tf.networks import InpaintGenerator
+    from edgeconnect_tf.nn import layers
 
     forms = {"old": one_pass_instance_norm, "new": layers.instance_norm}
     rng = np.random.default_rng(0)

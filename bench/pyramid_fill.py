@@ -18,8 +18,8 @@ def main():
 
     from bench.common import measure
     from edgeconnect_tf import demo
-    from edgeconnect_tf.evaluate import opencv_inpaint
-    from edgeconnect_tf.image_ops import pyramid_fill
+    from edgeconnect_tf.data.image_ops import pyramid_fill
+    from edgeconnect_tf.evaluation.evaluate import opencv_inpaint
 
     scores = {}
     for _, size, _, photo, hole in demo.held_out_cases():

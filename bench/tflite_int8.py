@@ -26,8 +26,8 @@ sys.path.insert(0, REPO)
 
 def held_out_pairs(size, count=8):
     """(image [S, S, 3], mask [S, S, 1]) float32 pairs of the held-out photos."""
-    from edgeconnect_tf.cli.export import SKIMAGE_CHECK_PHOTOS, load_photos
     from edgeconnect_tf.deploy import tflite
+    from edgeconnect_tf.deploy.tflite import SKIMAGE_CHECK_PHOTOS, load_photos
 
     photos = load_photos(names=SKIMAGE_CHECK_PHOTOS)  # what the export checks int8 on
     return tflite.calibration_pairs(photos, size, count=count, seed=11)
@@ -43,8 +43,8 @@ def main(argv=None):
     import numpy as np
     from skimage.metrics import structural_similarity
 
-    from edgeconnect_tf.cli.export import load_photos
     from edgeconnect_tf.deploy import tflite
+    from edgeconnect_tf.deploy.tflite import load_photos
     from edgeconnect_tf.edgeconnect import EdgeConnect
 
     model = EdgeConnect.from_pretrained(args.weights)

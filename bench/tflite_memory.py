@@ -131,8 +131,8 @@ def export_files(directory, sizes, formats):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.path.insert(0, REPO)
     from bench.export import random_model
-    from edgeconnect_tf.cli.export import load_photos, tflite_name
-    from edgeconnect_tf.deploy import tflite
+    from edgeconnect_tf.deploy import tflite, tflite_name
+    from edgeconnect_tf.deploy.tflite import load_photos
 
     model = random_model()
     files = {}

@@ -86,7 +86,7 @@ def tf_train(
     """Seconds per `train_step` of our model for `stage` (median of `repeat` after 1 warm-up).
 
     `jit`: XLA (`compile(jit_compile=True)`); `winograd`: the config key of
-    that name (residual blocks through `edgeconnect_tf.winograd`, Winograd
+    that name (residual blocks through `edgeconnect_tf.nn.winograd`, Winograd
     forward and backward, each block its own XLA cluster or inside the step's).
     `policy`: a Keras dtype policy to set first (e.g. "mixed_bfloat16").
     `conv_mode`: the config key, if given (else "xla" if `winograd` else "direct").
@@ -96,7 +96,7 @@ def tf_train(
 
     if policy:
         keras.config.set_dtype_policy(policy)
-    from edgeconnect_tf.models import EdgeInpaintModel, EdgeModel, InpaintModel
+    from edgeconnect_tf.training.stages import EdgeInpaintModel, EdgeModel, InpaintModel
 
     keras.utils.set_random_seed(SEED)
     conv_mode = conv_mode or ("xla" if winograd else "direct")  # the training config's key

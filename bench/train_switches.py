@@ -9,7 +9,7 @@ conv_mode xla, and `mixed_precision`, at full size (8 blocks, 64 filters, 256²)
 case in its own process (`bench.common.run_case`, the step of
 `bench.train_step.tf_train`), one at a time, with a timeout. Prints a markdown table:
 first step (trace + compile + run) and the median step after it. `train` refuses some
-of them without a GPU (`edgeconnect_tf.train.check_cpu_switches`); the bench times them
+of them without a GPU (`edgeconnect_tf.training.train.check_cpu_switches`); the bench times them
 all.
 """
 

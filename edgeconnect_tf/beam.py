@@ -41,8 +41,8 @@ import numpy as np
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
 
+from edgeconnect_tf.files.io import atomic_write, exists, read_image, relative_path, remove
 from edgeconnect_tf.inpaint import inpaint
-from edgeconnect_tf.io import atomic_write, exists, read_image, relative_path, remove
 from edgeconnect_tf.jobs import check_job, encoded_outputs
 
 log = logging.getLogger("edgeconnect.beam")
@@ -56,7 +56,7 @@ class Settings:
 
     weights: str | None = None  # a weights directory (`EdgeConnect.from_pretrained`)
     saved_model: str | None = None  # or an exported SavedModel (`deploy.saved_model`)
-    conv_mode: str = "graph"  # the CLI's --conv-mode value, passed to `cli.inpaint.load_model`
+    conv_mode: str = "graph"  # the CLI's --conv-mode value, passed to `EdgeConnect.from_pretrained`
     strategy: str = "auto"
     resize_mask: bool = False
     reference: bool = False
@@ -158,16 +158,18 @@ class EdgeConnectModelHandler(ModelHandler):
         self.settings = settings
 
     def load_model(self):
-        from edgeconnect_tf.cli import quiet_tensorflow
+        from edgeconnect_tf.startup import quiet_tensorflow
 
         quiet_tensorflow()
         start = time.perf_counter()
         if self.settings.saved_model:
             model = _SavedModelCaller(self.settings.saved_model)
         else:
-            from edgeconnect_tf.cli.inpaint import load_model
+            from edgeconnect_tf.edgeconnect import EdgeConnect
 
-            model = load_model(self.settings.weights, self.settings.conv_mode)
+            model = EdgeConnect.from_pretrained(
+                self.settings.weights, conv_mode=self.settings.conv_mode
+            )
         source = self.settings.saved_model or self.settings.weights
         log.info("loaded %s in %.2f s (pid %d)", source, time.perf_counter() - start, os.getpid())
         return model

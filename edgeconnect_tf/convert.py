@@ -14,7 +14,7 @@ Mapping (the sheet's "official checkpoints" section):
 - conv weight (O, I, kh, kw) -> Keras Conv2D kernel (kh, kw, I, O); transposed
   conv weight (I, O, kh, kw) -> Keras Conv2DTranspose kernel (kh, kw, O, I).
 - Spectral-norm layers: `weight_orig` becomes the wrapped kernel, `weight_u`
-  and `weight_v` become `u` and `v` unchanged (our `SpectralNormalization` uses
+  and `weight_v` become `u` and `v` unchanged (our `TorchSpectralNorm` uses
   PyTorch's matrix layout). Where the checkpoint has spectral norm on a layer
   that has none in our network, sigma = uᵀ W_mat v is baked in (W_orig / sigma,
   what PyTorch computes in eval mode). A plain `weight` where our network has
@@ -205,7 +205,7 @@ def _assign_network(network, net, state, path):
     """Loads `state` (stripped, numpy) into the built Keras network `net`."""
     import keras
 
-    from edgeconnect_tf.spectral_norm import SpectralNormalization
+    from edgeconnect_tf.nn.spectral_norm import TorchSpectralNorm
 
     hint = _hint(state, network)
     used = set()
@@ -223,7 +223,7 @@ def _assign_network(network, net, state, path):
         return value
 
     for prefix, layer in _slots(network, net):
-        has_sn = isinstance(layer, SpectralNormalization)
+        has_sn = isinstance(layer, TorchSpectralNorm)
         conv = layer.layer if has_sn else layer
         transposed = isinstance(conv, keras.layers.Conv2DTranspose)
         kernel_shape = tuple(conv.kernel.shape)

@@ -70,7 +70,7 @@ def write_training_crops(directory, crops_per_photo, crop, seed=0):
     The photo is resized so that its short side is uniform in SHORT_SIDE, which
     spans the scales the held-out photos are scored at (128² and 256²).
     """
-    from edgeconnect_tf.io import write_image
+    from edgeconnect_tf.files.io import write_image
 
     rng = np.random.default_rng(seed)
     count = 0
@@ -91,7 +91,7 @@ def write_training_crops(directory, crops_per_photo, crop, seed=0):
 
 def held_out_cases(sizes=TEST_SIZES, seed=TEST_SEED):
     """(name, size, hole kind, uint8 [S, S, 3] photo, bool [S, S] hole) for every test case."""
-    from edgeconnect_tf.evaluate import center_resize, generated_mask
+    from edgeconnect_tf.evaluation.evaluate import center_resize, generated_mask
 
     cases = []
     for size in sizes:
@@ -111,7 +111,7 @@ def hole_scores(gt, result, hole):
     """
     from skimage.metrics import structural_similarity
 
-    from edgeconnect_tf.metrics import psnr
+    from edgeconnect_tf.evaluation.metrics import psnr
 
     _, ssim_map = structural_similarity(gt, result, channel_axis=-1, data_range=255, full=True)
     return psnr(gt[hole] / 255.0, result[hole] / 255.0), float(ssim_map[hole].mean())
@@ -119,7 +119,7 @@ def hole_scores(gt, result, hole):
 
 def pyramid_fill_alone(photo, hole):
     """uint8 RGB [H, W, 3]: `image_ops.pyramid_fill`, what a "pyramid" G2 starts from."""
-    from edgeconnect_tf.image_ops import pyramid_fill
+    from edgeconnect_tf.data.image_ops import pyramid_fill
 
     image = photo[None].astype(np.float32) / 255.0
     fill = pyramid_fill(image, hole[None, ..., None].astype(np.float32))[0].numpy()
@@ -133,7 +133,7 @@ def score(model, cases):
     Returns (per-case rows {name, size, hole, ratio, METHOD: (psnr, ssim)},
     `evaluate.grid_row`s for the comparison grid).
     """
-    from edgeconnect_tf.evaluate import METHOD_NAMES, METHODS, grid_row, opencv_inpaint
+    from edgeconnect_tf.evaluation.evaluate import METHOD_NAMES, METHODS, grid_row, opencv_inpaint
     from edgeconnect_tf.inpaint import inpaint
 
     rows, grid = [], []
@@ -155,7 +155,7 @@ def score(model, cases):
 
 def score_table(rows):
     """Markdown table: mean hole PSNR / SSIM of each method at each test size."""
-    from edgeconnect_tf.evaluate import METHOD_NAMES, METHODS
+    from edgeconnect_tf.evaluation.evaluate import METHOD_NAMES, METHODS
 
     names = {**METHOD_NAMES, PYRAMID: "G2's pyramid fill alone"}
     sizes = sorted({r["size"] for r in rows})
@@ -190,14 +190,14 @@ def main(args):
     except ImportError:
         print('the demo\'s photos come with scikit-image: pip install "edgeconnect-tf[demo]"')
         return 1
-    from edgeconnect_tf.cli import quiet_tensorflow
+    from edgeconnect_tf.startup import quiet_tensorflow
 
     quiet_tensorflow()
-    from edgeconnect_tf.config import load_config
     from edgeconnect_tf.edgeconnect import EdgeConnect
-    from edgeconnect_tf.evaluate import comparison_grid
-    from edgeconnect_tf.io import atomic_write, write_image
-    from edgeconnect_tf.train import train
+    from edgeconnect_tf.evaluation.evaluate import comparison_grid
+    from edgeconnect_tf.files.io import atomic_write, write_image
+    from edgeconnect_tf.training.config import load_config
+    from edgeconnect_tf.training.train import train
     from edgeconnect_tf.weights import load_networks, save_networks
 
     started = time.time()

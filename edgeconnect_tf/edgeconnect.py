@@ -7,9 +7,8 @@ image, mask -> gray -> Canny edges of the known part -> G1 edges in the hole
 import keras
 import tensorflow as tf
 
-from edgeconnect_tf.canny import canny
-from edgeconnect_tf.conv_mode import check_conv_mode
-from edgeconnect_tf.image_ops import (
+from edgeconnect_tf.data.canny import canny
+from edgeconnect_tf.data.image_ops import (
     composite,
     edge_generator_inputs,
     inpaint_generator_inputs,
@@ -17,6 +16,7 @@ from edgeconnect_tf.image_ops import (
     rgb_to_gray,
 )
 from edgeconnect_tf.networks import EdgeGenerator, InpaintGenerator
+from edgeconnect_tf.nn.conv_mode import check_conv_mode
 from edgeconnect_tf.weights import load_networks, save_networks
 
 
@@ -53,7 +53,7 @@ class EdgeConnect(keras.Model):
     AVX2 and AVX-512: bench/RESULTS.md), "direct" (oneDNN's convolutions) or
     "xla" (one XLA cluster per block, compiled per input size). Set when the
     model is built or loaded (`with_conv_mode` gives a copy in another mode);
-    see `edgeconnect_tf.conv_mode`.
+    see `edgeconnect_tf.nn.conv_mode`.
 
     Example:
     >>> model = EdgeConnect.from_pretrained("weights/places2")
@@ -65,21 +65,40 @@ class EdgeConnect(keras.Model):
         edge_generator=None,
         inpaint_generator=None,
         sigma=2.0,
-        residual_blocks=8,
-        filters=64,
-        conv_mode="graph",
+        residual_blocks=None,
+        filters=None,
+        conv_mode=None,
         **kwargs,
     ):
+        """Keeps the generators it is given (none: fresh ones of `residual_blocks` blocks and
+        `filters` filters, default 8 and 64, computing in `conv_mode`, default "graph").
+
+        `residual_blocks`, `filters`, `conv_mode` left out are the given generators'; one
+        that differs from a given generator's is a ValueError (`with_conv_mode` and
+        `generator.rebuilt(conv_mode=...)` give copies in another mode).
+        """
         super().__init__(**kwargs)
+        given = [g for g in (edge_generator, inpaint_generator) if g is not None]
+        settings = {"residual_blocks": residual_blocks, "filters": filters, "conv_mode": conv_mode}
+        for key, value in settings.items():
+            found = {getattr(g, key) for g in given}
+            if value is None and len(found) > 1:
+                raise ValueError(f"EdgeConnect: the generators differ in {key} ({sorted(found)})")
+            if value is not None and found - {value}:
+                raise ValueError(
+                    f"EdgeConnect({key}={value!r}) was given a generator with {key}="
+                    f"{found.pop()!r}; leave {key} out to keep the generator's"
+                    + (" or use its .rebuilt(conv_mode=...)" if key == "conv_mode" else "")
+                )
+            settings[key] = value if value is not None else found.pop() if found else None
         self.sigma = float(sigma)
-        self.residual_blocks, self.filters = residual_blocks, filters
-        self.conv_mode = check_conv_mode(conv_mode)
-        make = {"conv_mode": conv_mode}
-        self.edge_generator = _in_mode(edge_generator, conv_mode) or EdgeGenerator(
-            residual_blocks, filters, **make
-        )
-        self.inpaint_generator = _in_mode(inpaint_generator, conv_mode) or InpaintGenerator(
-            residual_blocks, filters, **make
+        self.residual_blocks = settings["residual_blocks"] or 8
+        self.filters = settings["filters"] or 64
+        self.conv_mode = check_conv_mode(settings["conv_mode"] or "graph")
+        size = {"residual_blocks": self.residual_blocks, "filters": self.filters}
+        self.edge_generator = edge_generator or EdgeGenerator(**size, conv_mode=self.conv_mode)
+        self.inpaint_generator = inpaint_generator or InpaintGenerator(
+            **size, conv_mode=self.conv_mode
         )
 
     @classmethod
@@ -133,21 +152,24 @@ class EdgeConnect(keras.Model):
                 network(tf.zeros((1, 32, 32, network.input_channels)))
 
     def export(self, filepath, format="tf_saved_model", **kwargs):
-        """`keras.Model.export`, routed to `edgeconnect_tf.deploy` (named signatures, limits).
+        """`keras.Model.export`, routed to `edgeconnect_tf.deploy` (named signatures, limits);
+        returns None, as Keras' does.
 
         format "tf_saved_model": `deploy.export_saved_model(self, filepath, **kwargs)`;
-        "litert"/"tflite": `deploy.export_tflite(self, filepath, **kwargs)`.
+        "litert"/"tflite": `deploy.export_tflite(self, filepath, **kwargs)` (those
+        functions return what they wrote: the path, the file's op counts).
         """
         from edgeconnect_tf import deploy
 
         if format == "tf_saved_model":
-            return deploy.export_saved_model(self, filepath, **kwargs)
-        if format in ("litert", "tflite"):
-            return deploy.export_tflite(self, filepath, **kwargs)
-        raise ValueError(
-            f"format {format!r}: EdgeConnect exports 'tf_saved_model' or 'litert' "
-            "(edgeconnect_tf.deploy; `edgeconnect export` on the command line)"
-        )
+            deploy.export_saved_model(self, filepath, **kwargs)
+        elif format in ("litert", "tflite"):
+            deploy.export_tflite(self, filepath, **kwargs)
+        else:
+            raise ValueError(
+                f"format {format!r}: EdgeConnect exports 'tf_saved_model' or 'litert' "
+                "(edgeconnect_tf.deploy; `edgeconnect export` on the command line)"
+            )
 
     def predict_edges(self, gray, edges, mask, training=False):
         """G1's raw edge map [B, H, W, 1] (see `image_ops.edge_generator_inputs`)."""
@@ -242,11 +264,21 @@ class EdgeConnect(keras.Model):
     def get_config(self):
         return {
             **super().get_config(),
+            "edge_generator": keras.saving.serialize_keras_object(self.edge_generator),
+            "inpaint_generator": keras.saving.serialize_keras_object(self.inpaint_generator),
             "sigma": self.sigma,
             "residual_blocks": self.residual_blocks,
             "filters": self.filters,
             "conv_mode": self.conv_mode,
         }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for name in ("edge_generator", "inpaint_generator"):
+            if isinstance(config.get(name), dict):
+                config[name] = keras.saving.deserialize_keras_object(config[name])
+        return cls(**config)
 
 
 def _reference_gray(image):
@@ -257,12 +289,3 @@ def _reference_gray(image):
     """
     levels = tf.round(tf.cast(image, tf.float64) * 255.0)
     return rgb_to_gray(levels / 255.0)
-
-
-def _in_mode(generator, conv_mode):
-    """`generator` (or None) computing in `conv_mode`: itself, or a rebuilt copy."""
-    if generator is None or generator.conv_mode == conv_mode:
-        return generator
-    if not generator.built:
-        return type(generator).from_config({**generator.get_config(), "conv_mode": conv_mode})
-    return generator.rebuilt(conv_mode=conv_mode)

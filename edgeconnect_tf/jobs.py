@@ -21,9 +21,8 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from edgeconnect_tf.image_headers import check_pixels
-from edgeconnect_tf.inpaint import MIN_SIDE, InpaintError
-from edgeconnect_tf.io import (
+from edgeconnect_tf.files.image_headers import check_pixels
+from edgeconnect_tf.files.io import (
     JPEG_EXTENSIONS,
     exists,
     image_size,
@@ -33,6 +32,7 @@ from edgeconnect_tf.io import (
     real_path,
     relative_path,
 )
+from edgeconnect_tf.inpaint import MIN_SIDE, InpaintError
 
 EDGES_SUFFIX = "_edges.png"
 
@@ -187,7 +187,7 @@ def encoded_outputs(job, result, edge_map, reference=False):
 
     `result`: [H, W, 3] uint8 RGB; `edge_map`: [H, W] float32 in [0, 1] (`inpaint.inpaint`'s).
     """
-    from edgeconnect_tf.io import REFERENCE_JPEG_QUALITY, encode_image
+    from edgeconnect_tf.files.io import REFERENCE_JPEG_QUALITY, encode_image
 
     quality = {"jpeg_quality": REFERENCE_JPEG_QUALITY} if reference else {}
     files = {job.output: encode_image(job.output, result, **quality)}

@@ -14,16 +14,16 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from edgeconnect_tf.config import HOLE_FILLS
-from edgeconnect_tf.conv_mode import check_conv_mode
-from edgeconnect_tf.layers import (
+from edgeconnect_tf.nn.conv_mode import check_conv_mode
+from edgeconnect_tf.nn.hole_fill import check_hole_fill
+from edgeconnect_tf.nn.layers import (
     InstanceNormalization,
     PaddedConv2D,
     ReflectionPadding2D,
     ResidualBlock,
     conv_transpose,
 )
-from edgeconnect_tf.spectral_norm import SpectralNormalization
+from edgeconnect_tf.nn.spectral_norm import TorchSpectralNorm
 
 # Largest N·H·W a generator runs in "graph" conv mode; above it runs direct: the Winograd
 # tiles and matmul forms hold several copies of an activation (peak memory per request size:
@@ -37,7 +37,7 @@ class _Generator(keras.Model):
     [B, H, W, C_in] float -> [B, H, W, out_channels] float32 in [0, 1];
     H and W must be multiples of 4.
 
-    `conv_mode` (`edgeconnect_tf.conv_mode`: "direct", "graph", "xla") says how the
+    `conv_mode` (`edgeconnect_tf.nn.conv_mode`: "direct", "graph", "xla") says how the
     convolutions compute, same weights and pixels to float32 rounding; in
     "graph" mode inputs above `GRAPH_MAX_PIXELS` run direct (memory).
     `tflite_ops=True` builds with the ops TFLite's delegates run fast and
@@ -112,7 +112,7 @@ class _Generator(keras.Model):
         for layer in self.encoder + self.middle + self.decoder:
             if isinstance(layer, (PaddedConv2D, ResidualBlock)):
                 x = layer(x, training=training, direct=direct)
-            elif isinstance(layer, SpectralNormalization):
+            elif isinstance(layer, TorchSpectralNorm):
                 x = layer(x, training=training)
             else:
                 x = layer(x)
@@ -184,8 +184,7 @@ class InpaintGenerator(_Generator):
     input_channels = 4
 
     def __init__(self, residual_blocks=8, filters=64, hole_fill="white", **kwargs):
-        if hole_fill not in HOLE_FILLS:
-            raise ValueError(f"hole_fill must be one of {HOLE_FILLS}, got {hole_fill!r}")
+        check_hole_fill(hole_fill)
         super().__init__(3, residual_blocks, filters, False, **kwargs)
         self.hole_fill = hole_fill
         if hole_fill == "pyramid":  # a fresh G2 outputs its fill: the last conv starts at 0

@@ -17,7 +17,7 @@ import os
 
 import numpy as np
 
-from edgeconnect_tf.io import atomic_path, atomic_write
+from edgeconnect_tf.files.io import atomic_path, atomic_write
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
@@ -54,7 +54,7 @@ def build_networks(
 
     Returns a dict from the requested `names` (edge_generator, inpaint_generator,
     edge_discriminator with 2 input channels, inpaint_discriminator with 3);
-    the generators compute in `conv_mode` (`edgeconnect_tf.conv_mode`).
+    the generators compute in `conv_mode` (`edgeconnect_tf.nn.conv_mode`).
     """
     from edgeconnect_tf.networks import Discriminator, EdgeGenerator, InpaintGenerator
 

@@ -17,7 +17,7 @@ beam = pytest.importorskip("apache_beam")
 
 from edgeconnect_tf import beam as pipeline  # noqa: E402
 from edgeconnect_tf.cli import main as cli_main  # noqa: E402
-from edgeconnect_tf.io import atomic_path, atomic_write, read_image  # noqa: E402
+from edgeconnect_tf.files.io import atomic_path, atomic_write, read_image  # noqa: E402
 from edgeconnect_tf.jobs import pending, plan_inpaint  # noqa: E402
 from edgeconnect_tf.weights import REQUIRED, build_networks, save_networks  # noqa: E402
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from edgeconnect_tf import callbacks as cb
+from edgeconnect_tf.training import callbacks as cb
 from edgeconnect_tf.weights import build_networks
 
 

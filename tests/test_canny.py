@@ -1,11 +1,11 @@
-"""Tests for edgeconnect_tf.canny against skimage.feature.canny."""
+"""Tests for edgeconnect_tf.data.canny against skimage.feature.canny."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 from skimage import color, data, feature, transform
 
-from edgeconnect_tf.canny import canny, gaussian_radius, random_sigma
+from edgeconnect_tf.data.canny import canny, gaussian_radius, random_sigma
 
 SIZE = 128
 

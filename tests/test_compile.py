@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 from test_reference import make_batch
 
-from edgeconnect_tf.models import EdgeModel
+from edgeconnect_tf.training.stages import EdgeModel
 
 
 def variables_baked_into_hlo(conv_mode):

@@ -7,7 +7,7 @@ import yaml
 
 from edgeconnect_tf.cli import build_parser
 from edgeconnect_tf.cli.train import config_from_args
-from edgeconnect_tf.config import CONFIG_DIR, Config, ConfigError, load_config
+from edgeconnect_tf.training.config import CONFIG_DIR, Config, ConfigError, load_config
 
 
 def cli_config(*argv):
@@ -217,8 +217,8 @@ def test_mask_spec_forms():
 
 
 def test_mask_names_are_those_masks_accepts():
-    from edgeconnect_tf import config as config_lib
-    from edgeconnect_tf import masks
+    from edgeconnect_tf.data import masks
+    from edgeconnect_tf.training import config as config_lib
 
     accepted = set(masks.SOURCES) | set(masks.PRESETS) | {"external"}
     assert set(config_lib.MASK_SOURCES + config_lib.MASK_PRESETS) <= accepted

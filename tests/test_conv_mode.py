@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from edgeconnect_tf.cli import build_parser
-from edgeconnect_tf.conv_mode import CONV_MODES
 from edgeconnect_tf.deploy import QUANTIZE_MODES, TFLITE_CONV_MODE
 from edgeconnect_tf.edgeconnect import EdgeConnect
 from edgeconnect_tf.networks import EdgeGenerator, InpaintGenerator
+from edgeconnect_tf.nn.conv_mode import CONV_MODES
 
 TINY = {"residual_blocks": 1, "filters": 8}
 

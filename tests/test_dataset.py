@@ -10,8 +10,9 @@ import skimage.feature
 import tensorflow as tf
 from tensorflow.python.data.experimental.ops.distribute import _AutoShardDataset
 
-from edgeconnect_tf import dataset, io
-from edgeconnect_tf.canny import canny
+from edgeconnect_tf.data import dataset
+from edgeconnect_tf.data.canny import canny
+from edgeconnect_tf.files import io
 
 SIZE = 32
 

@@ -30,7 +30,7 @@ def installed(tmp_path_factory):
     with zipfile.ZipFile(wheels / wheel) as archive:
         names = archive.namelist()
         archive.extractall(site)
-    assert "edgeconnect_tf/configs/quickstart.yaml" in names
+    assert "edgeconnect_tf/training/configs/quickstart.yaml" in names
     assert "edgeconnect_tf/editor/static/index.html" in names
     return site
 

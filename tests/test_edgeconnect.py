@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import skimage.feature
 
+from edgeconnect_tf.data.image_ops import rgb_to_gray
 from edgeconnect_tf.edgeconnect import EdgeConnect
-from edgeconnect_tf.image_ops import rgb_to_gray
 from edgeconnect_tf.weights import WeightsError, build_networks, save_networks
 
 

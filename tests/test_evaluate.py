@@ -11,9 +11,9 @@ import skimage.data
 from skimage.color import rgb2gray
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from edgeconnect_tf import evaluate
 from edgeconnect_tf.cli.evaluate import add_arguments as add_eval_arguments
 from edgeconnect_tf.cli.evaluate import main as eval_command
+from edgeconnect_tf.evaluation import evaluate
 from edgeconnect_tf.weights import FILES, REQUIRED, build_networks, save_networks
 
 SIZE = 64
@@ -67,7 +67,7 @@ def gray_metrics(gt, pred):
 
 def test_bucket_labels():
     assert evaluate.RATIO_BUCKETS == tuple(
-        __import__("edgeconnect_tf.masks", fromlist=["x"]).RATIO_BUCKETS
+        __import__("edgeconnect_tf.data.masks", fromlist=["x"]).RATIO_BUCKETS
     )
     labels = [evaluate.bucket_label(r) for r in (0.0, 0.099, 0.1, 0.25, 0.4999, 0.5, 0.6, 1.0)]
     assert labels == ["<10%", "<10%", "10-20%", "20-30%", "40-50%", "50-60%", ">=60%", ">=60%"]
@@ -221,7 +221,7 @@ class MeanColour:
 @pytest.mark.filterwarnings("ignore::scipy.linalg.LinAlgWarning")
 def test_fid_per_bucket(dataset):
     from edgeconnect_tf.edgeconnect import EdgeConnect
-    from edgeconnect_tf.metrics import fid_from_features
+    from edgeconnect_tf.evaluation.metrics import fid_from_features
 
     model = EdgeConnect.from_pretrained(str(dataset / "weights"))
     samples, _ = evaluate.load_samples(str(dataset / "data"), mask_type="block")
@@ -263,7 +263,7 @@ def test_eval_cli_fid_with_inception_weights_file(dataset, tmp_path, capsys, mon
 
     (InceptionFeatures itself is tested in test_metrics.py; a stand-in keeps this fast.)
     """
-    from edgeconnect_tf import metrics
+    from edgeconnect_tf.evaluation import metrics
 
     loaded = []
 

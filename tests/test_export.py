@@ -14,9 +14,8 @@ import tensorflow as tf
 
 from edgeconnect_tf.cli.export import add_arguments as add_export_arguments
 from edgeconnect_tf.cli.export import main as export_command
-from edgeconnect_tf.cli.export import tflite_name
 from edgeconnect_tf.deploy import saved_model as sm
-from edgeconnect_tf.deploy import tflite
+from edgeconnect_tf.deploy import tflite, tflite_name
 from edgeconnect_tf.edgeconnect import EdgeConnect
 from edgeconnect_tf.weights import build_networks, save_networks
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from edgeconnect_tf.image_ops import PYRAMID_SMOOTHING, inpaint_generator_inputs, pyramid_fill
+from edgeconnect_tf.data.image_ops import PYRAMID_SMOOTHING, inpaint_generator_inputs, pyramid_fill
 
 
 def _numpy_push_pull(image, known, smoothing=PYRAMID_SMOOTHING):

@@ -10,8 +10,8 @@ import skimage.data
 
 from edgeconnect_tf import inpaint as inpaint_lib
 from edgeconnect_tf.edgeconnect import EdgeConnect
+from edgeconnect_tf.files.io import read_image
 from edgeconnect_tf.inpaint import InpaintError, inpaint
-from edgeconnect_tf.io import read_image
 from edgeconnect_tf.weights import REQUIRED, build_networks
 
 

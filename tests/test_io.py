@@ -1,4 +1,4 @@
-"""edgeconnect_tf.io: the one listing rule, header sizes, reading, atomic writes (files and
+"""edgeconnect_tf.files.io: the one listing rule, header sizes, reading, atomic writes (files and
 directories)."""
 
 import os
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import skimage.data
 
-from edgeconnect_tf import io
+from edgeconnect_tf.files import io
 
 
 def test_read_and_write_images(tmp_path):

@@ -7,9 +7,9 @@ import cv2
 import numpy as np
 import pytest
 
-from edgeconnect_tf.image_headers import ImageTooLarge
+from edgeconnect_tf.files.image_headers import ImageTooLarge
+from edgeconnect_tf.files.io import ImageFileError
 from edgeconnect_tf.inpaint import InpaintError
-from edgeconnect_tf.io import ImageFileError
 from edgeconnect_tf.jobs import (
     InpaintJob,
     check_job,

@@ -6,7 +6,7 @@ import pytest
 from conftest import needs_bf16_kernels
 from scipy import signal
 
-from edgeconnect_tf.layers import (
+from edgeconnect_tf.nn.layers import (
     InstanceNormalization,
     PaddedConv2D,
     ReflectionPadding2D,

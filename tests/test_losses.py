@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 from conftest import needs_bf16_kernels
 
-from edgeconnect_tf import losses
+from edgeconnect_tf.training import losses
 
 RNG = np.random.default_rng(1)
 

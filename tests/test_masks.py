@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from edgeconnect_tf import masks
+from edgeconnect_tf.data import masks
 
 
 def seed(i, j=0):

@@ -8,7 +8,7 @@ from skimage import data
 from skimage.color import rgb2gray
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from edgeconnect_tf import metrics
+from edgeconnect_tf.evaluation import metrics
 
 RNG = np.random.default_rng(2)
 

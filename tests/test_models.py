@@ -1,4 +1,4 @@
-"""Tests of the training models (edgeconnect_tf.models): what a step updates, metrics,
+"""Tests of the training models (edgeconnect_tf.training.stages): what a step updates, metrics,
 convergence on a tiny set, tf.distribute equivalence, mixed precision and XLA.
 
 Tiny networks (1 residual block, 8 filters), 32x32 images, VGG19 with random weights.
@@ -17,7 +17,7 @@ import tensorflow as tf
 from conftest import needs_bf16_units
 from skimage import data, feature, transform
 
-from edgeconnect_tf.models import EdgeInpaintModel, EdgeModel, InpaintModel
+from edgeconnect_tf.training.stages import EdgeInpaintModel, EdgeModel, InpaintModel
 
 EDGE_METRICS = ["d1", "g1", "fm", "precision", "recall"]
 INPAINT_METRICS = ["d2", "g2", "l1", "perceptual", "style", "psnr", "mae"]

@@ -9,7 +9,7 @@ import torch_reference as tr
 
 from edgeconnect_tf import weights
 from edgeconnect_tf.networks import Discriminator, EdgeGenerator, InpaintGenerator
-from edgeconnect_tf.spectral_norm import SpectralNormalization
+from edgeconnect_tf.nn.spectral_norm import TorchSpectralNorm
 
 REFERENCE_COUNTS = {
     "edge_generator": 10_761_089,
@@ -77,11 +77,11 @@ def test_spectral_norm_placement():
         net(np.zeros((1, 32, 32, c), "float32"))
 
     def sn_layers(net):
-        return [l for l in net._flatten_layers() if isinstance(l, SpectralNormalization)]
+        return [l for l in net._flatten_layers() if isinstance(l, TorchSpectralNorm)]
 
     # G1: 3 encoder + 2 per block + 2 decoder convs; not the last conv
     assert len(sn_layers(g1)) == 3 + 2 * 2 + 2
-    assert not isinstance(g1.decoder[-1].conv, SpectralNormalization)
+    assert not isinstance(g1.decoder[-1].conv, TorchSpectralNorm)
     assert sn_layers(g2) == []
     assert len(sn_layers(d)) == 5
     biases = [w for w in d.weights if w.name == "bias"]
@@ -102,7 +102,7 @@ def _make_pair(transposed, seed=0):
         t = torch.nn.Conv2d(c_in, c_out, 3, padding=0)
         k = keras.layers.Conv2D(c_out, 3, padding="valid")
     t = torch.nn.utils.spectral_norm(t)
-    sn = SpectralNormalization(k)
+    sn = TorchSpectralNorm(k)
     sn.build((None, 8, 8, c_in))
     w = rng.normal(0, 0.3, tuple(t.weight_orig.shape)).astype(np.float32)
     b = rng.normal(0, 0.3, (c_out,)).astype(np.float32)

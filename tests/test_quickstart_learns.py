@@ -26,9 +26,9 @@ import pytest
 import skimage.data
 import tensorflow as tf
 
-from edgeconnect_tf.config import load_config
-from edgeconnect_tf.image_ops import pyramid_fill
-from edgeconnect_tf.train import train
+from edgeconnect_tf.data.image_ops import pyramid_fill
+from edgeconnect_tf.training.config import load_config
+from edgeconnect_tf.training.train import train
 
 SIZE = 32
 STEPS = 300
@@ -81,8 +81,8 @@ class HoleL1(keras.callbacks.Callback):
         self.images, self.mask, self.values = images, mask, []
 
     def _measure(self):
-        from edgeconnect_tf.canny import canny
-        from edgeconnect_tf.image_ops import rgb_to_gray
+        from edgeconnect_tf.data.canny import canny
+        from edgeconnect_tf.data.image_ops import rgb_to_gray
 
         image, mask = tf.constant(self.images), tf.constant(self.mask)
         edges = canny(rgb_to_gray(image), sigma=2.0) * (1.0 - mask)
@@ -135,7 +135,7 @@ def test_adversarial_warm_up_keeps_the_gan_term_out_of_g_until_its_step(kind):
     """With every other generator loss weighted 0, G's loss is the adversarial term alone:
     G stays exactly as it was for `adv_warmup_iters` steps (zero gradient, zero Adam step)
     while D trains, and moves on the next step."""
-    from edgeconnect_tf.models import EdgeInpaintModel, EdgeModel, InpaintModel
+    from edgeconnect_tf.training.stages import EdgeInpaintModel, EdgeModel, InpaintModel
 
     tiny = dict(residual_blocks=1, filters=4, adv_warmup_iters=2)
     inpaint = dict(vgg_weights=None, l1_loss_weight=0.0, content_loss_weight=0.0)

@@ -18,12 +18,13 @@ from test_convert import make_reference, save_checkpoints
 from torch.nn.utils.spectral_norm import SpectralNorm
 
 from bench.reference_agreement import photo_and_hole as agreement_case
-from edgeconnect_tf import convert, losses, weights
-from edgeconnect_tf.canny import canny
+from edgeconnect_tf import convert, weights
+from edgeconnect_tf.data.canny import canny
 from edgeconnect_tf.edgeconnect import EdgeConnect, _reference_gray
 from edgeconnect_tf.inpaint import InpaintError, inpaint
-from edgeconnect_tf.models import EdgeModel, InpaintModel
-from edgeconnect_tf.optimizers import TorchAdam
+from edgeconnect_tf.training import losses
+from edgeconnect_tf.training.optimizers import TorchAdam
+from edgeconnect_tf.training.stages import EdgeModel, InpaintModel
 
 NAMES = tuple(weights.FILES)
 
@@ -403,7 +404,7 @@ def pil_jpeg(image):
 def test_inpaint_cli_reference(converted, model, files, capsys):
     from edgeconnect_tf.cli.inpaint import add_arguments as add_inpaint_arguments
     from edgeconnect_tf.cli.inpaint import main as inpaint_command
-    from edgeconnect_tf.io import read_image
+    from edgeconnect_tf.files.io import read_image
 
     argv = ["--weights", converted[2] / "weights", "--input", files / "data",
             "--mask", files / "masks", "--output", files / "out"]  # fmt: skip
@@ -432,7 +433,7 @@ def test_eval_cli_reference_scores_the_written_files(converted, model, files, ca
 
     from edgeconnect_tf.cli.evaluate import add_arguments as add_eval_arguments
     from edgeconnect_tf.cli.evaluate import main as eval_command
-    from edgeconnect_tf.io import read_image
+    from edgeconnect_tf.files.io import read_image
 
     out = files / "report"
     argv = ["--weights", converted[2] / "weights", "--data", files / "data", "--masks",

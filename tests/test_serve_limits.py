@@ -28,7 +28,7 @@ from conftest import app_in_thread, free_port
 pytest.importorskip("fastapi")
 uvicorn = pytest.importorskip("uvicorn")
 
-from edgeconnect_tf import image_headers  # noqa: E402
+from edgeconnect_tf.files import image_headers  # noqa: E402
 from edgeconnect_tf.serving.app import create_app  # noqa: E402
 from edgeconnect_tf.serving.limits import Limits  # noqa: E402
 from edgeconnect_tf.serving.predictor import Predictor, load_signatures  # noqa: E402

@@ -8,8 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edgeconnect_tf.cli.export import tflite_name
-from edgeconnect_tf.deploy import tflite
+from edgeconnect_tf.deploy import tflite, tflite_name
 from edgeconnect_tf.deploy.tflite_runner import TFLiteModel
 from edgeconnect_tf.inpaint import InpaintError, hole_windows, inpaint
 from edgeconnect_tf.weights import build_networks
@@ -165,7 +164,7 @@ def test_int8_export_warns_below_the_margin(model, model_path, tmp_path, monkeyp
     """The warning compares the int8 file with the float32 one on the check pairs."""
     import warnings
 
-    from edgeconnect_tf.cli.export import calibration_and_check
+    from edgeconnect_tf.deploy.tflite import calibration_and_check
 
     photos, check_photos = calibration_and_check()
     calibration = tflite.calibration_pairs(photos, SIZE, count=4)

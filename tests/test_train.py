@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from edgeconnect_tf import train as train_lib
 from edgeconnect_tf import weights as weights_lib
 from edgeconnect_tf.cli import build_parser
 from edgeconnect_tf.cli import main as cli_main
 from edgeconnect_tf.cli.train import config_from_args
-from edgeconnect_tf.config import Config, ConfigError
-from edgeconnect_tf.train import check_cpu_switches, make_datasets, train
+from edgeconnect_tf.training import train as train_lib
+from edgeconnect_tf.training.config import Config, ConfigError
+from edgeconnect_tf.training.train import check_cpu_switches, make_datasets, train
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir))
 TINY = [
@@ -344,8 +344,8 @@ def test_the_other_cpu_switches_are_not_refused(images, tmp_path):
 def test_pretrained_weights_of_another_hole_fill_are_refused(tmp_path):
     """A `pyramid` G2 reads its output as a correction to a fill; loading it into a `white`
     run (or the reverse) would train a different function: one line names the key."""
-    from edgeconnect_tf.config import load_config
-    from edgeconnect_tf.train import TrainError, load_pretrained
+    from edgeconnect_tf.training.config import load_config
+    from edgeconnect_tf.training.train import TrainError, load_pretrained
 
     sizes = dict(residual_blocks=1, filters=8)
     names = ("inpaint_generator",)

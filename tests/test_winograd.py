@@ -1,4 +1,4 @@
-"""edgeconnect_tf.winograd against direct convolutions and the original layers."""
+"""edgeconnect_tf.nn.winograd against direct convolutions and the original layers."""
 
 import os
 
@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from edgeconnect_tf import matmul_conv, networks, winograd
-from edgeconnect_tf.layers import PaddedConv2D, ResidualBlock
+from edgeconnect_tf import networks
 from edgeconnect_tf.networks import EdgeGenerator, InpaintGenerator
+from edgeconnect_tf.nn import matmul_conv, winograd
+from edgeconnect_tf.nn.layers import PaddedConv2D, ResidualBlock
 
 
 def _correlate_valid(x, k, dilation=1):
@@ -207,7 +208,7 @@ def test_winograd_blocks_leave_dynamic_shapes_alone_and_round_trip(monkeypatch):
 
 @pytest.mark.parametrize("stage", ["edge", "inpaint"])
 def test_winograd_training_step_gradients_match_the_plain_step(stage):
-    from edgeconnect_tf.models import EdgeModel, InpaintModel
+    from edgeconnect_tf.training.stages import EdgeModel, InpaintModel
 
     rng = np.random.default_rng(7)
     size = 32
@@ -324,8 +325,8 @@ def test_graph_residual_block_computes_in_float32_under_a_mixed_policy():
 
 
 def test_conv_mode_values_are_checked_where_a_network_is_built():
-    from edgeconnect_tf.conv_mode import CONV_MODES, check_conv_mode
     from edgeconnect_tf.edgeconnect import EdgeConnect
+    from edgeconnect_tf.nn.conv_mode import CONV_MODES, check_conv_mode
 
     assert CONV_MODES == ("direct", "graph", "xla")
     assert [check_conv_mode(v) for v in CONV_MODES] == list(CONV_MODES)

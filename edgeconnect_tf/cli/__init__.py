@@ -17,8 +17,9 @@ cuInit" on CPU machines) are hidden unless the user set TF_CPP_MIN_LOG_LEVEL.
 import argparse
 import difflib
 import importlib
-import os
 import sys
+
+from edgeconnect_tf.startup import quiet_tensorflow
 
 COMMANDS = {
     "convert": "convert the authors' PyTorch checkpoints to Keras weights",
@@ -75,9 +76,9 @@ def build_parser():
 
 
 def add_conv_mode_argument(parser, choices=None, default="graph", default_help=None):
-    """`--conv-mode MODE` (`edgeconnect_tf.conv_mode`), the same option in every command;
+    """`--conv-mode MODE` (`edgeconnect_tf.nn.conv_mode`), the same option in every command;
     `default_help` says what a `default` of None means."""
-    from edgeconnect_tf.conv_mode import CONV_MODES, DESCRIPTIONS, HELP
+    from edgeconnect_tf.nn.conv_mode import CONV_MODES, DESCRIPTIONS, HELP
 
     choices = choices or CONV_MODES
     modes = ", ".join(f"{mode} ({DESCRIPTIONS[mode]})" for mode in choices)
@@ -87,23 +88,6 @@ def add_conv_mode_argument(parser, choices=None, default="graph", default_help=N
         default=default,
         help=f"{HELP}: {modes} (default {default_help or default})",
     )
-
-
-def quiet_tensorflow():
-    """Imports TensorFlow without its C++ start-up lines, unless the user set
-    TF_CPP_MIN_LOG_LEVEL (then TensorFlow logs as the user asked)."""
-    if "TF_CPP_MIN_LOG_LEVEL" in os.environ or "tensorflow" in sys.modules:
-        return
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # read by TensorFlow after start-up
-    sys.stderr.flush()
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)  # start-up lines are printed before that setting is read
-    try:
-        import tensorflow  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 def main(argv=None):

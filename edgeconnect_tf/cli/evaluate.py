@@ -16,7 +16,7 @@ from edgeconnect_tf.jobs import check_output_dir, check_reference, check_weights
 
 
 def add_arguments(parser):
-    from edgeconnect_tf.evaluate import MASK_TYPES
+    from edgeconnect_tf.evaluation.evaluate import MASK_TYPES
 
     parser.add_argument(
         "--weights",
@@ -75,7 +75,7 @@ def check(args):
 
     Returns (samples, info) of `evaluate.load_samples`, kept on `args` for `main`.
     """
-    from edgeconnect_tf import evaluate
+    from edgeconnect_tf.evaluation import evaluate
 
     if getattr(args, "planned", None) is None:
         for name in ("crop_size", "limit"):
@@ -107,7 +107,7 @@ def check(args):
 
 def main(args):
     """`edgeconnect eval`: metrics by hole-ratio bucket with OpenCV baselines. Returns 0 / 1."""
-    from edgeconnect_tf import evaluate
+    from edgeconnect_tf.evaluation import evaluate
 
     try:
         samples, info = check(args)
@@ -119,7 +119,7 @@ def main(args):
             model = load_model(args.weights, args.conv_mode)
         inception = None
         if args.inception_weights:
-            from edgeconnect_tf.metrics import InceptionFeatures
+            from edgeconnect_tf.evaluation.metrics import InceptionFeatures
 
             inception = InceptionFeatures(args.inception_weights)
         save_dir = (

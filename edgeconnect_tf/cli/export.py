@@ -9,11 +9,8 @@ import argparse
 import os
 
 from edgeconnect_tf.cli import add_conv_mode_argument, error
-from edgeconnect_tf.deploy import DEFAULT_MAX_PIXELS, INT8_MARGIN_DB, QUANTIZE_MODES
+from edgeconnect_tf.deploy import DEFAULT_MAX_PIXELS, INT8_MARGIN_DB, QUANTIZE_MODES, tflite_name
 from edgeconnect_tf.inpaint import MIN_SIDE
-
-SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
-SKIMAGE_CHECK_PHOTOS = ("immunohistochemistry", "retina")  # int8 check: not calibrated on
 
 
 def _size(text):
@@ -97,43 +94,6 @@ def add_arguments(parser):
     )
 
 
-def tflite_name(size, quantize, drawn_edges=False):
-    """File name for one TFLite variant, e.g. edgeconnect_256x256_float16[_edges].tflite."""
-    h, w = (size, size) if isinstance(size, int) else size
-    label = "float32" if quantize == "none" else quantize
-    return f"edgeconnect_{h}x{w}_{label}{'_edges' if drawn_edges else ''}.tflite"
-
-
-def load_photos(folder=None, names=SKIMAGE_PHOTOS):
-    """Calibration photos as uint8 [H, W, 3] arrays from `folder` or scikit-image's `names`."""
-    import numpy as np
-
-    if folder:
-        from edgeconnect_tf.inpaint import to_rgb_uint8
-        from edgeconnect_tf.io import list_images, read_image
-
-        return [to_rgb_uint8(read_image(p), p) for p in list_images(folder, "--calibration")]
-    try:
-        import skimage.data
-    except ImportError:
-        raise ValueError(
-            "--quantize int8 needs calibration photos: pass --calibration FOLDER "
-            "(or install scikit-image for its sample photos)"
-        ) from None
-    return [np.asarray(getattr(skimage.data, name)()) for name in names]
-
-
-def calibration_and_check(folder=None):
-    """(calibration photos, check photos): every 4th photo of a folder of 4 or more is held
-    out for the int8 check; scikit-image's defaults are checked on two other samples."""
-    if not folder:
-        return load_photos(), load_photos(names=SKIMAGE_CHECK_PHOTOS)
-    photos = load_photos(folder)
-    if len(photos) < 4:
-        return photos, None  # too few to hold any out: checked on the calibration pairs
-    return [p for k, p in enumerate(photos) if k % 4 != 3], photos[3::4]
-
-
 def main(args):
     """Runs the export; returns the exit code (1 with a one-line message for user errors)."""
     from edgeconnect_tf.edgeconnect import EdgeConnect
@@ -174,7 +134,7 @@ def _export_tflite(model, args):
 
     photos, check_photos = None, None
     if "int8" in args.quantize:
-        photos, check_photos = calibration_and_check(args.calibration)
+        photos, check_photos = tflite.calibration_and_check(args.calibration)
     for size in args.size:
         calibration = check = None
         if photos is not None:

@@ -17,8 +17,8 @@ import sys
 import warnings
 
 from edgeconnect_tf.cli import add_conv_mode_argument, error
+from edgeconnect_tf.files.io import atomic_write, makedirs, read_image
 from edgeconnect_tf.inpaint import STRATEGIES
-from edgeconnect_tf.io import atomic_write, makedirs, read_image
 from edgeconnect_tf.jobs import (
     check_job,
     check_reference,

@@ -19,8 +19,8 @@ import os
 
 from edgeconnect_tf.cli import add_conv_mode_argument, error
 from edgeconnect_tf.cli.inpaint import add_job_arguments
+from edgeconnect_tf.files.io import is_url, isfile
 from edgeconnect_tf.inpaint import InpaintError
-from edgeconnect_tf.io import is_url, isfile
 from edgeconnect_tf.jobs import check_reference, check_weights, pending, plan_inpaint
 
 DEAD_LETTER = "_failed"  # default dead-letter folder inside --output

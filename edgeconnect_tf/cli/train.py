@@ -18,7 +18,7 @@ import json
 import sys
 
 from edgeconnect_tf.cli import error
-from edgeconnect_tf.config import Config, ConfigError, load_config
+from edgeconnect_tf.training.config import Config, ConfigError, load_config
 
 
 def add_arguments(parser):
@@ -50,8 +50,9 @@ def config_from_args(args):
 
 
 def main(args):
-    from edgeconnect_tf import callbacks, weights
-    from edgeconnect_tf.train import TrainError, train
+    from edgeconnect_tf import weights
+    from edgeconnect_tf.training import callbacks
+    from edgeconnect_tf.training.train import TrainError, train
 
     try:
         result = train(config_from_args(args))

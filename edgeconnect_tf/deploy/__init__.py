@@ -18,6 +18,13 @@ DEFAULT_MAX_PIXELS = 2048 * 2048
 INT8_MARGIN_DB = 25.0
 
 
+def tflite_name(size, quantize, drawn_edges=False):
+    """File name for one TFLite variant, e.g. edgeconnect_256x256_float16[_edges].tflite."""
+    h, w = (size, size) if isinstance(size, int) else size
+    label = "float32" if quantize == "none" else quantize
+    return f"edgeconnect_{h}x{w}_{label}{'_edges' if drawn_edges else ''}.tflite"
+
+
 def __getattr__(name):  # the exporters, imported (with TensorFlow) on first use
     if name == "export_saved_model":
         from edgeconnect_tf.deploy.saved_model import export_saved_model

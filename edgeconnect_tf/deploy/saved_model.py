@@ -37,9 +37,9 @@ import numpy as np
 import tensorflow as tf
 
 from edgeconnect_tf.deploy import DEFAULT_MAX_PIXELS
-from edgeconnect_tf.image_headers import check_file_in_graph, file_pixels_in_graph
+from edgeconnect_tf.files.image_headers import check_file_in_graph, file_pixels_in_graph
+from edgeconnect_tf.files.io import atomic_directory
 from edgeconnect_tf.inpaint import MIN_SIDE as MIN_SIZE
-from edgeconnect_tf.io import atomic_directory
 
 # Inference graphs only: the training-time custom gradients (instance norm, Winograd
 # convs) keep forward tensors, which SavedModel cannot serialize with their gradients.

@@ -28,9 +28,12 @@ import tensorflow as tf
 
 from edgeconnect_tf.deploy import INT8_MARGIN_DB, QUANTIZE_MODES, TFLITE_CONV_MODE
 from edgeconnect_tf.deploy.saved_model import MIN_SIZE, SAVE_OPTIONS
-from edgeconnect_tf.io import atomic_write
+from edgeconnect_tf.files.io import atomic_write, list_images, read_image
+from edgeconnect_tf.inpaint import to_rgb_uint8
 
 TFLITE_SIGNATURE = "inpaint"
+SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")  # int8 calibration
+SKIMAGE_CHECK_PHOTOS = ("immunohistochemistry", "retina")  # int8 check: not calibrated on
 # INT8_MARGIN_DB: the int8 export warns when its file's mean hole PSNR against the
 # float32 file, on photos it was not calibrated on, is below it. Measured on the trained
 # demo model (bench/RESULTS.md, "What int8 costs"): calibrated on the default photos 27.3 dB
@@ -357,9 +360,9 @@ def calibration_pairs(images, size, count=8, seed=0):
 
     `images` are [H, W, 3] uint8 or float photos (e.g. `skimage.data` samples
     or a folder of the training domain); masks come from
-    `edgeconnect_tf.masks.free_form_mask`.
+    `edgeconnect_tf.data.masks.free_form_mask`.
     """
-    from edgeconnect_tf.masks import free_form_mask
+    from edgeconnect_tf.data.masks import free_form_mask
 
     h, w = _size_hw(size)
     pairs = []
@@ -373,3 +376,28 @@ def calibration_pairs(images, size, count=8, seed=0):
         mask = free_form_mask(tf.constant([seed, k]), h, w).numpy()
         pairs.append((np.clip(image, 0, 1).astype("float32"), mask.astype("float32")))
     return pairs
+
+
+def load_photos(folder=None, names=SKIMAGE_PHOTOS):
+    """Calibration photos as uint8 [H, W, 3] arrays from `folder` or scikit-image's `names`."""
+    if folder:
+        return [to_rgb_uint8(read_image(p), p) for p in list_images(folder, "--calibration")]
+    try:
+        import skimage.data
+    except ImportError:
+        raise ValueError(
+            "--quantize int8 needs calibration photos: pass --calibration FOLDER "
+            "(or install scikit-image for its sample photos)"
+        ) from None
+    return [np.asarray(getattr(skimage.data, name)()) for name in names]
+
+
+def calibration_and_check(folder=None):
+    """(calibration photos, check photos): every 4th photo of a folder of 4 or more is held
+    out for the int8 check; scikit-image's defaults are checked on two other samples."""
+    if not folder:
+        return load_photos(), load_photos(names=SKIMAGE_CHECK_PHOTOS)
+    photos = load_photos(folder)
+    if len(photos) < 4:
+        return photos, None  # too few to hold any out: checked on the calibration pairs
+    return [p for k, p in enumerate(photos) if k % 4 != 3], photos[3::4]

@@ -24,7 +24,7 @@ import sys
 import tarfile
 import tempfile
 
-from edgeconnect_tf.io import atomic_write
+from edgeconnect_tf.files.io import atomic_write
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 STATIC_DIR = os.path.join(HERE, "static")

@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from edgeconnect_tf import image_headers
+from edgeconnect_tf.files import image_headers
 from edgeconnect_tf.serving.codec import (
     error_summary,
     format_response,

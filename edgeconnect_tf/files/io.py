@@ -195,7 +195,7 @@ def image_size(path, name="image"):
 
     Raises ImageFileError naming the file when it is missing or is not a readable image.
     """
-    from edgeconnect_tf.image_headers import ImageRejected, read_header
+    from edgeconnect_tf.files.image_headers import ImageRejected, read_header
 
     head = read_bytes(path, name, limit=64 * 1024)
     try:

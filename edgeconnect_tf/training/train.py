@@ -36,10 +36,10 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from edgeconnect_tf import callbacks as cb
 from edgeconnect_tf import weights as weights_lib
-from edgeconnect_tf.config import MODELS, ConfigError
-from edgeconnect_tf.optimizers import TorchAdam
+from edgeconnect_tf.training import callbacks as cb
+from edgeconnect_tf.training.config import MODELS, ConfigError
+from edgeconnect_tf.training.optimizers import TorchAdam
 
 
 class TrainError(ValueError):
@@ -92,7 +92,7 @@ def build_model(config, model_type):
 
     Call inside the strategy scope (and after setting the mixed-precision policy).
     """
-    from edgeconnect_tf.models import EdgeInpaintModel, EdgeModel, InpaintModel
+    from edgeconnect_tf.training.stages import EdgeInpaintModel, EdgeModel, InpaintModel
 
     common = dict(
         residual_blocks=config.residual_blocks,
@@ -175,7 +175,7 @@ def _check_pretrained(directories, model_type):
 
 def make_datasets(config):
     """(train, validation or None, sample batch) from the config's file lists."""
-    from edgeconnect_tf.dataset import build_dataset
+    from edgeconnect_tf.data.dataset import build_dataset
 
     if not config.train_flist:
         raise TrainError("train_flist is not set: pass --train_flist DIR_OR_FLIST")

@@ -2,7 +2,7 @@
 
 For each image and its mask, the model's result and OpenCV's `cv2.inpaint`
 (Telea; Navier–Stokes) on the same image and mask are scored with
-`edgeconnect_tf.metrics.image_metrics`: PSNR (data range 1), SSIM (uniform
+`edgeconnect_tf.evaluation.metrics.image_metrics`: PSNR (data range 1), SSIM (uniform
 51×51 window) and MAE Σ|gt − pred| / Σ(gt + pred) on grayscale copies, as the
 authors' scripts compute them, plus RGB PSNR and SSIM. Results are averaged
 per hole-ratio bucket (10–20 %, ..., 50–60 %, the paper's Table 1; ratios
@@ -25,8 +25,7 @@ import warnings
 import cv2
 import numpy as np
 
-from edgeconnect_tf.inpaint import InpaintError, inpaint, to_mask, to_rgb_uint8
-from edgeconnect_tf.io import (
+from edgeconnect_tf.files.io import (
     REFERENCE_JPEG_QUALITY,
     atomic_write,
     image_size,
@@ -34,9 +33,10 @@ from edgeconnect_tf.io import (
     read_image,
     write_image,
 )
+from edgeconnect_tf.inpaint import InpaintError, inpaint, to_mask, to_rgb_uint8
 from edgeconnect_tf.progress import Progress
 
-# edgeconnect_tf.metrics and .masks import TensorFlow: they are imported where used, so
+# edgeconnect_tf.evaluation.metrics and .masks import TensorFlow: they are imported where used, so
 # that `edgeconnect eval --help` (which reads MASK_TYPES) stays fast.
 
 RATIO_BUCKETS = ((0.1, 0.2), (0.2, 0.3), (0.3, 0.4), (0.4, 0.5), (0.5, 0.6))  # masks.RATIO_BUCKETS
@@ -181,7 +181,7 @@ def pair_mask_files(images, masks):
 
 
 def generated_mask(mask_type, height, width, seed, index):
-    """A [H, W] bool hole from `edgeconnect_tf.masks`, a pure function of (seed, index).
+    """A [H, W] bool hole from `edgeconnect_tf.data.masks`, a pure function of (seed, index).
 
     `mask_type`: "block" (half width × half height), "half" (left or right half),
     "free_form" (DeepFill v2 strokes) or "buckets" (free-form masks in the ratio
@@ -189,7 +189,7 @@ def generated_mask(mask_type, height, width, seed, index):
     """
     import tensorflow as tf
 
-    from edgeconnect_tf import masks
+    from edgeconnect_tf.data import masks
 
     if mask_type not in MASK_TYPES:
         raise InpaintError(f"mask type must be one of {MASK_TYPES}, got {mask_type!r}")
@@ -311,7 +311,7 @@ def evaluate(
         and "grid": the comparison grid, uint8 [H, W, 3] (None without rows);
         `write_report` writes it as comparison.png.
     """
-    from edgeconnect_tf import metrics
+    from edgeconnect_tf.evaluation import metrics
 
     methods = METHODS if baselines else METHODS[:1]
     if reference and save_dir is None:
@@ -387,7 +387,7 @@ def summarize(per_image, methods, features=None):
     Buckets without images are left out. FID needs at least 2 images in a bucket
     (None otherwise); it is unreliable below a few thousand.
     """
-    from edgeconnect_tf import metrics
+    from edgeconnect_tf.evaluation import metrics
 
     groups = {label: [] for label in BUCKET_ORDER}
     for k, row in enumerate(per_image):

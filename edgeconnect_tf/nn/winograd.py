@@ -24,8 +24,8 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.python.ops import control_flow_util
 
-from edgeconnect_tf.matmul_conv import dim, shape
-from edgeconnect_tf.normalization import instance_norm
+from edgeconnect_tf.nn.matmul_conv import dim, shape
+from edgeconnect_tf.nn.normalization import instance_norm
 
 # Winograd F(4, 3) with interpolation points 0, ±1, ±2, ∞ (Lavin & Gray, 2016).
 B_T = np.array(

@@ -19,7 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from edgeconnect_tf.io import write_image
+from edgeconnect_tf.files.io import write_image
 
 SAMPLE_COLUMNS = ("gt", "masked", "edges", "raw", "composite")
 _HIGHER_IS_BETTER = ("psnr", "ssim", "precision", "recall", "f1", "accuracy")

@@ -1,6 +1,6 @@
 """Spectral normalization with the semantics of PyTorch's `torch.nn.utils.spectral_norm`.
 
-`SpectralNormalization(keras.layers.Conv2D(...))` has the API of
+`TorchSpectralNorm(keras.layers.Conv2D(...))` has the API of
 `keras.layers.SpectralNormalization` (wrap a conv layer), but behaves like the
 reference implementation, so the authors' checkpoints load unchanged and
 fine-tuning them behaves as it did for them:
@@ -49,7 +49,7 @@ class _UnitNormal(keras.initializers.Initializer):
 
 
 @keras.saving.register_keras_serializable(package="edgeconnect_tf")
-class SpectralNormalization(keras.layers.Wrapper):
+class TorchSpectralNorm(keras.layers.Wrapper):
     """Spectral normalization of a `Conv2D` or `Conv2DTranspose` kernel.
 
     Args:
@@ -57,7 +57,7 @@ class SpectralNormalization(keras.layers.Wrapper):
         power_iterations: power iterations per training call (reference: 1).
 
     Example:
-    >>> conv = SpectralNormalization(keras.layers.Conv2D(64, 3, use_bias=False))
+    >>> conv = TorchSpectralNorm(keras.layers.Conv2D(64, 3, use_bias=False))
     >>> y = conv(keras.ops.ones((1, 8, 8, 3)), training=True)  # updates u, v
     """
 
@@ -65,7 +65,7 @@ class SpectralNormalization(keras.layers.Wrapper):
         super().__init__(layer, **kwargs)
         if not isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose)):
             raise ValueError(
-                f"SpectralNormalization wraps Conv2D or Conv2DTranspose, got {type(layer).__name__}"
+                f"TorchSpectralNorm wraps Conv2D or Conv2DTranspose, got {type(layer).__name__}"
             )
         if power_iterations < 1:
             raise ValueError(f"power_iterations must be >= 1, got {power_iterations}")

@@ -24,7 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from edgeconnect_tf.image_ops import GRAY_WEIGHTS
+from edgeconnect_tf.data.image_ops import GRAY_WEIGHTS
 
 SSIM_WIN_SIZE = 51
 EDGE_THRESHOLD = 0.5

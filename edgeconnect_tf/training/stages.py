@@ -45,10 +45,10 @@ networks and losses compute in float32 at their outputs, and under
 import keras
 import tensorflow as tf
 
-from edgeconnect_tf import losses
-from edgeconnect_tf.image_ops import composite, edge_generator_inputs, inpaint_generator_inputs
-from edgeconnect_tf.metrics import edge_precision_recall_tf, mae_tf, psnr_tf
-from edgeconnect_tf.optimizers import TorchAdam
+from edgeconnect_tf.data.image_ops import composite, edge_generator_inputs, inpaint_generator_inputs
+from edgeconnect_tf.evaluation.metrics import edge_precision_recall_tf, mae_tf, psnr_tf
+from edgeconnect_tf.training import losses
+from edgeconnect_tf.training.optimizers import TorchAdam
 from edgeconnect_tf.weights import INPUT_CHANNELS
 from edgeconnect_tf.weights import build_networks as make_networks
 

@@ -13,10 +13,10 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from edgeconnect_tf import matmul_conv, winograd
-from edgeconnect_tf.conv_mode import check_conv_mode
-from edgeconnect_tf.normalization import instance_norm
-from edgeconnect_tf.spectral_norm import SpectralNormalization
+from edgeconnect_tf.nn import matmul_conv, winograd
+from edgeconnect_tf.nn.conv_mode import check_conv_mode
+from edgeconnect_tf.nn.normalization import instance_norm
+from edgeconnect_tf.nn.spectral_norm import TorchSpectralNorm
 
 
 def conv_init():
@@ -93,7 +93,7 @@ class PaddedConv2D(keras.layers.Layer):
     """PyTorch-style Conv2D: zero-pad `padding` pixels per side, then a valid conv.
 
     [B, H, W, C] -> [B, (H + 2p - d(k-1) - 1) // s + 1, ..., filters].
-    With `spectral_norm=True` the kernel is wrapped in `SpectralNormalization`.
+    With `spectral_norm=True` the kernel is wrapped in `TorchSpectralNorm`.
 
     `matmul_form=True` (where `matmul_conv.supported`: 4×4 stride 2, ≤ 4
     outputs) computes the conv as matmuls (`matmul_conv.conv`): same values to
@@ -133,7 +133,7 @@ class PaddedConv2D(keras.layers.Layer):
             kernel_initializer=conv_init(),
             name="conv",
         )
-        self.conv = SpectralNormalization(layer, name="sn") if spectral_norm else layer
+        self.conv = TorchSpectralNorm(layer, name="sn") if spectral_norm else layer
 
     def build(self, input_shape):
         if not self.conv.built:
@@ -213,7 +213,7 @@ def conv_transpose(filters, *, spectral_norm, name):
     layer = keras.layers.Conv2DTranspose(
         filters, 4, strides=2, padding="same", kernel_initializer=conv_init(), name=name
     )
-    return SpectralNormalization(layer, name=f"{name}_sn") if spectral_norm else layer
+    return TorchSpectralNorm(layer, name=f"{name}_sn") if spectral_norm else layer
 
 
 @keras.saving.register_keras_serializable(package="edgeconnect_tf")
@@ -222,8 +222,8 @@ class ResidualBlock(keras.layers.Layer):
 
     Convs have a bias only without spectral norm, as in the reference.
 
-    `conv_mode` (see `edgeconnect_tf.conv_mode`) "graph" or "xla" computes the block with
-    Winograd F(4×4, 3×3) convolutions (`edgeconnect_tf.winograd`), 4× fewer
+    `conv_mode` (see `edgeconnect_tf.nn.conv_mode`) "graph" or "xla" computes the block with
+    Winograd F(4×4, 3×3) convolutions (`edgeconnect_tf.nn.winograd`), 4× fewer
     multiply-adds, same result to float32 rounding (~1e-5 over a generator),
     in float32 whatever the dtype policy. "xla" takes inputs of static, even
     shape (others run direct); "graph" any shape. `call(..., direct=True)`

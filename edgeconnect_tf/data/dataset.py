@@ -56,10 +56,10 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from edgeconnect_tf import masks as masks_lib
-from edgeconnect_tf.canny import canny, random_sigma
-from edgeconnect_tf.image_ops import rgb_to_gray
-from edgeconnect_tf.io import IMAGE_EXTENSIONS, ImageFileError, list_images
+from edgeconnect_tf.data import masks as masks_lib
+from edgeconnect_tf.data.canny import canny, random_sigma
+from edgeconnect_tf.data.image_ops import rgb_to_gray
+from edgeconnect_tf.files.io import IMAGE_EXTENSIONS, ImageFileError, list_images
 
 TFRECORD_EXTENSIONS = (".tfrecord", ".tfrecords", ".tfrec")
 TFRECORD_KEYS = ("image/encoded", "image")

@@ -23,8 +23,9 @@ import typing
 
 import yaml
 
-from edgeconnect_tf.conv_mode import CONV_MODES
-from edgeconnect_tf.io import atomic_write
+from edgeconnect_tf.files.io import atomic_write
+from edgeconnect_tf.nn.conv_mode import CONV_MODES
+from edgeconnect_tf.nn.hole_fill import HOLE_FILLS
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 MODELS = ("edge", "inpaint", "edge_inpaint", "joint")
@@ -34,7 +35,6 @@ MASK_SOURCES = ("block", "half", "irregular", "external", "free_form", "paired")
 MASK_PRESETS = ("block_irregular", "block_half", "mixed")
 EDGE_CODES = {1: "canny", 2: "external"}
 GAN_LOSSES = ("nsgan", "lsgan", "hinge")
-HOLE_FILLS = ("white", "pyramid")  # networks.InpaintGenerator
 STRATEGIES = ("default", "mirrored", "multi_worker")
 MIXED_PRECISION = ("none", "mixed_bfloat16", "mixed_float16")
 LR_SCHEDULES = ("constant", "plateau", "steps")
@@ -195,7 +195,7 @@ class Config:
     jit_compile: bool = _field(False, "compile the train step with XLA")
     conv_mode: str = _field(
         "direct",
-        "how the generators compute their convolutions (edgeconnect_tf.conv_mode): direct, "
+        "how the generators compute their convolutions (edgeconnect_tf.nn.conv_mode): direct, "
         "xla (Winograd residual blocks, each its own XLA cluster: ~1.3x faster float32 steps on "
         "CPU, same gradients to float32 rounding) or graph (the inference default)",
         CONV_MODES,

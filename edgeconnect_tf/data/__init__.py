@@ -1,0 +1,1 @@
+"""Data: Canny edges, masks, image operations and the tf.data input pipeline."""

@@ -1,0 +1,1 @@
+"""Evaluation: the paper's metrics and `edgeconnect eval`'s library side."""

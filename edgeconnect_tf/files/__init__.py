@@ -1,0 +1,1 @@
+"""Files: listing and reading images, their headers, atomic writes."""

@@ -1,0 +1,2 @@
+"""Training: the config, the stages (`keras.Model`s with their `train_step`), losses,
+optimizers, callbacks and `train`."""

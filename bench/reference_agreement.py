@@ -98,7 +98,7 @@ def main():
                 rows.append(("--reference", mode, agreement(ours, theirs, hole)))
             theirs = torch_composite(g1, g2, image, hole)
             for mode, model in models.items():
-                ours, _ = inpaint(model, image, hole, strategy="full")
+                ours, _ = inpaint(model, image, hole, tiling="full")
                 rows.append(("default", mode, agreement(ours, theirs, hole)))
             for path, mode, a in rows:
                 print(f"| {photo} | {height}×{width} | {path} | {mode} | {a['identical']:.3%} "

@@ -139,7 +139,7 @@ def score(model, cases):
     rows, grid = [], []
     for name, size, kind, photo, hole in cases:
         results = {}
-        results["edgeconnect"], edges = inpaint(model, photo, hole, strategy="full")
+        results["edgeconnect"], edges = inpaint(model, photo, hole, tiling="full")
         for method in METHODS[1:]:
             results[method] = opencv_inpaint(photo, hole, method)
         row = {"name": name, "size": size, "hole": kind, "ratio": float(hole.mean())}
@@ -217,7 +217,7 @@ def main(args):
     weights_dir = os.path.join(out, "weights")
     g1, _ = load_networks(results["edge"].weights_dir, names=("edge_generator",))
     g2, _ = load_networks(results["inpaint"].weights_dir, names=("inpaint_generator",))
-    save_networks(weights_dir, {**g1, **g2})
+    save_networks(weights_dir, {**g1, **g2}, sigma=base.sigma)
     trained = (time.time() - started) / 60
 
     print("[3/3] inpainting the held-out photos (chelsea, coffee)", flush=True)

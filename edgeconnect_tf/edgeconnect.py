@@ -181,11 +181,11 @@ class EdgeConnect(keras.Model):
         inputs = inpaint_generator_inputs(image, edges, mask, self.inpaint_generator.hole_fill)
         return self.inpaint_generator(inputs, training=training)
 
-    def inpaint(self, image, mask, edges=None, strategy="auto", reference=False, **kwargs):
+    def inpaint(self, image, mask, edges=None, tiling="auto", reference=False, **kwargs):
         """numpy in, numpy out: (uint8 RGB [H, W, 3], edge map [H, W] float32).
 
         Any size and mode (gray, RGB, RGBA, 8/16-bit; masks bool, 0-1 or 0-255,
-        white = hole). See `edgeconnect_tf.inpaint.inpaint` for `strategy`;
+        white = hole). See `edgeconnect_tf.inpaint.inpaint` for `tiling`;
         `reference=True` is the authors' test() (class docstring). The model
         runs as `inference_function`, not eagerly.
         """
@@ -196,7 +196,7 @@ class EdgeConnect(keras.Model):
             image,
             mask,
             edges,
-            strategy=strategy,
+            tiling=tiling,
             reference=reference,
             **kwargs,
         )

@@ -5,7 +5,7 @@ float [0, 1] images; gray, RGB or RGBA; bool / 0–1 / 0–255 masks with one or
 three channels) and returns a uint8 RGB image of the input size whose known
 pixels are the input's, bit for bit, plus the edge map the colour network saw.
 
-Strategies (the networks were trained on 256×256 images with holes of 10–60 %
+Tilings (the networks were trained on 256×256 images with holes of 10–60 %
 of the area; their receptive field is about 220 px):
     full    the whole image at its native size, as the reference's test mode.
     crop    a window around each hole (at least `window` px, twice the hole's
@@ -15,7 +15,7 @@ of the area; their receptive field is about 220 px):
     resize  the whole image scaled to a long side of `max_side`; only the hole
             pixels are upsampled and pasted back.
     auto    `full` when the image's long side is at most `max_side`, `crop`
-            otherwise (see `choose_strategy`).
+            otherwise (see `choose_tiling`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import warnings
 import cv2
 import numpy as np
 
-STRATEGIES = ("auto", "full", "crop", "resize")
+TILINGS = ("auto", "full", "crop", "resize")
 TRAIN_SIZE = 256  # side of the images the networks were trained on
 MAX_SIDE = 512  # largest side run at native resolution by "crop"/"auto"/"resize"
 MIN_SIDE = 9  # padded to 12: the residual blocks reflect-pad 2 px at 1/4 resolution (3 px)
@@ -178,7 +178,7 @@ def to_edges(edges, shape=None, resize=False):
     raise InpaintError(f"edges must be bool, uint8, uint16 or float, got dtype {arr.dtype}")
 
 
-# ------------------------------------------------------------------------- strategies
+# ------------------------------------------------------------------------- tilings
 
 
 def hole_windows(hole, window=TRAIN_SIZE):
@@ -216,8 +216,8 @@ def _span(start, size, limit, window):
     return int(lo), int(lo + length)
 
 
-def choose_strategy(image_shape, max_side=MAX_SIDE):
-    """The strategy "auto" uses: "full" if max(H, W) <= max_side, else "crop".
+def choose_tiling(image_shape, max_side=MAX_SIDE):
+    """The tiling "auto" uses: "full" if max(H, W) <= max_side, else "crop".
 
     Why (argued from the training setup, not measured: no trained weights are
     available to this package's tests): the networks saw 256² images with holes of
@@ -280,11 +280,12 @@ def inpaint(
     image,
     mask,
     edges=None,
-    strategy="auto",
+    tiling="auto",
     resize_mask=False,
     window=TRAIN_SIZE,
     max_side=MAX_SIDE,
     reference=False,
+    **renamed,
 ):
     """Fills the holes of one image.
 
@@ -295,7 +296,7 @@ def inpaint(
         mask: [H, W] or [H, W, 1|3], bool / 0–1 / 0–255; hole where > half the range.
         edges: optional drawn guidance lines (see `to_edges`), image-sized; inside the
             hole they replace the edge network's prediction.
-        strategy: "auto", "full", "crop" or "resize" (module docstring).
+        tiling: "auto", "full", "crop" or "resize" (module docstring).
         resize_mask: resize a mask (and edges) of another size to the image's
             (nearest neighbour) instead of raising.
         window, max_side: the crop window's minimum side; the largest side run at
@@ -317,12 +318,23 @@ def inpaint(
     Warns (UserWarning) for a mask without hole pixels (the image comes back
     unchanged) and for a mask that is all hole.
     """
-    if strategy not in STRATEGIES:
-        raise InpaintError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
-    if reference and strategy not in ("auto", "full"):
+    if renamed:
+        new = {"strategy": "tiling"}
+        name = next(iter(renamed))
+        raise TypeError(
+            f"inpaint() got an unexpected keyword argument {name!r}"
+            + (
+                f": it is now {new[name]}= (training's strategy is tf.distribute's)"
+                if name in new
+                else ""
+            )
+        )
+    if tiling not in TILINGS:
+        raise InpaintError(f"tiling must be one of {TILINGS}, got {tiling!r}")
+    if reference and tiling not in ("auto", "full"):
         raise InpaintError(
-            f"reference=True runs the authors' test() at native size: strategy must be "
-            f"'full' (or 'auto'), got {strategy!r}"
+            f"reference=True runs the authors' test() at native size: tiling must be "
+            f"'full' (or 'auto'), got {tiling!r}"
         )
     if reference and edges is not None:
         raise InpaintError("reference=True (the authors' test()) takes no drawn edges")
@@ -339,10 +351,10 @@ def inpaint(
             "mask covers the whole image: the result is generated without any known pixels",
             stacklevel=2,
         )
-    if strategy == "auto":
-        strategy = "full" if reference else choose_strategy(shape, max_side)
+    if tiling == "auto":
+        tiling = "full" if reference else choose_tiling(shape, max_side)
 
-    if strategy == "crop":  # window by window into the uint8 result: no full-size float copy
+    if tiling == "crop":  # window by window into the uint8 result: no full-size float copy
         result = rgb.copy()
         edge_map = np.zeros(shape, np.float32)  # not computed outside the windows
         for y0, y1, x0, x1 in hole_windows(hole, window):
@@ -353,7 +365,7 @@ def inpaint(
             result[win][inside] = _to_uint8(part[inside], reference)
             edge_map[win] = np.clip(part_edges, 0.0, 1.0)
         return result, edge_map
-    if strategy == "full":
+    if tiling == "full":
         filled, edge_map = _run_model(model, rgb, hole, drawn, reference)
     else:  # resize
         filled, edge_map = _run_scaled(model, rgb, hole, drawn, max_side)

@@ -201,10 +201,15 @@ def encoded_outputs(job, result, edge_map, reference=False):
 
 
 def check_weights(directory):
-    """Cheap check that a weights directory has config.json and both generators
-    (nothing loaded; WeightsError naming the missing file)."""
+    """Cheap check of a model path: a `.tflite` file that exists, or a weights directory
+    with config.json and both generators (nothing loaded; WeightsError naming what is
+    missing)."""
     from edgeconnect_tf.weights import FILES, REQUIRED, WeightsError, read_config
 
+    if is_tflite(directory):
+        if not isfile(directory):
+            raise WeightsError(f"model file {directory} does not exist")
+        return
     read_config(directory)
     for name in REQUIRED:
         path = os.path.join(directory, FILES[name])
@@ -212,13 +217,23 @@ def check_weights(directory):
             raise WeightsError(f"{path} is missing ({name.replace('_', ' ')} weights)")
 
 
-def check_reference(reference, strategy, edges=None, crop_size=None):
-    """`reference` (the authors' test()) runs the whole image at native size, no drawn edges."""
+def is_tflite(path):
+    """Whether a model path names an exported `.tflite` file (else a weights directory)."""
+    return os.fspath(path).lower().endswith(".tflite")
+
+
+def check_reference(reference, tiling, edges=None, crop_size=None, weights=None):
+    """`reference` (the authors' test()) runs the whole image at native size, no drawn edges,
+    from a weights directory."""
     if not reference:
         return
-    if strategy not in ("auto", "full"):
+    if weights is not None and is_tflite(weights):
         raise InpaintError(
-            f"--reference runs the whole image at native size: drop --strategy {strategy}"
+            "--reference (the authors' test()) runs a weights directory, not a .tflite file"
+        )
+    if tiling not in ("auto", "full"):
+        raise InpaintError(
+            f"--reference runs the whole image at native size: drop --tiling {tiling}"
         )
     for flag, value in (("edges", edges), ("crop-size", crop_size)):
         if value is not None:

@@ -134,3 +134,46 @@ def test_inpaint_and_eval_progress_in_a_log_is_plain_lines_naming_files(tmp_path
         assert not any(c in stream for c in "\r\b\x1b"), repr(stream)
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("1/2 a.png ") and lines[1].startswith("2/2 b.png "), lines
+
+
+@pytest.mark.parametrize("command", ["inpaint", "eval", "inpaint-beam"])
+def test_old_spellings_are_refused_naming_the_new_one(command, capsys):
+    from edgeconnect_tf import cli
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([command, "--strategy", "crop"])
+    assert exit_info.value.code == 2
+    assert "--strategy is now --tiling" in capsys.readouterr().err
+
+
+def test_no_option_abbreviations(capsys):
+    """`serve --static-only --model DIR` must not silently become `--models DIR`."""
+    from edgeconnect_tf import cli
+
+    parser = cli.build_parser()
+    assert all(not p.allow_abbrev for p in [parser, *parser.commands.values()])
+    with pytest.raises(SystemExit):
+        cli.main(["serve", "--static-only", "--model", "x"])
+    assert "unrecognized arguments: --model" in capsys.readouterr().err
+
+
+def test_inpaint_names_the_renamed_keyword():
+    import numpy as np
+
+    from edgeconnect_tf.inpaint import inpaint
+
+    with pytest.raises(TypeError, match="it is now tiling="):
+        inpaint(None, np.zeros((16, 16, 3)), np.zeros((16, 16)), strategy="full")
+
+
+def test_the_library_never_imports_the_command_line():
+    """Only cli/ (and the package's console entry point) may import edgeconnect_tf.cli."""
+    import pathlib
+
+    package = pathlib.Path(REPO) / "edgeconnect_tf"
+    offenders = [
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if path.parts[-2] != "cli" and "edgeconnect_tf.cli" in path.read_text()
+    ]
+    assert offenders == []

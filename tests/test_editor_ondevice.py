@@ -233,7 +233,7 @@ def test_photo_smaller_than_the_model_is_padded_not_stretched(page, tflite_model
     rgb = _photo(40, 56)
     result, hole, _ = _inpaint_in_page(page, tmp_path, rgb, [[(14, 18), (40, 22)]], size=10)
     # One window, the whole photo, run at its size and padded to the model's (as Python's
-    # "full" strategy and TFLiteModel.__call__), not stretched to SIZE×SIZE.
+    # "full" tiling and TFLiteModel.__call__), not stretched to SIZE×SIZE.
     assert [tuple(w) for w in page.evaluate("ondevice.lastRun().windows")] == [(0, 40, 0, 56)]
     assert "px at" not in page.evaluate("document.getElementById('status').textContent")
     expected, expected_edges, calls = _python_inpaint(tflite_model, rgb, hole)

@@ -286,3 +286,20 @@ def test_built_wheel_ships_the_page_and_litert_files(tmp_path):
     assert expected <= names
     licences = {n for n in names if n.endswith(".dist-info/LICENSE") or "/licenses/" in n}
     assert licences, sorted(n for n in names if "dist-info" in n)
+
+
+def test_hints_name_real_commands():
+    """Every `edgeconnect serve --FLAG` the page shows a user is a flag `serve` has."""
+    import re
+
+    from edgeconnect_tf.cli import build_parser
+
+    serve = build_parser().commands["serve"]
+    flags = {s for action in serve._actions for s in action.option_strings}
+    static = os.path.join(os.path.dirname(fetch_litert.__file__), "static")
+    named = set()
+    for name in os.listdir(static):
+        if name.endswith((".js", ".html")):
+            with open(os.path.join(static, name), encoding="utf-8") as f:
+                named |= set(re.findall(r"edgeconnect serve (--[a-z-]+)", f.read()))
+    assert named and named <= flags, named - flags

@@ -182,6 +182,7 @@ def test_masks_paired_by_order_and_limit(dataset, tmp_path, capsys):
             "--weights", dataset / "weights",
             "--data", dataset / "data",
             "--masks", masks,
+            "--mask-order",
             "--output", tmp_path / "r",
             "--no-baselines",
             "--limit", "2",
@@ -197,6 +198,10 @@ def test_masks_paired_by_order_and_limit(dataset, tmp_path, capsys):
     assert [r["hole_ratio"] for r in report["per_image"]] == [0.5, 0.5]
     assert [b["bucket"] for b in report["buckets"]] == ["50-60%", "all"]
     assert not (tmp_path / "r" / "comparison.png").exists()  # --grid-rows 0
+    # Without --mask-order the masks pair by name, as `inpaint`'s: none matches, and it says so.
+    argv = ["--weights", dataset / "weights", "--data", dataset / "data", "--masks", masks]
+    code, _, err = run_eval([*argv, "--output", tmp_path / "s", "--no-baselines"], capsys)
+    assert code == 1 and "no mask in" in err and "with --mask-order" in err
 
 
 def test_generated_masks():

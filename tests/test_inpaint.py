@@ -1,4 +1,4 @@
-"""inpaint.inpaint: input formats, bit-exact known pixels, strategies, guidance edges."""
+"""inpaint.inpaint: input formats, bit-exact known pixels, tilings, guidance edges."""
 
 import os
 import warnings
@@ -59,7 +59,7 @@ def test_result_is_the_models_composite(model):
         }
     )
     expected = np.round(np.asarray(out["inpainted"])[0] * 255).astype(np.uint8)
-    result, edges = inpaint(model, image, hole, strategy="full")
+    result, edges = inpaint(model, image, hole, tiling="full")
     np.testing.assert_allclose(result[hole].astype(int), expected[hole].astype(int), atol=1)
     np.testing.assert_allclose(edges, np.asarray(out["edges"])[0, ..., 0], atol=1e-5)
 
@@ -69,7 +69,7 @@ def test_odd_sizes_round_trip(model, shape):
     h, w = shape
     image = photo(h, w)
     hole = box_mask(h, w, h // 3, w // 3, max(1, h // 3), max(1, w // 3))
-    result, edges = inpaint(model, image, hole, strategy="full")
+    result, edges = inpaint(model, image, hole, tiling="full")
     assert result.shape == (h, w, 3) and edges.shape == (h, w)
     np.testing.assert_array_equal(result[~hole], image[~hole])
 
@@ -153,17 +153,17 @@ def test_hole_windows_cover_each_hole_once():
     assert windows[1][3] - windows[1][2] == 36
 
 
-def test_choose_strategy():
-    assert inpaint_lib.choose_strategy((512, 300)) == "full"
-    assert inpaint_lib.choose_strategy((513, 300)) == "crop"
-    assert inpaint_lib.choose_strategy((100, 200), max_side=64) == "crop"
+def test_choose_tiling():
+    assert inpaint_lib.choose_tiling((512, 300)) == "full"
+    assert inpaint_lib.choose_tiling((513, 300)) == "crop"
+    assert inpaint_lib.choose_tiling((100, 200), max_side=64) == "crop"
 
 
-@pytest.mark.parametrize("strategy", ["full", "crop", "resize", "auto"])
-def test_strategies_keep_size_and_known_pixels(model, strategy):
+@pytest.mark.parametrize("tiling", ["full", "crop", "resize", "auto"])
+def test_strategies_keep_size_and_known_pixels(model, tiling):
     image = photo(72, 100)
     hole = box_mask(72, 100, 4, 6, 6, 8) | box_mask(72, 100, 30, 50, 36, 44)
-    result, edges = inpaint(model, image, hole, strategy=strategy, window=24, max_side=48)
+    result, edges = inpaint(model, image, hole, tiling=tiling, window=24, max_side=48)
     assert result.shape == (72, 100, 3) and edges.shape == (72, 100)
     np.testing.assert_array_equal(result[~hole], image[~hole])
     assert np.any(result[hole] != image[hole])
@@ -174,7 +174,7 @@ def test_crop_runs_the_model_on_the_window(model):
     hole = box_mask(64, 96, 40, 70, 8, 10)
     [(y0, y1, x0, x1)] = inpaint_lib.hole_windows(hole, window=24)
     assert (y1 - y0, x1 - x0) == (24, 24)
-    result, edges = inpaint(model, image, hole, strategy="crop", window=24, max_side=48)
+    result, edges = inpaint(model, image, hole, tiling="crop", window=24, max_side=48)
     sub, sub_hole = image[y0:y1, x0:x1], hole[y0:y1, x0:x1]
     out = model(
         {
@@ -193,8 +193,8 @@ def test_crop_runs_the_model_on_the_window(model):
 def test_resize_equals_full_when_small_enough(model):
     image = photo(40, 48)
     hole = box_mask(40, 48, 10, 10, 12, 12)
-    full, full_edges = inpaint(model, image, hole, strategy="full")
-    small, small_edges = inpaint(model, image, hole, strategy="resize", max_side=48)
+    full, full_edges = inpaint(model, image, hole, tiling="full")
+    small, small_edges = inpaint(model, image, hole, tiling="resize", max_side=48)
     np.testing.assert_array_equal(small, full)
     np.testing.assert_allclose(small_edges, full_edges, atol=1e-6)
 
@@ -205,9 +205,9 @@ def test_resize_never_sees_hole_content(model):
     hole = box_mask(80, 96, 21, 33, 17, 23)  # odd offsets: mixed pixels when downscaled
     other = image.copy()
     other[hole] = 255 - other[hole]
-    for strategy in ("resize", "crop", "full"):
-        a, _ = inpaint(model, image, hole, strategy=strategy, window=24, max_side=40)
-        b, _ = inpaint(model, other, hole, strategy=strategy, window=24, max_side=40)
+    for tiling in ("resize", "crop", "full"):
+        a, _ = inpaint(model, image, hole, tiling=tiling, window=24, max_side=40)
+        b, _ = inpaint(model, other, hole, tiling=tiling, window=24, max_side=40)
         np.testing.assert_array_equal(a[hole], b[hole])
 
 
@@ -253,8 +253,8 @@ def test_bad_inputs(model, image, mask, match):
 
 
 def test_bad_strategy(model):
-    with pytest.raises(InpaintError, match="strategy"):
-        inpaint(model, photo(20, 20), np.ones((20, 20)), strategy="tiles")
+    with pytest.raises(InpaintError, match="tiling"):
+        inpaint(model, photo(20, 20), np.ones((20, 20)), tiling="tiles")
 
 
 # ------------------------------------------------------------------- edgeconnect inpaint
@@ -460,7 +460,7 @@ def test_cli_full_mask_warns_and_works(weights_dir, folder, capsys):
     write(root / "full.png", np.full((40, 48), 255, np.uint8))
     code, _, err = run_inpaint(
         ["--weights", weights_dir, "--input", root / "in" / "a.png", "--mask", root / "full.png",
-         "--output", root / "out", "--strategy", "crop"],
+         "--output", root / "out", "--tiling", "crop"],
         capsys,
     )  # fmt: skip
     assert code == 0

@@ -104,7 +104,7 @@ def test_check_job_reads_headers_and_limits_pixels(tree):
 def test_check_reference():
     check_reference(False, "crop", edges="e.png")
     check_reference(True, "auto")
-    with pytest.raises(InpaintError, match="drop --strategy crop"):
+    with pytest.raises(InpaintError, match="drop --tiling crop"):
         check_reference(True, "crop")
     with pytest.raises(InpaintError, match="drop --edges"):
         check_reference(True, "full", edges="e.png")

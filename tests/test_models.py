@@ -238,6 +238,12 @@ def test_keras_save_and_load_keep_settings_and_outputs(batch, tmp_path):
 
 
 def test_bad_arguments():
+    for stage, new in (
+        (EdgeModel, "edge_adv_loss_weight"),
+        (InpaintModel, "inpaint_adv_loss_weight"),
+    ):
+        with pytest.raises(TypeError, match=f"adv_loss_weight=...\\) is now {new}="):
+            stage(**TINY, adv_loss_weight=1.0)
     with pytest.raises(ValueError, match="gan_loss"):
         EdgeModel(**TINY, gan_loss="wgan")
     sigmoid_d = make_model("edge").discriminator

@@ -306,7 +306,7 @@ def test_reference_gives_the_authors_test_pixels(converted, model):
     g1 = model.predict_edges(gray, known[None, ..., None], m)[0, ..., 0].numpy()
     np.testing.assert_allclose(edge_map, g1, atol=1e-5)
     # The default (composite) path is another picture: the test can tell them apart.
-    default, _ = inpaint(model, image, hole, strategy="full")
+    default, _ = inpaint(model, image, hole, tiling="full")
     assert np.abs(default.astype(int) - theirs)[hole].max() > 5
 
 
@@ -353,9 +353,9 @@ def test_reference_truncates_and_runs_at_native_size(model, monkeypatch):
 
 def test_reference_refuses_what_the_authors_test_does_not_do(model):
     image, hole = photo_and_hole()
-    for strategy in ("crop", "resize"):
-        with pytest.raises(InpaintError, match=f"strategy must be 'full'.*{strategy}"):
-            inpaint(model, image, hole, strategy=strategy, reference=True)
+    for tiling in ("crop", "resize"):
+        with pytest.raises(InpaintError, match=f"tiling must be 'full'.*{tiling}"):
+            inpaint(model, image, hole, tiling=tiling, reference=True)
     with pytest.raises(InpaintError, match="no drawn edges"):
         inpaint(model, image, hole, edges=hole, reference=True)
     inputs = {"image": image[None] / 255.0, "mask": hole[None, ..., None] * 1.0}
@@ -417,7 +417,7 @@ def test_inpaint_cli_reference(converted, model, files, capsys):
             assert (files / "out" / name).read_bytes() == pil_jpeg(want)
         else:
             np.testing.assert_array_equal(read_image(str(files / "out" / name)), want)
-    for extra, needle in [(["--strategy", "crop"], "drop --strategy crop"),
+    for extra, needle in [(["--tiling", "crop"], "drop --tiling crop"),
                           (["--edges", files / "masks" / "b.png"], "drop --edges")]:  # fmt: skip
         out = files / "out2"
         code, _, err = _cli(add_inpaint_arguments, inpaint_command,

@@ -93,7 +93,7 @@ def test_window_rule_calls_only_at_file_size(runner, monkeypatch):
     np.testing.assert_array_equal(result[~hole], image[~hole])
     assert edges.shape == hole.shape
     with pytest.raises(InpaintError, match="at most 32×32 px per call"):
-        inpaint(runner, image, hole, strategy="full")
+        inpaint(runner, image, hole, tiling="full")
 
 
 def test_peak_memory_flat_as_the_image_grows(model_path, tmp_path):
@@ -148,7 +148,7 @@ def test_eval_cli_on_a_tflite_file(runner, model_path, tmp_path, capsys):
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     argv = ["--weights", model_path, "--data", data, "--masks", tmp_path / "masks"]
-    argv += ["--output", tmp_path / "r", "--no-baselines", "--strategy", "auto"]
+    argv += ["--output", tmp_path / "r", "--no-baselines", "--tiling", "auto"]
     assert main(parser.parse_args([str(a) for a in argv])) == 0, capsys.readouterr().err
     report = json.loads((tmp_path / "r" / "metrics.json").read_text())
     result, _ = runner.inpaint(photo, mask > 0)  # 56×72 > 32: windows of 32
@@ -158,6 +158,38 @@ def test_eval_cli_on_a_tflite_file(runner, model_path, tmp_path, capsys):
     argv[-1] = "full"  # the whole 56×72 image in one call: larger than the file
     assert main(parser.parse_args([str(a) for a in argv])) == 1
     assert "at most 32×32 px per call" in capsys.readouterr().err
+
+
+def test_inpaint_cli_on_a_tflite_file(runner, model_path, tmp_path, capsys):
+    """`edgeconnect inpaint --weights FILE.tflite`: the runner's pixels, written; then a
+    rerun says "nothing to do" without starting TensorFlow."""
+    import subprocess
+    import sys
+
+    from edgeconnect_tf.cli import main
+
+    photo = _photo(56, 72)
+    mask = np.zeros((56, 72), np.uint8)
+    mask[10:26, 20:40] = 255
+    cv2.imwrite(str(tmp_path / "a.png"), photo[..., ::-1])
+    cv2.imwrite(str(tmp_path / "m.png"), mask)
+    argv = ["inpaint", "--weights", model_path, "--input", tmp_path / "a.png"]
+    argv += ["--mask", tmp_path / "m.png", "--output", tmp_path / "out"]
+    argv = [str(a) for a in argv]
+    assert main(argv) == 0, capsys.readouterr().err
+    expected, _ = runner.inpaint(photo, mask > 0)
+    written = cv2.imread(str(tmp_path / "out" / "a.png"))[..., ::-1]
+    np.testing.assert_array_equal(written, expected)
+    assert main([*argv, "--reference"]) == 1
+    assert "not a .tflite file" in capsys.readouterr().err
+
+    code = (
+        "import sys; from edgeconnect_tf.cli import main; code = main(sys.argv[1:]); "
+        "print('TENSORFLOW', 'tensorflow' in sys.modules); sys.exit(code)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "nothing to do" in proc.stdout and "TENSORFLOW False" in proc.stdout
 
 
 def test_int8_export_warns_below_the_margin(model, model_path, tmp_path, monkeypatch):

@@ -48,6 +48,10 @@ def _config(images, output_dir, *args):
     return config_from_args(build_parser().parse_args(["train", *base, *args]))
 
 
+def edge_config_sigma(images, tmp_path):
+    return _config(images, tmp_path / "edge").sigma
+
+
 def _weights(directory, name):
     """(values of the network's variables in `net.variables` order, config.json) of a dir."""
     nets, meta = weights_lib.load_networks(str(directory), names=(name,))
@@ -76,6 +80,7 @@ def test_four_stages_train_and_hand_over_weights(images, tmp_path):
     assert Config.from_yaml(str(tmp_path / "edge" / "config.yaml")).model == "edge"
     g1, meta = _weights(edge.weights_dir, "edge_generator")
     assert meta["iteration"] == 2 and meta["model"] == "edge"
+    assert meta["sigma"] == edge_config_sigma(images, tmp_path) == 2.0  # what inference reads
 
     cfg = _config(images, tmp_path / "inpaint", *common, "--val_flist", images, "--val_steps", "2")
     _, val_ds, _ = make_datasets(cfg)
@@ -90,6 +95,7 @@ def test_four_stages_train_and_hand_over_weights(images, tmp_path):
         assert inpaint.logs[f"val_{key}"] == pytest.approx(float(manual[key]), rel=1e-5)
     best = weights_lib.read_config(str(tmp_path / "inpaint" / "best"))
     assert best["val_psnr"] == pytest.approx(inpaint.logs["val_psnr"])
+    assert best["sigma"] == cfg.sigma
     g2, _ = _weights(inpaint.weights_dir, "inpaint_generator")
 
     pretrained = f"{edge.weights_dir},{inpaint.weights_dir}"

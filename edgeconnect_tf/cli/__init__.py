@@ -34,7 +34,12 @@ MODULES = {"eval": "evaluate", "inpaint-beam": "inpaint_beam"}  # modules of oth
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse, with a "did you mean" for a mistyped option."""
+    """argparse, with a "did you mean" for a mistyped option and no abbreviations (a prefix
+    of one option must not silently become another: `--model` is not `--models`)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         if message.startswith("unrecognized arguments:"):  # reported by the top parser
@@ -88,6 +93,16 @@ def add_conv_mode_argument(parser, choices=None, default="graph", default_help=N
         default=default,
         help=f"{HELP}: {modes} (default {default_help or default})",
     )
+
+
+class _Renamed(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(f"{option_string} is now {self.default}")
+
+
+def add_renamed_argument(parser, old, new):
+    """A hidden option `old` that fails, naming `new` (the option's name now)."""
+    parser.add_argument(old, action=_Renamed, default=new, nargs="?", help=argparse.SUPPRESS)
 
 
 def main(argv=None):

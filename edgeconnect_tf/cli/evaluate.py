@@ -9,9 +9,9 @@ comparison.png (a few rows per hole-ratio bucket).
 
 import os
 
-from edgeconnect_tf.cli import add_conv_mode_argument, error
+from edgeconnect_tf.cli import add_conv_mode_argument, add_renamed_argument, error
 from edgeconnect_tf.cli.inpaint import load_model
-from edgeconnect_tf.inpaint import STRATEGIES, InpaintError
+from edgeconnect_tf.inpaint import TILINGS, InpaintError
 from edgeconnect_tf.jobs import check_output_dir, check_reference, check_weights
 
 
@@ -27,13 +27,20 @@ def add_arguments(parser):
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument(
         "--masks",
-        help="directory of mask files (white = hole): paired by name if every image has one, "
-        "else by sorted order; resized to each image",
+        help="a mask file for every image, or a directory of masks (white = hole) paired with "
+        "the images by relative path and name without extension, as `inpaint`'s (see "
+        "--mask-order); resized to each image",
     )
     group.add_argument(
         "--mask-type",
         choices=MASK_TYPES,
         help="generated masks; 'buckets' spreads free-form masks over the 10-60%% buckets",
+    )
+    parser.add_argument(
+        "--mask-order",
+        action="store_true",
+        help="pair --masks by sorted order instead: image i takes mask i mod N (mask sets "
+        "such as NVIDIA's irregular masks)",
     )
     parser.add_argument("--output", required=True, help="directory for metrics.json / metrics.md")
     parser.add_argument(
@@ -45,8 +52,13 @@ def add_arguments(parser):
     )
     parser.add_argument("--limit", type=int, help="evaluate the first N images only")
     parser.add_argument(
-        "--strategy", choices=STRATEGIES, default="full", help="inpaint strategy (default: full)"
+        "--tiling",
+        choices=TILINGS,
+        default="auto",
+        help="as `inpaint --tiling` (default auto: images of up to 512 px whole, the paper's "
+        "protocol; larger ones, or a .tflite file's, in windows)",
     )
+    add_renamed_argument(parser, "--strategy", "--tiling")
     add_conv_mode_argument(parser)
     parser.add_argument(
         "--no-baselines", action="store_true", help="skip the OpenCV Telea/Navier-Stokes rows"
@@ -84,11 +96,10 @@ def check(args):
                 flag = name.replace("_", "-")
                 raise InpaintError(f"--{flag} must be a positive integer, got {value}")
         check_output_dir(args.output)
-        check_reference(args.reference, args.strategy, crop_size=args.crop_size)
+        check_reference(args.reference, args.tiling, crop_size=args.crop_size, weights=args.weights)
         if args.grid_rows < 0:
             raise InpaintError(f"--grid-rows must be 0 or more, got {args.grid_rows}")
-        if not args.weights.lower().endswith(".tflite"):
-            check_weights(args.weights)
+        check_weights(args.weights)
         if args.inception_weights and not os.path.isfile(args.inception_weights):
             raise InpaintError(f"inception weights file {args.inception_weights} does not exist")
         samples, info = evaluate.load_samples(
@@ -98,6 +109,7 @@ def check(args):
             seed=args.seed,
             size=args.crop_size,
             limit=args.limit,
+            mask_order=args.mask_order,
         )
         for sample in samples:  # headers only: each image is decoded once, when scored
             sample["check"]()
@@ -111,12 +123,7 @@ def main(args):
 
     try:
         samples, info = check(args)
-        if args.weights.lower().endswith(".tflite"):
-            from edgeconnect_tf.deploy.tflite_runner import TFLiteModel
-
-            model = TFLiteModel(args.weights)
-        else:
-            model = load_model(args.weights, args.conv_mode)
+        model = load_model(args.weights, args.conv_mode)
         inception = None
         if args.inception_weights:
             from edgeconnect_tf.evaluation.metrics import InceptionFeatures
@@ -130,12 +137,12 @@ def main(args):
             samples,
             baselines=not args.no_baselines,
             inception=inception,
-            strategy=args.strategy,
+            tiling=args.tiling,
             save_dir=save_dir,
             reference=args.reference,
             grid_per_bucket=args.grid_rows,
         )
-        info.update(weights=args.weights, strategy=args.strategy, reference=args.reference)
+        info.update(weights=args.weights, tiling=args.tiling, reference=args.reference)
         report = {"config": info, **report}
         paths = evaluate.write_report(report, args.output)
     except (ValueError, OSError) as e:

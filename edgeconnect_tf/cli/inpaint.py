@@ -16,14 +16,15 @@ from __future__ import annotations
 import sys
 import warnings
 
-from edgeconnect_tf.cli import add_conv_mode_argument, error
+from edgeconnect_tf.cli import add_conv_mode_argument, add_renamed_argument, error
 from edgeconnect_tf.files.io import atomic_write, makedirs, read_image
-from edgeconnect_tf.inpaint import STRATEGIES
+from edgeconnect_tf.inpaint import TILINGS
 from edgeconnect_tf.jobs import (
     check_job,
     check_reference,
     check_weights,
     encoded_outputs,
+    is_tflite,
     pending,
     plan_inpaint,
 )
@@ -32,7 +33,12 @@ from edgeconnect_tf.progress import Progress
 
 def add_arguments(parser):
     """Registers `edgeconnect inpaint`'s options on an argparse (sub)parser."""
-    parser.add_argument("--weights", required=True, help="weights directory (config.json, ...)")
+    parser.add_argument(
+        "--weights",
+        required=True,
+        help="weights directory (config.json, ...), or an exported .tflite file (run in "
+        "windows of its size)",
+    )
     add_job_arguments(parser)
     add_conv_mode_argument(parser)
     return parser
@@ -58,12 +64,13 @@ def add_job_arguments(parser):
     )
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument(
-        "--strategy",
-        choices=STRATEGIES,
+        "--tiling",
+        choices=TILINGS,
         default="auto",
         help="full: whole image; crop: windows around the holes; resize: at most 512 px; "
         "auto: full up to 512 px, crop above (default)",
     )
+    add_renamed_argument(parser, "--strategy", "--tiling")
     parser.add_argument(
         "--resize-mask",
         action="store_true",
@@ -79,11 +86,25 @@ def add_job_arguments(parser):
     return parser
 
 
-def load_model(directory, conv_mode="graph"):
-    """The `EdgeConnect` of a weights directory, generators in `--conv-mode`'s mode."""
+def load_model(path, conv_mode="graph"):
+    """The model `--weights` names: a `TFLiteModel` for a `.tflite` file, else the
+    `EdgeConnect` of a weights directory, generators in `--conv-mode`'s mode."""
+    if is_tflite(path):
+        from edgeconnect_tf.deploy.tflite_runner import TFLiteModel
+
+        return TFLiteModel(path)
     from edgeconnect_tf.edgeconnect import EdgeConnect
 
-    return EdgeConnect.from_pretrained(directory, conv_mode=conv_mode)
+    return EdgeConnect.from_pretrained(path, conv_mode=conv_mode)
+
+
+def uses_tensorflow(args):
+    """Only when something is left to do (a rerun says "nothing to do" at once); the
+    checks' own errors are reported by `main`."""
+    try:
+        return bool(check(args)[1])
+    except (ValueError, OSError):
+        return False
 
 
 def check(args):
@@ -94,7 +115,7 @@ def check(args):
     The result is kept on `args`, so `main` does not list the folders twice.
     """
     if getattr(args, "planned", None) is None:
-        check_reference(args.reference, args.strategy, edges=args.edges)
+        check_reference(args.reference, args.tiling, edges=args.edges, weights=args.weights)
         check_weights(args.weights)
         jobs = plan_inpaint(args.input, args.mask, args.output, args.edges, args.save_edges)
         todo = pending(jobs, args.overwrite)
@@ -133,9 +154,10 @@ def main(args):
                     image,
                     mask,
                     edges,
-                    strategy=args.strategy,
+                    tiling=args.tiling,
                     resize_mask=args.resize_mask,
                     reference=args.reference,
+                    **getattr(model, "inpaint_options", {}),  # a .tflite file's window rule
                 )
             notes += [f"{job.image}: {w.message}" for w in caught]
             for path, data in encoded_outputs(job, result, edge_map, args.reference).items():

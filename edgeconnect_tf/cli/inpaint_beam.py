@@ -21,7 +21,7 @@ from edgeconnect_tf.cli import add_conv_mode_argument, error
 from edgeconnect_tf.cli.inpaint import add_job_arguments
 from edgeconnect_tf.files.io import is_url, isfile
 from edgeconnect_tf.inpaint import InpaintError
-from edgeconnect_tf.jobs import check_reference, check_weights, pending, plan_inpaint
+from edgeconnect_tf.jobs import check_reference, check_weights, is_tflite, pending, plan_inpaint
 
 DEAD_LETTER = "_failed"  # default dead-letter folder inside --output
 accepts_pipeline_options = True  # unknown options are Beam's (cli.main)
@@ -84,7 +84,7 @@ def check(args):
             if getattr(args, name) < 1:
                 flag = "--" + name.replace("_", "-")
                 raise InpaintError(f"{flag} must be a positive integer, got {getattr(args, name)}")
-        check_reference(args.reference, args.strategy, edges=args.edges)
+        check_reference(args.reference, args.tiling, edges=args.edges)
         if args.reference and args.saved_model:
             raise InpaintError("--reference runs the weights' test() path: use --weights")
         if args.weights and is_url(args.weights):
@@ -92,6 +92,11 @@ def check(args):
                 f"--weights {args.weights}: a weights directory must be local; for workers "
                 "that share no disk, `edgeconnect export` a SavedModel, copy it to the "
                 "object store and pass --saved-model URL"
+            )
+        elif args.weights and is_tflite(args.weights):
+            raise InpaintError(
+                f"--weights {args.weights}: the pipeline runs a weights directory or a "
+                "SavedModel (--saved-model); a .tflite file runs with `edgeconnect inpaint`"
             )
         elif args.weights:
             check_weights(args.weights)
@@ -141,7 +146,7 @@ def main(args):
         weights=args.weights,
         saved_model=args.saved_model,
         conv_mode=args.conv_mode,
-        strategy=args.strategy,
+        tiling=args.tiling,
         resize_mask=args.resize_mask,
         reference=args.reference,
         max_pixels=args.max_pixels,

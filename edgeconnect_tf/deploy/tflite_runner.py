@@ -141,14 +141,14 @@ class TFLiteModel:
         side = min(self.size)
         return {"window": side, "max_side": side}
 
-    def inpaint(self, image, mask, edges=None, strategy="auto", resize_mask=False):
+    def inpaint(self, image, mask, edges=None, tiling="auto", resize_mask=False):
         """As `EdgeConnect.inpaint`: (uint8 RGB [H, W, 3], edge map [H, W] float32 in [0, 1]).
 
         Any image size; see `edgeconnect_tf.inpaint.inpaint` for the arguments. "full"
         needs an image of at most the file's size (the others never exceed it).
         """
         return inpaint_image(
-            self, image, mask, edges, strategy=strategy, resize_mask=resize_mask,
+            self, image, mask, edges, tiling=tiling, resize_mask=resize_mask,
             **self.inpaint_options,
         )  # fmt: skip
 
@@ -166,7 +166,7 @@ class TFLiteModel:
         if h > height or w > width:
             raise InpaintError(
                 f"{self.path} runs at most {width}×{height} px per call, got {w}×{h}: use "
-                "strategy 'auto', 'crop' or 'resize' (windows of the file's size)"
+                "tiling 'auto', 'crop' or 'resize' (windows of the file's size)"
             )
         if "edges" in inputs and not self.drawn_edges:
             raise InpaintError(

@@ -34,6 +34,7 @@ from edgeconnect_tf.files.io import (
     write_image,
 )
 from edgeconnect_tf.inpaint import InpaintError, inpaint, to_mask, to_rgb_uint8
+from edgeconnect_tf.jobs import pair_files
 from edgeconnect_tf.progress import Progress
 
 # edgeconnect_tf.evaluation.metrics and .masks import TensorFlow: they are imported where used, so
@@ -161,23 +162,23 @@ def comparison_grid(rows, tile=GRID_TILE):
 # ------------------------------------------------------------------------------ data
 
 
-def _stem(path):
-    return os.path.splitext(os.path.basename(path))[0]
-
-
-def pair_mask_files(images, masks):
-    """Mask file for each image: by file name stem if every image has one, else by order.
-
-    By order, image i gets mask i mod len(masks) of the sorted mask list (the way
-    mask sets such as NVIDIA's irregular masks are used). Returns (list, "name" or
-    "order").
-    """
-    by_stem = {}
-    for m in masks:
-        by_stem.setdefault(_stem(m), m)
-    if all(_stem(i) in by_stem for i in images):
-        return [by_stem[_stem(i)] for i in images], "name"
-    return [masks[k % len(masks)] for k in range(len(images))], "order"
+def pair_mask_files(images, data, masks, order=False):
+    """Mask file for each image listed under `data`: `jobs.pair_files`' rule (relative path
+    and name without extension; an image without a mask is an InpaintError naming it), or,
+    with `order`, image i gets mask i mod len(masks) of the sorted mask list (how mask sets
+    such as NVIDIA's irregular masks are used)."""
+    if order:
+        mask_files = list_images(masks, "--masks")
+        return [mask_files[k % len(mask_files)] for k in range(len(images))]
+    paired = pair_files(images, data, masks, "mask", required=False)
+    missing = [os.path.basename(i) for i, m in zip(images, paired, strict=True) if m is None]
+    if missing:
+        raise InpaintError(
+            f"no mask in {masks} for {len(missing)} image(s) ({', '.join(missing[:5])}"
+            f"{', ...' if len(missing) > 5 else ''}): masks pair with images by relative path "
+            "and name without extension, or by sorted order with --mask-order"
+        )
+    return paired
 
 
 def generated_mask(mask_type, height, width, seed, index):
@@ -211,7 +212,7 @@ def center_resize(image, size):
     return cv2.resize(crop, (size, size), interpolation=cv2.INTER_LINEAR)
 
 
-def load_samples(data, masks=None, mask_type=None, seed=0, size=None, limit=None):
+def load_samples(data, masks=None, mask_type=None, seed=0, size=None, limit=None, mask_order=False):
     """The evaluation set as a list of dicts (lazy loaders) and a description.
 
     Each sample: {"name", "mask", "load": () -> (uint8 [H, W, 3] image, bool [H, W]
@@ -227,9 +228,8 @@ def load_samples(data, masks=None, mask_type=None, seed=0, size=None, limit=None
         images = images[:limit]
     info = {"data": data, "images": len(images), "size": size, "seed": seed}
     if masks is not None:
-        mask_files = list_images(masks, "--masks")
-        pairs, how = pair_mask_files(images, mask_files)
-        info.update(masks=masks, mask_pairing=how)
+        pairs = pair_mask_files(images, data, masks, order=mask_order)
+        info.update(masks=masks, mask_pairing="order" if mask_order else "name")
     else:
         pairs = [None] * len(images)
         info.update(mask_type=mask_type)
@@ -282,7 +282,7 @@ def evaluate(
     *,
     baselines=True,
     inception=None,
-    strategy="full",
+    tiling="auto",
     progress=True,
     save_dir=None,
     reference=False,
@@ -294,7 +294,8 @@ def evaluate(
         model: an `EdgeConnect`.
         baselines: also run OpenCV Telea and Navier–Stokes.
         inception: None, or a `metrics.InceptionFeatures` for FID.
-        strategy: `inpaint.inpaint`'s strategy; "full" is the paper's protocol.
+        tiling: `inpaint.inpaint`'s tiling; "auto" runs images of up to 512 px whole
+            (the paper's protocol) and larger ones, or a `.tflite` file's, in windows.
         progress: show progress naming each image (`progress.Progress`).
         save_dir: if given, write each method's result to save_dir/METHOD/NAME.png.
         reference: the authors' protocol: the model runs their test()
@@ -316,8 +317,8 @@ def evaluate(
     methods = METHODS if baselines else METHODS[:1]
     if reference and save_dir is None:
         raise ValueError("reference=True scores written files: give save_dir")
-    if reference and strategy != "full":
-        raise ValueError(f"reference=True runs at native size (strategy 'full'), got {strategy!r}")
+    if reference and tiling not in ("auto", "full"):
+        raise ValueError(f"reference=True runs at native size (tiling 'full'), got {tiling!r}")
     steps = Progress(len(samples)).iterate(samples, lambda s: s["name"]) if progress else samples
     per_image, grid_rows, shown = [], [], {}
     features = {m: [] for m in ("ground_truth",) + methods} if inception is not None else None
@@ -331,7 +332,7 @@ def evaluate(
                 model,
                 image,
                 hole,
-                strategy=strategy,
+                tiling=tiling,
                 reference=reference,
                 **getattr(model, "inpaint_options", {}),  # a .tflite file's window rule
             )

@@ -155,7 +155,8 @@ class Config:
         "imagenet",
         "VGG19 for perceptual/style losses: imagenet (Keras' Caffe VGG19), a Keras .h5 path, "
         "torchvision's vgg19-dcbb9e9d.pth (the authors' VGG and feeding, their loss balance), "
-        "or none (random)",
+        "or none: random weights (for tests). Unused when content_loss_weight and "
+        "style_loss_weight are both 0 (no VGG is built)",
     )
     pretrained: list[str] = _field(
         [],

@@ -195,6 +195,7 @@ class _Stage(_GANModel):
 
     NETWORKS = ()
     CONFIG_KEYS = ()
+    RENAMED = {}  # old keyword -> its name now (refused, naming the new one)
 
     def __init__(
         self,
@@ -209,6 +210,8 @@ class _Stage(_GANModel):
         hole_fill="white",
         **kwargs,
     ):
+        for old in sorted(set(kwargs) & set(self.RENAMED)):
+            raise TypeError(f"{type(self).__name__}({old}=...) is now {self.RENAMED[old]}=...")
         super().__init__(**kwargs)
         _check_gan_loss(gan_loss, discriminator)
         self.residual_blocks, self.filters, self.gan_loss = residual_blocks, filters, gan_loss
@@ -269,7 +272,7 @@ class _Stage(_GANModel):
 class EdgeModel(_Stage):
     """Mode 1: edge generator G1 against discriminator D1 (on [gray, edge]).
 
-    G loss = adv_loss_weight · adversarial + fm_loss_weight · feature matching.
+    G loss = edge_adv_loss_weight · adversarial + fm_loss_weight · feature matching.
     Metrics: d1, g1 (weighted adversarial), fm (weighted feature matching),
     precision and recall of G1's edges inside the hole at `edge_threshold`.
 
@@ -281,11 +284,14 @@ class EdgeModel(_Stage):
 
     METRICS = ("d1", "g1", "fm", "precision", "recall")
     NETWORKS = ("edge_generator", "edge_discriminator")
-    CONFIG_KEYS = ("fm_loss_weight", "adv_loss_weight", "edge_threshold")
+    CONFIG_KEYS = ("fm_loss_weight", "edge_adv_loss_weight", "edge_threshold")
+    RENAMED = {"adv_loss_weight": "edge_adv_loss_weight"}
 
-    def __init__(self, *args, fm_loss_weight=10.0, adv_loss_weight=1.0, edge_threshold=0.5, **kw):
+    def __init__(
+        self, *args, fm_loss_weight=10.0, edge_adv_loss_weight=1.0, edge_threshold=0.5, **kw
+    ):
         super().__init__(*args, **kw)
-        self.fm_loss_weight, self.adv_loss_weight = fm_loss_weight, adv_loss_weight
+        self.fm_loss_weight, self.edge_adv_loss_weight = fm_loss_weight, edge_adv_loss_weight
         self.edge_threshold = edge_threshold
 
     def predict_edges(self, gray, edge, mask, training=False):
@@ -309,7 +315,7 @@ class EdgeModel(_Stage):
         precision, recall = edge_precision_recall_tf(edge, pred, mask, self.edge_threshold)
         return pred, {
             "d1": losses.discriminator_loss(real_scores, fake_scores, self.gan_loss),
-            "g1": self.adv_loss_weight
+            "g1": self.edge_adv_loss_weight
             * losses.generator_adversarial_loss(fake_scores, self.gan_loss),
             "fm": self.fm_loss_weight * losses.feature_matching_loss(fake_feats, real_feats),
             "precision": precision,
@@ -344,7 +350,7 @@ class EdgeModel(_Stage):
 class InpaintModel(_Stage):
     """Mode 2: inpainting generator G2 against discriminator D2, on ground-truth edges.
 
-    G loss = adv_loss_weight · adversarial + l1_loss_weight · L1 / mean(mask)
+    G loss = inpaint_adv_loss_weight · adversarial + l1_loss_weight · L1 / mean(mask)
     + content_loss_weight · perceptual + style_loss_weight · style (VGG19,
     `vgg_weights`: "imagenet", None, a local Keras .h5 file, or torchvision's
     VGG19 .pth, the authors' VGG and feeding; see `losses`). Metrics: d2, g2,
@@ -359,8 +365,9 @@ class InpaintModel(_Stage):
         "l1_loss_weight",
         "content_loss_weight",
         "style_loss_weight",
-        "adv_loss_weight",
+        "inpaint_adv_loss_weight",
     )
+    RENAMED = {"adv_loss_weight": "inpaint_adv_loss_weight"}
 
     def __init__(
         self,
@@ -369,13 +376,16 @@ class InpaintModel(_Stage):
         l1_loss_weight=1.0,
         content_loss_weight=0.1,
         style_loss_weight=250.0,
-        adv_loss_weight=0.1,
+        inpaint_adv_loss_weight=0.1,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
         self.vgg_weights = vgg_weights
         self.l1_loss_weight, self.content_loss_weight = l1_loss_weight, content_loss_weight
-        self.style_loss_weight, self.adv_loss_weight = style_loss_weight, adv_loss_weight
+        self.style_loss_weight, self.inpaint_adv_loss_weight = (
+            style_loss_weight,
+            inpaint_adv_loss_weight,
+        )
         # A plain object: the frozen VGG is not part of the model's weights. With both
         # VGG loss weights at 0 there is no VGG to run at all.
         self.perceptual_style = (
@@ -410,7 +420,7 @@ class InpaintModel(_Stage):
         merged = composite(pred, image, mask)
         return pred, {
             "d2": losses.discriminator_loss(real_scores, fake_scores, self.gan_loss),
-            "g2": self.adv_loss_weight
+            "g2": self.inpaint_adv_loss_weight
             * losses.generator_adversarial_loss(fake_scores, self.gan_loss),
             "l1": self.l1_loss_weight * losses.masked_l1_loss(pred, image, mask),
             "perceptual": self.content_loss_weight * perceptual,

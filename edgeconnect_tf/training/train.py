@@ -116,7 +116,7 @@ def build_model(config, model_type):
             l1_loss_weight=config.l1_loss_weight,
             content_loss_weight=config.content_loss_weight,
             style_loss_weight=config.style_loss_weight,
-            adv_loss_weight=config.inpaint_adv_loss_weight,
+            inpaint_adv_loss_weight=config.inpaint_adv_loss_weight,
             hole_fill=config.hole_fill,
         )
 
@@ -347,9 +347,17 @@ def _train(config, strategy, chief, train_ds, val_ds, sample_batch, extra_callba
     if chief:
         weights_dir = os.path.join(out, "weights")
         iteration = int(step.numpy())
-        weights_lib.save_networks(weights_dir, networks, iteration=iteration, model=model_type)
+        weights_lib.save_networks(
+            weights_dir, networks, iteration=iteration, model=model_type, **_edge_metadata(config)
+        )
         _say(chief, f"Weights written to {weights_dir} (step {iteration}).")
     return TrainResult(int(step.numpy()), logs, out, weights_dir)
+
+
+def _edge_metadata(config):
+    """What a weights directory says about the edges its networks were trained on: Canny's
+    sigma (`EdgeConnect.from_pretrained` takes it); none for a random or no sigma."""
+    return {"sigma": config.sigma} if config.sigma > 0 else {}
 
 
 def _schedule_and_best(config, model, step, lr, has_val):
@@ -372,7 +380,9 @@ def _schedule_and_best(config, model, step, lr, has_val):
     best = None
     if has_val and best_metric:  # on every worker (the checkpoint holds its state)
         directory = os.path.join(config.output_dir, "best")
-        best = cb.BestWeights(directory, model.networks, best_metric, step, model=model_type)
+        best = cb.BestWeights(
+            directory, model.networks, best_metric, step, model=model_type, **_edge_metadata(config)
+        )
     return schedule, best
 
 

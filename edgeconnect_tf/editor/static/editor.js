@@ -332,7 +332,7 @@ function updateInpaint() {
   let hint = "";
   if (!localInpainter && state.server === false) {
     hint = "No model: open an exported .tflite (or pick one this server lists) to inpaint in " +
-      "this page. This server runs no model (edgeconnect serve --model DIR runs one).";
+      "this page. This server runs no model (edgeconnect serve --weights DIR runs one).";
   } else if (!localInpainter && state.server === null) {
     hint = "Asking the server whether it runs a model…";
   }

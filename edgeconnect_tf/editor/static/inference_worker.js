@@ -54,7 +54,7 @@ async function importCore(assets) {
 async function start({ accelerator, assets: given }) {
   if (typeof WebAssembly !== "object") {
     throw new Error("this browser has no WebAssembly, which the in-page mode needs " +
-      "(use `edgeconnect serve --model ...` instead)");
+      "(run the model on a server instead: `edgeconnect serve --weights DIR`)");
   }
   const assets = { ...given };
   const got = {};

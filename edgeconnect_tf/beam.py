@@ -57,7 +57,7 @@ class Settings:
     weights: str | None = None  # a weights directory (`EdgeConnect.from_pretrained`)
     saved_model: str | None = None  # or an exported SavedModel (`deploy.saved_model`)
     conv_mode: str = "graph"  # the CLI's --conv-mode value, passed to `EdgeConnect.from_pretrained`
-    strategy: str = "auto"
+    tiling: str = "auto"
     resize_mask: bool = False
     reference: bool = False
     max_pixels: int | None = None  # per image, from its header, before decoding
@@ -116,7 +116,7 @@ def _inpaint(model, prepared, settings):
             prepared.image,
             prepared.mask,
             prepared.edges,
-            strategy=settings.strategy,
+            tiling=settings.tiling,
             resize_mask=settings.resize_mask,
             reference=settings.reference,
         )

@@ -92,9 +92,10 @@ class EdgeConnect(keras.Model):
                 )
             settings[key] = value if value is not None else found.pop() if found else None
         self.sigma = float(sigma)
-        self.residual_blocks = settings["residual_blocks"] or 8
-        self.filters = settings["filters"] or 64
-        self.conv_mode = check_conv_mode(settings["conv_mode"] or "graph")
+        defaults = {"residual_blocks": 8, "filters": 64, "conv_mode": "graph"}
+        settings = {k: defaults[k] if v is None else v for k, v in settings.items()}
+        self.residual_blocks, self.filters = settings["residual_blocks"], settings["filters"]
+        self.conv_mode = check_conv_mode(settings["conv_mode"])
         size = {"residual_blocks": self.residual_blocks, "filters": self.filters}
         self.edge_generator = edge_generator or EdgeGenerator(**size, conv_mode=self.conv_mode)
         self.inpaint_generator = inpaint_generator or InpaintGenerator(

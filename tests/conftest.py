@@ -105,3 +105,40 @@ def models_dir(tmp_path_factory):
     os.symlink(root / "outside.tflite", folder / "link_out.tflite")
     os.symlink(folder / "sub", folder / "dir.tflite")
     return str(folder)
+
+
+# ------------------------------------------------------------ shared tiny model and exports
+# Built once per session: a 1-block, 8-filter G1 and G2 (seeded), their serving signatures
+# and one SavedModel, for every module that needs a model but not a particular one.
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory):
+    """A weights directory: 1-block, 8-filter G1 and G2 (seed 0), sigma 2. Read-only."""
+    import keras
+
+    from edgeconnect_tf.weights import build_networks, save_networks
+
+    keras.utils.set_random_seed(0)
+    path = tmp_path_factory.mktemp("tiny_weights")
+    nets = build_networks(1, 8, names=("edge_generator", "inpaint_generator"))
+    save_networks(str(path), nets, sigma=2.0)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_signatures(tiny_weights):
+    """The server's serving signatures of `tiny_weights`, traced once."""
+    from edgeconnect_tf.serving.predictor import load_signatures
+
+    return load_signatures(weights_dir=tiny_weights)
+
+
+@pytest.fixture(scope="session")
+def tiny_saved_model(tiny_weights, tmp_path_factory):
+    """`edgeconnect export` of `tiny_weights`: BASE/edgeconnect/1, 32-px warm-up records."""
+    from edgeconnect_tf.cli import main
+
+    path = os.path.join(str(tmp_path_factory.mktemp("serving")), "edgeconnect", "1")
+    assert main(["export", "--weights", tiny_weights, "--output", path, "--warmup-size", "32"]) == 0
+    return path

@@ -194,16 +194,16 @@ def test_batched_record_replay_equals_inpaint_for_every_strategy(data, tmp_path)
         hole[100:130, 20:50] = hole[150:170, size[1] - 50 : size[1] - 20] = 255
         _write(masks / f"{k}.png", hole)
     model = EdgeConnect.from_pretrained(str(data / "weights"))
-    for strategy in ("crop", "resize", "full"):
-        out = tmp_path / strategy
+    for tiling in ("crop", "resize", "full"):
+        out = tmp_path / tiling
         settings = pipeline.Settings(
-            weights=str(data / "weights"), strategy=strategy, output=str(out),
+            weights=str(data / "weights"), tiling=tiling, output=str(out),
             dead_letter=str(out / "_failed"), batch_size=4,
         )  # fmt: skip
         todo = plan_inpaint(str(big), str(masks), str(out))
         prepared = pipeline.prepare_batch(todo, settings)
         calls = [len(p.calls) for p in prepared]
-        assert calls == ([2, 2, 1] if strategy == "crop" else [1, 1, 1])
+        assert calls == ([2, 2, 1] if tiling == "crop" else [1, 1, 1])
         calls_made = []
 
         def counting(inputs, training=False, calls_made=calls_made, **kwargs):
@@ -218,7 +218,7 @@ def test_batched_record_replay_equals_inpaint_for_every_strategy(data, tmp_path)
             assert list(writer.process(result)) == [result.example.job.output]
         for job in todo:
             want, edge_map = inpaint(
-                model, read_image(job.image), read_image(job.mask, "mask"), strategy=strategy
+                model, read_image(job.image), read_image(job.mask, "mask"), tiling=tiling
             )
             with open(job.output, "rb") as f:
                 assert f.read() == encoded_outputs(job, want, edge_map)[job.output]

@@ -91,19 +91,21 @@ def test_with_conv_mode_gives_the_same_pixels_and_leaves_the_original():
     assert mixed.with_conv_mode("graph").dtype_policy.name == "mixed_bfloat16"
 
 
-def test_given_generators_are_rebuilt_in_the_models_mode():
+def test_given_generators_are_kept_and_copied_into_another_mode_on_request():
     keras.utils.set_random_seed(3)
     g1, g2 = EdgeGenerator(**TINY), InpaintGenerator(**TINY)  # direct, then built by a call
     inputs = _inputs()
-    direct = EdgeConnect(g1, g2, **TINY, conv_mode="direct")
-    assert direct.edge_generator is g1  # already in its mode: used as it is
+    direct = EdgeConnect(g1, g2)
+    assert direct.edge_generator is g1 and direct.conv_mode == "direct"  # kept as given
     expected = direct(inputs)["raw"].numpy()
-    graph = EdgeConnect(g1, g2, **TINY)
+    with pytest.raises(ValueError, match=r"conv_mode='graph'\) was given a generator"):
+        EdgeConnect(g1, g2, conv_mode="graph")
+    graph = direct.with_conv_mode("graph")
     assert graph.edge_generator is not g1 and _modes(graph.edge_generator) == {"graph"}
     assert g1.conv_mode == g2.conv_mode == "direct"
     np.testing.assert_allclose(graph(inputs)["raw"].numpy(), expected, atol=1e-4)
-    unbuilt = EdgeConnect(EdgeGenerator(**TINY), InpaintGenerator(**TINY), **TINY)
-    assert _modes(unbuilt.edge_generator) == _modes(unbuilt.inpaint_generator) == {"graph"}
+    fresh = EdgeConnect(**TINY)
+    assert _modes(fresh.edge_generator) == _modes(fresh.inpaint_generator) == {"graph"}
 
 
 def test_rebuilt_needs_the_weights_to_exist():

@@ -13,7 +13,7 @@ from edgeconnect_tf.weights import WeightsError, build_networks, save_networks
 
 @pytest.fixture(scope="module")
 def model():
-    nets = build_networks(1, 8, names=("edge_generator", "inpaint_generator"))
+    nets = build_networks(1, 8, names=("edge_generator", "inpaint_generator"), conv_mode="graph")
     return EdgeConnect(nets["edge_generator"], nets["inpaint_generator"])
 
 
@@ -88,7 +88,7 @@ def test_from_pretrained_round_trip(model, tmp_path):
 def test_save_pretrained_round_trip_keeps_sigma(tmp_path):
     import json
 
-    nets = build_networks(1, 8, names=("edge_generator", "inpaint_generator"))
+    nets = build_networks(1, 8, names=("edge_generator", "inpaint_generator"), conv_mode="graph")
     model = EdgeConnect(nets["edge_generator"], nets["inpaint_generator"], sigma=1.5,
                         residual_blocks=1, filters=8)  # fmt: skip
     assert model.save_pretrained(str(tmp_path / "w")) == str(tmp_path / "w")

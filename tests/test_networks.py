@@ -28,6 +28,7 @@ def full_networks():
     return weights.build_networks(8, 64)
 
 
+@pytest.mark.slow  # full-size networks
 @pytest.mark.parametrize("name", list(REFERENCE_COUNTS))
 def test_parameter_counts_equal_reference(full_networks, name):
     net = full_networks[name]
@@ -42,6 +43,7 @@ def test_torch_reference_counts_equal_reference():
     assert [len(n.state_dict()) for n in nets] == [70, 44, 18, 18]
 
 
+@pytest.mark.slow  # full-size networks
 def test_full_discriminator_gives_30x30_map_at_256(full_networks):
     scores, features = full_networks["inpaint_discriminator"](np.zeros((1, 256, 256, 3)))
     assert tuple(scores.shape) == (1, 30, 30, 1)

@@ -97,6 +97,7 @@ class HoleL1(keras.callbacks.Callback):
         self._measure()
 
 
+@pytest.mark.slow  # trains for a while
 @pytest.mark.parametrize("hole_fill", ["white", "pyramid"])
 def test_quickstart_inpaint_run_lowers_held_out_hole_l1(photos, tmp_path, hole_fill):
     train_dir, held_out, mask = photos

@@ -284,7 +284,8 @@ def photo_and_hole(height=64, width=80):
 @pytest.fixture(scope="module")
 def model(converted):
     _, ours, _ = converted
-    return EdgeConnect(ours["edge_generator"], ours["inpaint_generator"])
+    # graph mode, as `from_pretrained` (what the CLI runs) builds it
+    return EdgeConnect(ours["edge_generator"], ours["inpaint_generator"]).with_conv_mode("graph")
 
 
 def test_reference_gives_the_authors_test_pixels(converted, model):

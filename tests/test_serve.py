@@ -2,7 +2,6 @@
 the folder of `.tflite` files, the same answer as the SavedModel's signature."""
 
 import base64
-import functools
 import json
 import os
 import socket
@@ -21,8 +20,6 @@ pytest.importorskip("fastapi")
 uvicorn = pytest.importorskip("uvicorn")
 
 from edgeconnect_tf.serving.app import create_app, create_static_app  # noqa: E402
-from edgeconnect_tf.serving.predictor import load_signatures  # noqa: E402
-from edgeconnect_tf.weights import build_networks, save_networks  # noqa: E402
 
 
 def _png(array):
@@ -47,24 +44,9 @@ def _mask(h=40, w=52, box=(10, 25, 12, 30)):
 
 
 @pytest.fixture(scope="module")
-def weights_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("weights")
-    nets = build_networks(1, 8, names=("edge_generator", "inpaint_generator"))
-    save_networks(str(path), nets)
-    return str(path)
-
-
-@functools.cache
-def _signatures(weights_dir):
-    """The serving signatures of `weights_dir`, traced once for the tests of this file."""
-    return load_signatures(weights_dir=weights_dir)
-
-
-@pytest.fixture(scope="module")
-def server(weights_dir, models_dir):
+def server(tiny_signatures, models_dir):
     """A real uvicorn server on a free loopback port, in a thread."""
-    signatures = _signatures(weights_dir)
-    app = create_app(signatures, max_request_bytes=2_000_000, models_dir=models_dir)
+    app = create_app(tiny_signatures, max_request_bytes=2_000_000, models_dir=models_dir)
     with app_in_thread(app) as url:
         yield url
 
@@ -337,8 +319,8 @@ def test_models_flag_names_a_missing_folder_in_one_line(kind, tmp_path):
     assert run.stderr.strip() == f"edgeconnect serve: error: --models {path}: {message}"
 
 
-def test_the_app_stops_its_inference_thread_when_the_server_stops(weights_dir):
-    app = create_app(_signatures(weights_dir))
+def test_the_app_stops_its_inference_thread_when_the_server_stops(tiny_signatures):
+    app = create_app(tiny_signatures)
     with app_in_thread(app) as url:
         assert _post(url, _request(_photo(), _mask()))[0] == 200
         assert app.state.worker.alive
@@ -349,8 +331,8 @@ def test_the_app_stops_its_inference_thread_when_the_server_stops(weights_dir):
 # --------------------------------------------------- the same answer as the SavedModel
 
 
-def test_files_get_the_saved_models_pixels_up_to_512_px_a_side(server, weights_dir):
-    """Up to MAX_SIDE px a side the server's auto strategy runs the whole image, as the
+def test_files_get_the_saved_models_pixels_up_to_512_px_a_side(server, tiny_signatures):
+    """Up to MAX_SIDE px a side the server's auto tiling runs the whole image, as the
     SavedModel's `inpaint_bytes` (the same function `edgeconnect export` writes) does: the
     same pixels but for float32 rounding between two graphs. Measured (full-size networks,
     astronaut, AVX-512 and AVX2): at most 1 level, on at most 0.4 % of the hole's values."""
@@ -358,7 +340,7 @@ def test_files_get_the_saved_models_pixels_up_to_512_px_a_side(server, weights_d
 
     from edgeconnect_tf.inpaint import MAX_SIDE
 
-    signature = _signatures(weights_dir)["inpaint_bytes"]
+    signature = tiny_signatures["inpaint_bytes"]
     for h, w in [(40, 52), (MAX_SIDE, 300)]:
         image, mask = _photo(h, w), _mask(h, w, (h // 4, h // 2, w // 3, w // 2))
         code, payload = _post(server, _request(image, mask))

@@ -31,8 +31,7 @@ uvicorn = pytest.importorskip("uvicorn")
 from edgeconnect_tf.files import image_headers  # noqa: E402
 from edgeconnect_tf.serving.app import create_app  # noqa: E402
 from edgeconnect_tf.serving.limits import Limits  # noqa: E402
-from edgeconnect_tf.serving.predictor import Predictor, load_signatures  # noqa: E402
-from edgeconnect_tf.weights import build_networks, save_networks  # noqa: E402
+from edgeconnect_tf.serving.predictor import Predictor  # noqa: E402
 
 # Peak RSS allowed to the tiny-network processes. Measured here (TF 2.21, tiny networks):
 # the server 0.78 GiB after start, 1.87 GiB after the tests below (the accepted 4096² image
@@ -272,10 +271,8 @@ def _assert_filled(payload, image_bgr, mask, index=0):
 
 
 @pytest.fixture(scope="module")
-def weights_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("weights")
-    save_networks(str(path), build_networks(1, 8, names=("edge_generator", "inpaint_generator")))
-    return str(path)
+def weights_dir(tiny_weights):
+    return tiny_weights
 
 
 def _wait_until(condition, what, timeout=120):
@@ -462,7 +459,7 @@ def _safe_post(url, body):
 
 
 @pytest.fixture
-def slow_server(weights_dir, monkeypatch):
+def slow_server(tiny_signatures, monkeypatch):
     """An in-process server whose file runs wait for `release`: queue 1, 3 s limit.
     Yields (url, release, started: set when a run is on the inference thread, worker)."""
     release, started = threading.Event(), threading.Event()
@@ -474,7 +471,7 @@ def slow_server(weights_dir, monkeypatch):
         return run_files(self, files, row_format, deadline)
 
     monkeypatch.setattr(Predictor, "_run_files", blocked)
-    signatures = load_signatures(weights_dir=weights_dir)
+    signatures = tiny_signatures
     # A first call optimises the graph (seconds on a loaded machine): not within the 3 s.
     image = _photo()[None].astype(np.float32) / 255
     mask = (_mask()[None, ..., None] > 0).astype(np.float32)
@@ -567,15 +564,8 @@ SAVED_MODEL_SCRIPT = textwrap.dedent(
 
 
 @pytest.mark.slow  # a server subprocess, or 4096² requests
-def test_saved_model_refuses_bombs_and_hostile_tensors(weights_dir, tmp_path):
-    from edgeconnect_tf.cli.export import add_arguments as add_export_arguments
-    from edgeconnect_tf.cli.export import main as export_command
-
-    parser = argparse.ArgumentParser()
-    add_export_arguments(parser)
-    model_dir = str(tmp_path / "serving" / "edgeconnect" / "1")
-    argv = ["--weights", weights_dir, "--output", model_dir, "--warmup-size", "32"]
-    assert export_command(parser.parse_args(argv)) == 0
+def test_saved_model_refuses_bombs_and_hostile_tensors(tiny_saved_model, tmp_path):
+    model_dir = tiny_saved_model
 
     def files(image, mask, signature="inpaint_bytes", **more):
         inputs = {"image_bytes": np.array([image], object), "mask_bytes": np.array([mask], object)}

@@ -5,7 +5,7 @@ signatures are built in memory by the same code (`load_signatures`). Everything 
 needs no network is checked before a request queues (`Predictor.prepare`); a run
 stops at its next network call once its deadline is past or the server is stopping.
 
-The `inpaint_bytes*` signatures run through `inpaint.inpaint`'s auto strategy, so the
+The `inpaint_bytes*` signatures run through `inpaint.inpaint`'s auto tiling, so the
 networks never see more than `inpaint.MAX_SIDE` px a side (holes are cropped, large
 ones scaled down); the exported SavedModel runs the whole image instead (README, "The
 same answer under TF Serving"). Tensor signatures run at full size and take at most
@@ -204,7 +204,7 @@ class Predictor:
         return model
 
     def _run_files(self, files, row_format, deadline):
-        """Decodes, inpaints (auto strategy: at most MAX_SIDE px a side) and encodes."""
+        """Decodes, inpaints (auto tiling: at most MAX_SIDE px a side) and encodes."""
         from edgeconnect_tf.deploy.saved_model import MASK_THRESHOLD, encode_png
         from edgeconnect_tf.inpaint import inpaint
 
@@ -216,7 +216,7 @@ class Predictor:
             edges = None
             if len(instance) == 3:
                 edges = _decode_file(instance[2], 1, "edges_bytes")[..., 0] > MASK_THRESHOLD
-            result, edge_map = inpaint(model, image, hole, edges, strategy="auto")
+            result, edge_map = inpaint(model, image, hole, edges, tiling="auto")
             del image, hole, edges
             pngs.append(encode_png(result))
             edge_pngs.append(encode_png(edge_map[..., None]))

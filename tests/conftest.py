@@ -142,3 +142,29 @@ def tiny_saved_model(tiny_weights, tmp_path_factory):
     path = os.path.join(str(tmp_path_factory.mktemp("serving")), "edgeconnect", "1")
     assert main(["export", "--weights", tiny_weights, "--output", path, "--warmup-size", "32"]) == 0
     return path
+
+
+@pytest.fixture(scope="session")
+def built_wheel(tmp_path_factory):
+    """`pip wheel` of the repository, built once: (path of the .whl, pip's output)."""
+    import subprocess
+    import sys
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = tmp_path_factory.mktemp("wheel")
+    argv = ["-m", "pip", "wheel", repo, "--no-deps", "--no-build-isolation", "-w", str(out)]
+    result = subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    (wheel,) = [p for p in os.listdir(out) if p.endswith(".whl")]
+    return os.path.join(out, wheel), result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def server(tiny_signatures, models_dir):
+    """`create_app` of the tiny model on a real uvicorn server (loopback, in a thread), with
+    `models_dir` as its `.tflite` folder: the URL."""
+    from edgeconnect_tf.serving.app import create_app
+
+    app = create_app(tiny_signatures, max_request_bytes=2_000_000, models_dir=models_dir)
+    with app_in_thread(app) as url:
+        yield url

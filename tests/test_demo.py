@@ -15,19 +15,11 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory):
+def installed(built_wheel, tmp_path_factory):
     """The package as `pip install .` lays it out: the built wheel, unpacked."""
-    wheels = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w"]
-        + [str(wheels), REPO],
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
-    [wheel] = [w for w in os.listdir(wheels) if w.endswith(".whl")]
+    wheel, _ = built_wheel
     site = tmp_path_factory.mktemp("site")
-    with zipfile.ZipFile(wheels / wheel) as archive:
+    with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         archive.extractall(site)
     assert "edgeconnect_tf/training/configs/quickstart.yaml" in names

@@ -15,7 +15,6 @@ import pytest
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
-from test_serve import server, weights_dir  # noqa: E402,F401  (fixtures)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = [

@@ -43,14 +43,6 @@ def _mask(h=40, w=52, box=(10, 25, 12, 30)):
     return mask
 
 
-@pytest.fixture(scope="module")
-def server(tiny_signatures, models_dir):
-    """A real uvicorn server on a free loopback port, in a thread."""
-    app = create_app(tiny_signatures, max_request_bytes=2_000_000, models_dir=models_dir)
-    with app_in_thread(app) as url:
-        yield url
-
-
 def _post(url, body, raw=False):
     data = body if raw else json.dumps(body).encode()
     req = urllib.request.Request(

@@ -202,16 +202,25 @@ def test_int8_export_warns_below_the_margin(model, model_path, tmp_path, monkeyp
     calibration = tflite.calibration_pairs(photos, SIZE, count=4)
     check = tflite.calibration_pairs(check_photos, SIZE, count=4, seed=11)
     path = str(tmp_path / "int8.tflite")
-    tflite.export_tflite(model, path, SIZE, "int8", calibration=calibration, check=check)
-    loss = tflite.quantization_loss(model_path, path, check)["mean_db"]
-    assert np.isfinite(loss)
-    monkeypatch.setattr(tflite, "INT8_MARGIN_DB", loss + 5)  # what a worse file would score
-    with pytest.warns(UserWarning, match=r"below the .* dB margin"):
+    seen = []
+    measure = tflite.quantization_loss
+    monkeypatch.setattr(
+        tflite, "quantization_loss", lambda *a: seen.append(measure(*a)) or seen[-1]
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
         tflite.export_tflite(model, path, SIZE, "int8", calibration=calibration, check=check)
-    monkeypatch.setattr(tflite, "INT8_MARGIN_DB", loss - 5)
+    [loss] = seen  # measured once, on the check pairs
+    assert np.isfinite(loss["mean_db"])
+    warned = any("dB margin" in str(w.message) for w in caught)
+    assert warned == (loss["mean_db"] < tflite.INT8_MARGIN_DB)
+    monkeypatch.setattr(tflite, "INT8_MARGIN_DB", loss["mean_db"] + 5)  # a worse file's score
+    with pytest.warns(UserWarning, match=r"on the check photos is .* below the .* dB margin"):
+        tflite.warn_below_margin(path, loss, "the check photos")
+    monkeypatch.setattr(tflite, "INT8_MARGIN_DB", loss["mean_db"] - 5)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
-        tflite.export_tflite(model, path, SIZE, "int8", calibration=calibration, check=check)
+        tflite.warn_below_margin(path, loss, "the check photos")
 
 
 def test_pyramid_fill_model_exports_and_matches_tensorflow(tmp_path):

@@ -291,6 +291,7 @@ def test_train_command_usage_errors(tmp_path, capsys, images):
     assert "train_flist" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # exports/compiles at several sizes: once, in the slow tier
 def test_conv_mode_key_builds_the_generators_in_that_mode(images, tmp_path):
     seen = {}
 

@@ -158,6 +158,7 @@ def _pipeline_inputs(size, seed=3):
     return sample_inputs(size, seed=seed)
 
 
+@pytest.mark.slow  # exports/compiles at several sizes: once, in the slow tier
 def test_winograd_edgeconnect_matches_plain_eager_graph_and_xla(monkeypatch):
     from edgeconnect_tf.edgeconnect import EdgeConnect
 
@@ -360,6 +361,7 @@ def test_inpaint_runs_one_graph_for_all_sizes_and_matches_eager():
     assert model.inference_function().experimental_get_tracing_count() == 1  # dynamic H, W
 
 
+@pytest.mark.slow  # exports/compiles at several sizes: once, in the slow tier
 def test_savedmodel_with_graph_winograd_matches_the_direct_export(tmp_path):
     from edgeconnect_tf.deploy.saved_model import export_saved_model
     from edgeconnect_tf.edgeconnect import EdgeConnect

@@ -208,21 +208,28 @@ def export_tflite(
         float_flatbuffer, flatbuffer = flatbuffer, quantize_int8(flatbuffer, pairs)
         checked = pairs if check is None else _check_calibration(check, h, w)
         loss = quantization_loss(float_flatbuffer, flatbuffer, checked)
-        if loss["mean_db"] < INT8_MARGIN_DB:
-            on = "the calibration pairs" if check is None else "the check photos"
-            warnings.warn(
-                f"{path}: the int8 file's hole PSNR against float32 on {on} is "
-                f"{loss['mean_db']:.1f} dB (worst {loss['worst_db']:.1f} dB), below the "
-                f"{INT8_MARGIN_DB:g} dB margin: calibrate on more photos like the ones it will "
-                "see, or ship the dynamic-range or float16 file",
-                stacklevel=2,
-            )
+        warn_below_margin(
+            path, loss, "the calibration pairs" if check is None else "the check photos"
+        )
     ops = tflite_ops(flatbuffer)
     flex = sorted(op for op in ops if op.startswith("Flex") or op == "CUSTOM")
     if flex:
         raise ValueError(f"the TFLite model needs non-builtin ops {flex}; refusing to write it")
     atomic_write(path, flatbuffer)
     return ops
+
+
+def warn_below_margin(path, loss, on):
+    """A UserWarning when an int8 file's mean hole PSNR against float32 (`quantization_loss`
+    on the pairs `on` names) is below `INT8_MARGIN_DB`."""
+    if loss["mean_db"] < INT8_MARGIN_DB:
+        warnings.warn(
+            f"{path}: the int8 file's hole PSNR against float32 on {on} is "
+            f"{loss['mean_db']:.1f} dB (worst {loss['worst_db']:.1f} dB), below the "
+            f"{INT8_MARGIN_DB:g} dB margin: calibrate on more photos like the ones it will "
+            "see, or ship the dynamic-range or float16 file",
+            stacklevel=3,
+        )
 
 
 def _schema():

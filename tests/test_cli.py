@@ -177,3 +177,21 @@ def test_the_library_never_imports_the_command_line():
         if path.parts[-2] != "cli" and "edgeconnect_tf.cli" in path.read_text()
     ]
     assert offenders == []
+
+
+def test_quiet_start_leaves_stderr_alone_while_other_threads_run():
+    """File descriptor 2 is process-wide: with a second thread alive (a server's, Beam's) the
+    quiet import must not point it at /dev/null."""
+    code = (
+        "import os, threading, sys\n"
+        "calls = []\n"
+        "real = os.dup2\n"
+        "os.dup2 = lambda a, b: calls.append(b) or real(a, b)\n"
+        "stop = threading.Event(); t = threading.Thread(target=stop.wait); t.start()\n"
+        "from edgeconnect_tf.startup import quiet_tensorflow\n"
+        "quiet_tensorflow(); stop.set(); t.join()\n"
+        "print('DUP2', calls, 'TF', 'tensorflow' in sys.modules)\n"
+    )
+    proc = _run(code)
+    assert proc.returncode == 0, proc.stderr
+    assert "DUP2 [] TF True" in proc.stdout

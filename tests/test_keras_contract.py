@@ -197,3 +197,12 @@ def test_public_names_and_no_keras_shadow():
     assert not keras_names & set(edgeconnect_tf.__all__)
     with pytest.raises(AttributeError, match="now edgeconnect_tf.TorchSpectralNorm"):
         edgeconnect_tf.SpectralNormalization  # noqa: B018
+
+
+def test_files_saved_under_the_old_layer_name_still_load():
+    layer = TorchSpectralNorm(keras.layers.Conv2D(4, 3))
+    config = keras.saving.serialize_keras_object(layer)
+    assert config["registered_name"] == "edgeconnect_tf>TorchSpectralNorm"
+    config = {**config, "registered_name": "edgeconnect_tf>SpectralNormalization"}
+    config["class_name"] = "SpectralNormalization"
+    assert type(keras.saving.deserialize_keras_object(config)) is TorchSpectralNorm

@@ -145,3 +145,7 @@ class TorchSpectralNorm(keras.layers.Wrapper):
 
     def get_config(self):
         return {**super().get_config(), "power_iterations": self.power_iterations}
+
+
+# `.keras` files saved before the rename name the layer by its old registered name.
+keras.saving.get_custom_objects()["edgeconnect_tf>SpectralNormalization"] = TorchSpectralNorm

@@ -366,8 +366,15 @@ def test_bombs_and_hostile_inputs_then_twelve_concurrent_requests(server):
     assert _peak_rss(proc.pid) <= TINY_BUDGET, _peak_rss(proc.pid)
 
 
-def test_sixteen_bit_png_and_cmyk_jpeg_are_read_as_tensorflow_decodes_them(server):
-    _, url = server
+@pytest.fixture(scope="module")
+def app_url(tiny_signatures):
+    """The same app as `edgeconnect serve --weights`, in a thread (no process start-up)."""
+    with app_in_thread(create_app(tiny_signatures)) as url:
+        yield url
+
+
+def test_sixteen_bit_png_and_cmyk_jpeg_are_read_as_tensorflow_decodes_them(app_url):
+    url = app_url
     x16 = _photo()[..., 0].astype(np.uint16) * 257 + 3
     code, payload, _ = _post(url, _files(_encode(x16), _encode(_mask())))
     assert code == 200, payload
@@ -505,9 +512,9 @@ def test_full_queue_answers_503_at_once_and_time_limit_504(slow_server):
     assert code == 200, payload
 
 
-def test_request_body_is_read_in_chunks_joined_once(server):
+def test_request_body_is_read_in_chunks_joined_once(app_url):
     """A chunked body of many small pieces (no Content-Length) is answered normally."""
-    _, url = server
+    url = app_url
     host, port = url.removeprefix("http://").split(":")
     body = json.dumps(_ordinary()).encode()
     pieces = [body[i : i + 1000] for i in range(0, len(body), 1000)]

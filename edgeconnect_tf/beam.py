@@ -145,6 +145,23 @@ class _SavedModelCaller:
         return {"inpainted": out["inpainted"].numpy(), "edges": out["edges"].numpy()}
 
 
+def _bounded(model):
+    """`model` run as frozen graphs in sessions replaced every `memory.DEFAULT_MAX_SHAPES`
+    new input shapes: a worker sees many image sizes, and TensorFlow's oneDNN kernels keep
+    state per shape that only a new session frees (`edgeconnect_tf.memory`)."""
+    from edgeconnect_tf.memory import BoundedModel
+
+    if isinstance(model, _SavedModelCaller):
+        signatures = model._loaded.signatures
+        return BoundedModel(
+            model,
+            lambda with_edges: signatures[
+                "inpaint_with_edges" if with_edges else "serving_default"
+            ],
+        )
+    return BoundedModel.of_edgeconnect(model)
+
+
 class EdgeConnectModelHandler(ModelHandler):
     """RunInference's handler: examples are `Prepared` jobs of one image size (pre-batched
     by the pipeline); each model call shape is stacked into one tensor and run once.
@@ -172,7 +189,7 @@ class EdgeConnectModelHandler(ModelHandler):
             )
         source = self.settings.saved_model or self.settings.weights
         log.info("loaded %s in %.2f s (pid %d)", source, time.perf_counter() - start, os.getpid())
-        return model
+        return _bounded(model)
 
     def run_inference(self, batch, model, inference_args=None):
         outputs = [[None] * len(p.calls) for p in batch]

@@ -54,6 +54,14 @@ def add_arguments(parser):
         default=defaults.timeout_s,
         help=f"seconds to answer a request, queue included (default {defaults.timeout_s:g})",
     )
+    parser.add_argument(
+        "--max-shapes",
+        type=_positive(int),
+        default=defaults.max_shapes,
+        help="image sizes the networks' session sees before it is replaced, freeing "
+        "TensorFlow's per-size state so memory stays bounded under many sizes "
+        f"(default {defaults.max_shapes}; more: fewer restarts, more memory)",
+    )
 
 
 def _positive(kind):
@@ -100,8 +108,10 @@ def main(args):
             queue_size=args.queue_size,
             timeout_s=args.timeout,
             max_request_bytes=int(args.max_request_mb * 1024 * 1024),
+            max_shapes=args.max_shapes,
         )
         app = create_app(signatures, limits=limits, models_dir=models_dir)
+        app.state.predictor.freeze()  # before the port opens: no first request waits for it
         stopping = app.state.worker.stopping
 
     def started():

@@ -1,12 +1,15 @@
 """The FastAPI apps: the editor page, the `.tflite` folder and TF Serving's REST routes.
 
 `create_app`: everything, with a model (`POST /v1/models/edgeconnect:predict`,
-`GET /v1/models/edgeconnect`). `create_static_app`: the page and the `.tflite` folder
-alone, for the page's in-browser mode: no model, no TensorFlow imported; the status
-route answers 404 there, which is how the page learns that no server can inpaint.
+`GET /v1/models/edgeconnect`, and `GET /metrics`: the process's RSS, its peak, requests
+answered by status, sessions the networks opened, in Prometheus' text format).
+`create_static_app`: the page and the `.tflite` folder alone, for the page's in-browser
+mode: no model, no TensorFlow imported; the status route answers 404 there, which is
+how the page learns that no server can inpaint.
 """
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import logging
@@ -59,7 +62,9 @@ def create_app(signatures, max_request_bytes=None, limits=None, models_dir=None)
     app = FastAPI(title="EdgeConnect editor", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.worker = worker
     add_editor_routes(app, models_dir)
-    add_model_routes(app, Predictor(signatures, limits, worker.stopping), limits)
+    predictor = Predictor(signatures, limits, worker.stopping)
+    app.state.predictor = predictor
+    add_model_routes(app, predictor, limits)
     add_isolation_headers(app)
     return app
 
@@ -91,10 +96,12 @@ def add_model_routes(app, predictor, limits):
     """TF Serving's REST status and predict routes, run on `app.state.worker`."""
     import anyio
     from fastapi import Request
-    from fastapi.responses import JSONResponse
+    from fastapi.responses import JSONResponse, PlainTextResponse
 
     worker = app.state.worker
     parsing = anyio.CapacityLimiter(PARSE_THREADS)
+    answered = collections.Counter()  # predict requests answered, by HTTP status
+    app.state.answered = answered
 
     def busy(message):
         headers = {"Retry-After": str(RETRY_AFTER_S)}
@@ -108,8 +115,19 @@ def add_model_routes(app, predictor, limits):
             ]
         }
 
+    @app.get("/metrics")
+    def metrics():
+        return PlainTextResponse(
+            metrics_text(answered, predictor, worker), media_type="text/plain; version=0.0.4"
+        )
+
     @app.post(f"/v1/models/{MODEL_NAME}:predict")
     async def predict_route(request: Request):
+        response = await predict(request)
+        answered[response.status_code] += 1
+        return response
+
+    async def predict(request):
         if worker.stopping.is_set():
             return busy("the server is stopping; retry later")
         if not worker.admit():
@@ -145,6 +163,49 @@ def add_model_routes(app, predictor, limits):
         finally:
             if not submitted:
                 worker.release()
+
+
+METRICS = (  # name, type, help
+    ("process_resident_memory_bytes", "gauge", "Resident set size of this process (VmRSS)."),
+    (
+        "edgeconnect_peak_resident_memory_bytes",
+        "gauge",
+        "Peak resident set size of this process so far (VmHWM).",
+    ),
+    (
+        "edgeconnect_predict_requests_total",
+        "counter",
+        "Predict requests answered, by HTTP status code.",
+    ),
+    (
+        "edgeconnect_network_sessions_total",
+        "counter",
+        "Sessions the networks opened: one more every max_shapes new input shapes "
+        "(each replaced session frees TensorFlow's per-shape state).",
+    ),
+    ("edgeconnect_requests_waiting", "gauge", "Requests admitted and not yet answered."),
+)
+
+
+def metrics_text(answered, predictor, worker):
+    """`GET /metrics`: Prometheus' text exposition format (version 0.0.4)."""
+    from edgeconnect_tf.memory import peak_rss_bytes, rss_bytes
+
+    values = {
+        "process_resident_memory_bytes": [("", rss_bytes())],
+        "edgeconnect_peak_resident_memory_bytes": [("", peak_rss_bytes())],
+        "edgeconnect_predict_requests_total": [
+            (f'{{code="{code}"}}', n) for code, n in sorted(answered.items())
+        ]
+        or [('{code="200"}', 0)],
+        "edgeconnect_network_sessions_total": [("", predictor.sessions)],
+        "edgeconnect_requests_waiting": [("", worker.admitted)],
+    }
+    lines = []
+    for name, kind, text in METRICS:
+        lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
+        lines += [f"{name}{labels} {value}" for labels, value in values[name] if value is not None]
+    return "\n".join(lines) + "\n"
 
 
 async def _read_body(request, limit):

@@ -5,6 +5,8 @@ Imports nothing heavy: the command line reads the defaults for its `--help`.
 
 import dataclasses
 
+from edgeconnect_tf.memory import DEFAULT_MAX_SHAPES
+
 DEFAULT_MAX_REQUEST_BYTES = 32 * 1024 * 1024
 
 
@@ -21,12 +23,16 @@ class Limits:
     queue_size: requests waiting for the inference thread before 503.
     timeout_s: seconds from arrival to answer, queue included.
     max_request_bytes: body size before 413.
+    max_shapes: distinct input shapes the networks' session sees before it is replaced,
+        which frees TensorFlow's per-shape oneDNN state (`edgeconnect_tf.memory`); None
+        keeps one session for good (RSS then grows with every new image size).
     """
 
     max_pixels: int = 4096 * 4096
     queue_size: int = 16
     timeout_s: float = 120.0
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    max_shapes: int | None = DEFAULT_MAX_SHAPES
 
 
 class RequestError(ValueError):

@@ -10,6 +10,11 @@ networks never see more than `inpaint.MAX_SIDE` px a side (holes are cropped, la
 ones scaled down); the exported SavedModel runs the whole image instead (README, "The
 same answer under TF Serving"). Tensor signatures run at full size and take at most
 MAX_SIDE² pixels (N·H·W).
+
+The networks' tensor signatures run as `memory.FrozenSignature`s: a frozen graph in a
+session replaced every `Limits.max_shapes` distinct input shapes, so RSS stays bounded
+under traffic of many image sizes (TensorFlow's oneDNN kernels keep per-shape state in
+per-thread caches that only die with their threads; `edgeconnect_tf.memory`).
 """
 
 import logging
@@ -57,10 +62,12 @@ def load_signatures(model_dir=None, weights_dir=None):
     from edgeconnect_tf.edgeconnect import EdgeConnect
 
     model = EdgeConnect.from_pretrained(weights_dir)
-    return {
+    signatures = {
         name: tf.function(fn, input_signature=spec).get_concrete_function()
         for name, (fn, spec) in serving_functions(model).items()
     }
+    signatures["__model__"] = model  # keeps the variables alive (functions hold weak refs)
+    return signatures
 
 
 def _input_names(fn):
@@ -73,9 +80,26 @@ class Predictor:
     """Checks predict bodies against `Limits` and turns them into runs for the worker."""
 
     def __init__(self, signatures, limits=None, stopping=None):
+        from edgeconnect_tf.memory import FrozenSignature
+
         self.signatures = signatures
         self.limits = limits or Limits()
         self.stopping = stopping or threading.Event()
+        self.runners = {  # what runs each tensor signature (file signatures run in Python)
+            name: FrozenSignature(fn, self.limits.max_shapes)
+            for name, fn in signatures.items()
+            if not name.startswith("__") and name not in FILE_SIGNATURES
+        }
+
+    @property
+    def sessions(self):
+        """Sessions the networks have opened so far (one per `max_shapes` new shapes)."""
+        return sum(r.sessions for r in self.runners.values())
+
+    def freeze(self):
+        """Freezes every network signature now, so the first request does not wait for it."""
+        for runner in self.runners.values():
+            runner.freeze()
 
     def prepare(self, body):
         """Body -> job(deadline) -> (status, payload). Raises RequestError (4xx) at once.
@@ -108,10 +132,11 @@ class Predictor:
             return lambda deadline: self._guarded(self._run_files, files, row_format, deadline)
         tensors = {n: to_tensor(v, n) for n, v in columns.items()}
         self._check_tensor_pixels(tensors)
+        runner = self.runners[name]
 
         def run(deadline):
             self._check_time(deadline)
-            return format_response(fn(**tensors), row_format)
+            return format_response(runner(**tensors), row_format)
 
         return lambda deadline: self._guarded(run, deadline)
 
@@ -193,13 +218,11 @@ class Predictor:
 
     def _model(self, deadline):
         """Calls the tensor signatures like an `EdgeConnect`; refuses once `deadline` is past."""
-        import tensorflow as tf
 
         def model(inputs, training=False):
             self._check_time(deadline)
             name = "inpaint_bytes_with_edges" if "edges" in inputs else "inpaint_bytes"
-            fn = self.signatures[FILE_SIGNATURES[name]]
-            return fn(**{k: tf.constant(v) for k, v in inputs.items()})
+            return self.runners[FILE_SIGNATURES[name]](**inputs)
 
         return model
 

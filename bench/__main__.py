@@ -19,8 +19,11 @@ headless Chromium; the Python interpreter on 2 threads and PyTorch in the
 same run; bench/browser.py), train (edge,
 inpaint, joint steps at batch 2, 256²), memory (2048² inference peak RSS),
 data (bench/data_pipeline.py), export (bench/export.py's latency table; off
-by default: it repeats the tflite part's conversions), gpu (bench/gpu.py;
-skipped without a GPU).
+by default: it repeats the tflite part's conversions), soak (bench/soak.py: serving
+RSS over many random-size requests; off by default, long), forms_process
+(bench/forms_process.py: each form in its own fresh process against the authors'
+whole test path, native and AVX2-capped; off by default, ~15 min per size), gpu
+(bench/gpu.py; skipped without a GPU).
 
 Each case runs in its own process (bench.common.run_case). Shares of the
 matmul rate are 2·MACs / seconds / (TF's 2048² matmul GFLOP/s); MACs are
@@ -49,7 +52,7 @@ DEFAULT_PARTS = (
     "data",
     "gpu",
 )
-ALL_PARTS = (*DEFAULT_PARTS, "export")
+ALL_PARTS = (*DEFAULT_PARTS, "export", "soak", "forms_process")
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "HISTORY.md")
 
 
@@ -322,6 +325,19 @@ def main(argv=None):
         cmd = [os.path.join(common.REPO, "bench", "export.py"), "--no-append", "--sizes",
                *map(str, sizes)]  # fmt: skip
         extra.append(script_part(run, cmd, "Export latency (bench/export.py)"))
+
+    if "soak" in args.parts:
+        cmd = ["-m", "bench.soak"]
+        if quick:
+            cmd += ["--requests", "20", "--sample-every", "10", "--targets", "predictor"]
+        extra.append(script_part(run, cmd, "Serving memory under many image sizes (bench/soak.py)"))
+
+    if "forms_process" in args.parts:
+        cmd = ["-m", "bench.forms_process", "--sizes", *map(str, sizes)]
+        if quick:
+            cmd += ["--rounds", "1", "--calls", "1", "--net", "2,16"]
+        title = "Every form in its own process (bench/forms_process.py)"
+        extra.append(script_part(run, cmd, title))
 
     text = report(info, args, notes, rows, extra, run.loads)
     print(text)

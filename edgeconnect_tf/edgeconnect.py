@@ -2,6 +2,10 @@
 
 image, mask -> gray -> Canny edges of the known part -> G1 edges in the hole
 -> G2 colours guided by the edges -> composite with the known pixels.
+
+Stage by stage (the editor's "Redraw edges" and "Repaint"): `complete_edges(image,
+mask)` is the edge map G2 would see (G1 in the hole, Canny outside), `repaint(image,
+mask, edge_map)` runs G2 alone on a full edge map; `call` is exactly their composition.
 """
 
 import keras
@@ -29,6 +33,9 @@ class EdgeConnect(keras.Model):
         mask:  [B, H, W, 1] float32 in {0, 1}, 1 = hole
         edges: optional [B, H, W, 1] float32 in [0, 1], lines drawn by a person;
                inside the hole they replace G1's prediction (sketch guidance).
+        edge_map: optional [B, H, W, 1] float32 in [0, 1], a full edge map (as the
+               `edges` output or `complete_edges`, possibly edited): G2 alone runs on
+               it as given, no Canny, no G1 (`repaint`). Not with `edges`.
     Returns a dict:
         inpainted: [B, H, W, 3] float32 in [0, 1], known pixels unchanged
         edges:     [B, H, W, 1] the edge map G2 saw: Canny of the known part
@@ -187,7 +194,8 @@ class EdgeConnect(keras.Model):
 
         Any size and mode (gray, RGB, RGBA, 8/16-bit; masks bool, 0-1 or 0-255,
         white = hole). See `edgeconnect_tf.inpaint.inpaint` for `tiling`;
-        `reference=True` is the authors' test() (class docstring). The model
+        `reference=True` is the authors' test() (class docstring); `edge_map=` a full
+        edge map (the one returned, edited) runs G2 alone ("Repaint"). The model
         runs as `inference_function`, not eagerly.
         """
         from edgeconnect_tf.inpaint import inpaint
@@ -202,44 +210,118 @@ class EdgeConnect(keras.Model):
             **kwargs,
         )
 
-    def inference_function(self, with_edges=False, reference=False):
+    def inpaint_edges(self, image, mask, **options):
+        """numpy: the edge map G2 would see, [H, W] float32, G1 and Canny only
+        (`edgeconnect_tf.inpaint.complete_edges`; `options` as `inpaint`'s tiling options).
+        Edit it in the hole and pass it back as `inpaint(image, mask, edge_map=...)`."""
+        from edgeconnect_tf.inpaint import complete_edges
+
+        return complete_edges(self._call_compiled, image, mask, **options)
+
+    def inference_function(self, with_edges=False, reference=False, stage=None):
         """`call(training=False)` as a `tf.function` of (image, mask[, edges]) -> outputs dict.
 
-        Shapes as `call`'s inputs. Traced once for all sizes (dynamic H and W),
+        `stage`: None (the whole pipeline, `call`), "edges" ((image, mask) -> the edge map
+        [B, H, W, 1] of `complete_edges`) or "repaint" ((image, mask, edge_map) -> `repaint`'s
+        dict). Shapes as `call`'s inputs. Traced once for all sizes (dynamic H and W),
         or once per input shape in "xla" conv mode (its clusters need static
         shapes). Kept outside Keras' attribute tracking (exports never see it).
         """
+        if stage not in (None, "edges", "repaint"):
+            raise ValueError(f"stage must be None, 'edges' or 'repaint', got {stage!r}")
+        if stage is not None and (with_edges or reference):
+            raise ValueError(f"stage {stage!r} takes neither drawn edges nor reference=True")
         cache = self.__dict__.get("_inference_functions")
         if cache is None:
             cache = {}
             object.__setattr__(self, "_inference_functions", cache)
-        key = (bool(with_edges), bool(reference))
+        key = (bool(with_edges), bool(reference), stage)
         if key not in cache:
             names = ("image", "mask", "edges") if with_edges else ("image", "mask")
-            channels = {"image": 3, "mask": 1, "edges": 1}
+            if stage == "repaint":
+                names = ("image", "mask", "edge_map")
+            channels = {"image": 3, "mask": 1, "edges": 1, "edge_map": 1}
             signature = None
             if self.conv_mode != "xla":
                 signature = [tf.TensorSpec([None, None, None, channels[k]]) for k in names]
 
             def run(*tensors):
                 inputs = dict(zip(names, tensors, strict=True))
+                if stage == "edges":
+                    return self.complete_edges(*tensors)
                 return self.call(inputs, training=False, reference=reference)
 
             cache[key] = tf.function(run, input_signature=signature, autograph=False)
         return cache[key]
 
     def _call_compiled(self, inputs, training=False, reference=False):
-        """`self(inputs)` through `inference_function` (what `inpaint` runs)."""
-        names = ("image", "mask", "edges") if inputs.get("edges") is not None else ("image", "mask")
+        """`self(inputs)` through `inference_function` (what `inpaint` runs).
+
+        An `edge_map` input runs G2 alone (`repaint`); `stage="edges"` in `inputs` returns
+        {"inpainted": image, "edges": the completed edge map} (what `inpaint_edges` runs).
+        """
+        if inputs.get("stage") == "edges":
+            image = tf.convert_to_tensor(inputs["image"], tf.float32)
+            mask = tf.convert_to_tensor(inputs["mask"], tf.float32)
+            edges = self.inference_function(stage="edges")(image, mask)
+            return {"inpainted": image, "edges": edges}
+        if inputs.get("edge_map") is not None:
+            names, stage = ("image", "mask", "edge_map"), "repaint"
+        elif inputs.get("edges") is not None:
+            names, stage = ("image", "mask", "edges"), None
+        else:
+            names, stage = ("image", "mask"), None
         tensors = [tf.convert_to_tensor(inputs[k], tf.float32) for k in names]
+        if stage == "repaint":
+            return self.inference_function(stage="repaint")(*tensors)
         return self.inference_function(len(names) == 3, reference)(*tensors)
 
+    def complete_edges(self, image, mask, training=False):
+        """The edge map G2 would see, from image [B, H, W, 3] and mask [B, H, W, 1] alone:
+        G1's raw output inside the hole, Canny of the known part outside ([B, H, W, 1]).
+
+        `repaint(image, mask, complete_edges(image, mask))` is `call`'s output, bit for
+        bit (`call` runs exactly that); edit the map in the hole and repaint to steer the fill.
+        """
+        image = tf.convert_to_tensor(image, tf.float32)
+        mask = tf.convert_to_tensor(mask, tf.float32)
+        padded_image, (h, w) = _pad4(image)
+        padded_mask, _ = _pad4(mask)
+        gray = rgb_to_gray(padded_image)
+        known_edges = canny(gray, sigma=self.sigma, mask=1.0 - padded_mask)
+        hole_edges = self.predict_edges(gray, known_edges, padded_mask, training=training)
+        return composite(hole_edges, known_edges, padded_mask)[:, :h, :w]
+
+    def repaint(self, image, mask, edge_map, training=False):
+        """G2 alone on a full edge map [B, H, W, 1] in [0, 1] (`complete_edges`' output,
+        edited or not), taken as given inside and outside the hole: no Canny, no G1.
+
+        Returns `call`'s dict: inpainted (known pixels unchanged), edges (`edge_map`), raw.
+        """
+        image = tf.convert_to_tensor(image, tf.float32)
+        mask = tf.convert_to_tensor(mask, tf.float32)
+        edge_map = tf.convert_to_tensor(edge_map, tf.float32)
+        padded_image, (h, w) = _pad4(image)
+        padded_mask, _ = _pad4(mask)
+        padded_edges, _ = _pad4(edge_map)
+        raw = self.predict_image(padded_image, padded_edges, padded_mask, training=training)
+        raw = raw[:, :h, :w]
+        return {"inpainted": composite(raw, image, mask), "edges": edge_map, "raw": raw}
+
     def call(self, inputs, training=False, reference=False):
-        image = tf.convert_to_tensor(inputs["image"], tf.float32)
-        mask = tf.convert_to_tensor(inputs["mask"], tf.float32)
         drawn = inputs.get("edges")
+        edge_map = inputs.get("edge_map")
+        if edge_map is not None:
+            if drawn is not None or reference:
+                raise ValueError("edge_map (G2 alone) takes no drawn edges and no reference=True")
+            return self.repaint(inputs["image"], inputs["mask"], edge_map, training=training)
         if reference and drawn is not None:
             raise ValueError("reference=True (the authors' test()) takes no drawn edges")
+        if drawn is None and not reference:  # lines first, color next: stage by stage
+            edges = self.complete_edges(inputs["image"], inputs["mask"], training=training)
+            return self.repaint(inputs["image"], inputs["mask"], edges, training=training)
+        image = tf.convert_to_tensor(inputs["image"], tf.float32)
+        mask = tf.convert_to_tensor(inputs["mask"], tf.float32)
         padded_image, (h, w) = pad_to_multiple(image)
         padded_mask, _ = pad_to_multiple(mask)
         gray = rgb_to_gray(padded_image)
@@ -280,6 +362,16 @@ class EdgeConnect(keras.Model):
             if isinstance(config.get(name), dict):
                 config[name] = keras.saving.deserialize_keras_object(config[name])
         return cls(**config)
+
+
+def _pad4(x):
+    """`pad_to_multiple(x)`, skipped where the static H and W are multiples of 4 already: an
+    exported `.tflite` then holds no MIRROR_PAD of nothing (XNNPACK does not take MIRROR_PAD,
+    so each one ends a delegated partition). Same values either way."""
+    h, w = x.shape[1], x.shape[2]
+    if isinstance(h, int) and isinstance(w, int) and h % 4 == 0 and w % 4 == 0:
+        return x, (h, w)
+    return pad_to_multiple(x)
 
 
 def _reference_gray(image):

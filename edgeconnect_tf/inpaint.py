@@ -235,9 +235,10 @@ def choose_tiling(image_shape, max_side=MAX_SIDE):
 # ---------------------------------------------------------------------------- running
 
 
-def _run_model(model, image, hole, edges, reference=False):
+def _run_model(model, image, hole, edges, reference=False, full_map=False):
     """One model call on uint8 [h, w, 3] / bool [h, w] / float [h, w] or None.
 
+    `full_map`: `edges` is a full edge map, passed as the input `edge_map` (G2 alone).
     Returns (inpainted float32 [h, w, 3] in [0, 1], edge map float32 [h, w]).
     """
     inputs = {
@@ -245,31 +246,34 @@ def _run_model(model, image, hole, edges, reference=False):
         "mask": hole.astype(np.float32)[None, ..., None],
     }
     if edges is not None:
-        inputs["edges"] = edges.astype(np.float32)[None, ..., None]
+        inputs["edge_map" if full_map else "edges"] = edges.astype(np.float32)[None, ..., None]
     out = model(inputs, training=False, **({"reference": True} if reference else {}))
     return np.array(out["inpainted"])[0], np.array(out["edges"])[0, ..., 0]
 
 
-def _run_scaled(model, image, hole, edges, max_side):
+def _run_scaled(model, image, hole, edges, max_side, full_map=False):
     """`_run_model` at a long side of at most `max_side`, results upsampled to full size.
 
     The small mask marks a pixel as hole if any pixel it covers is one, so no hole
-    content reaches the networks. Returns full-size (inpainted, edges); only their
-    hole pixels are meant to be used.
+    content reaches the networks. Drawn lines are thickened back to full strength after
+    the area resize; a full edge map (`full_map`) is area-averaged only. Returns
+    full-size (inpainted, edges); only their hole pixels are meant to be used.
     """
     height, width = hole.shape
     scale = max_side / max(height, width)
     if scale >= 1:
-        return _run_model(model, image, hole, edges)
+        return _run_model(model, image, hole, edges, full_map=full_map)
     size = (max(MIN_SIDE, round(width * scale)), max(MIN_SIDE, round(height * scale)))
     small_image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     small_hole = cv2.resize(hole.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0
     small_edges = None
     if edges is not None:
-        # Area averaging thins a 1-px line to ~scale; scale it back up to full strength.
-        small_edges = cv2.resize(edges, size, interpolation=cv2.INTER_AREA) / scale
+        # Area averaging thins a 1-px line to ~scale; scale drawn lines back up to full strength.
+        small_edges = cv2.resize(edges, size, interpolation=cv2.INTER_AREA)
+        if not full_map:
+            small_edges = small_edges / scale
         small_edges = np.clip(small_edges, 0.0, 1.0).astype(np.float32)
-    filled, edge_map = _run_model(model, small_image, small_hole, small_edges)
+    filled, edge_map = _run_model(model, small_image, small_hole, small_edges, full_map=full_map)
     filled = cv2.resize(filled, (width, height), interpolation=cv2.INTER_LINEAR)
     edge_map = cv2.resize(edge_map, (width, height), interpolation=cv2.INTER_LINEAR)
     return np.clip(filled, 0.0, 1.0), np.clip(edge_map, 0.0, 1.0)
@@ -285,6 +289,7 @@ def inpaint(
     window=TRAIN_SIZE,
     max_side=MAX_SIDE,
     reference=False,
+    edge_map=None,
     **renamed,
 ):
     """Fills the holes of one image.
@@ -305,6 +310,12 @@ def inpaint(
             image (see `EdgeConnect`), native size ("auto" means "full"; "crop" and
             "resize" are errors, as are drawn edges), the result truncated
             (x · 255 -> uint8) instead of rounded.
+        edge_map: a full edge map instead of `edges` (see `to_edges` for its formats):
+            G2 alone paints along it, taken as given inside and outside the hole (no
+            Canny, no G1): the editor's "Repaint". Fed the edge map an `inpaint` call
+            returned (same tiling), it gives that call's pixels: exactly with "full"
+            and with "crop" windows run at native size; a window scaled down sees the
+            upsampled map scaled down again, close but not bit for bit.
 
     Returns:
         (result [H, W, 3] uint8 RGB, edges [H, W] float32 in [0, 1]): the known
@@ -336,12 +347,19 @@ def inpaint(
             f"reference=True runs the authors' test() at native size: tiling must be "
             f"'full' (or 'auto'), got {tiling!r}"
         )
-    if reference and edges is not None:
-        raise InpaintError("reference=True (the authors' test()) takes no drawn edges")
+    if reference and (edges is not None or edge_map is not None):
+        raise InpaintError("reference=True (the authors' test()) takes no drawn edges or edge map")
+    if edges is not None and edge_map is not None:
+        raise InpaintError(
+            "give drawn lines (edges) or a full edge map (edge_map), not both: "
+            "draw the lines into the edge map"
+        )
+    full_map = edge_map is not None
     rgb = to_rgb_uint8(image)
     shape = rgb.shape[:2]
     hole = to_mask(mask, shape, resize=resize_mask)
-    drawn = None if edges is None else to_edges(edges, shape, resize=resize_mask)
+    lines = edge_map if full_map else edges
+    drawn = None if lines is None else to_edges(lines, shape, resize=resize_mask)
 
     if not hole.any():
         warnings.warn("mask has no hole pixels: the image is returned unchanged", stacklevel=2)
@@ -360,17 +378,38 @@ def inpaint(
         for y0, y1, x0, x1 in hole_windows(hole, window):
             win = (slice(y0, y1), slice(x0, x1))
             sub = None if drawn is None else drawn[win]
-            part, part_edges = _run_scaled(model, rgb[win], hole[win], sub, max_side)
+            part, part_edges = _run_scaled(model, rgb[win], hole[win], sub, max_side, full_map)
             inside = hole[win]
             result[win][inside] = _to_uint8(part[inside], reference)
             edge_map[win] = np.clip(part_edges, 0.0, 1.0)
         return result, edge_map
     if tiling == "full":
-        filled, edge_map = _run_model(model, rgb, hole, drawn, reference)
+        filled, edge_map = _run_model(model, rgb, hole, drawn, reference, full_map)
     else:  # resize
-        filled, edge_map = _run_scaled(model, rgb, hole, drawn, max_side)
+        filled, edge_map = _run_scaled(model, rgb, hole, drawn, max_side, full_map)
     result = np.where(hole[..., None], _to_uint8(filled, reference), rgb)
     return result, np.clip(edge_map, 0.0, 1.0).astype(np.float32)
+
+
+def complete_edges(model, image, mask, **options):
+    """The edge map `inpaint` would hand G2 (G1 in the hole, Canny of the known part
+    outside), without running G2: [H, W] float32 in [0, 1], tiled as `inpaint` with the
+    same `options` (tiling, resize_mask, window, max_side) tiles, so that
+    `inpaint(model, image, mask, edge_map=complete_edges(model, image, mask))` is
+    `inpaint(model, image, mask)` (see `inpaint`'s `edge_map`).
+
+    `model` is called with the input `stage="edges"` and answers {"edges": the map,
+    "inpainted": anything of the image's shape} (`EdgeConnect` does; so does the
+    server's `edges` signature).
+    """
+    if "edges" in options or "edge_map" in options or options.get("reference"):
+        raise InpaintError("complete_edges takes no drawn edges, edge map or reference=True")
+
+    def edges_only(inputs, training=False):
+        out = model({**inputs, "stage": "edges"}, training=training)
+        return {"inpainted": inputs["image"], "edges": out["edges"]}
+
+    return inpaint(edges_only, image, mask, **options)[1]
 
 
 def _to_uint8(filled, reference=False):

@@ -125,3 +125,88 @@ def test_from_pretrained_names_missing_file(model, tmp_path):
         EdgeConnect.from_pretrained(str(tmp_path))
     with pytest.raises(WeightsError, match="does not exist"):
         EdgeConnect.from_pretrained(os.path.join(str(tmp_path), "nope"))
+
+
+# ------------------------------------------------------------------ stage by stage
+
+
+def _photo(h, w):
+    from skimage import data, transform
+
+    return transform.resize(data.astronaut(), (h, w), anti_aliasing=True).astype("float32")
+
+
+@pytest.mark.parametrize("h,w", [(48, 48), (37, 53)])  # 37×53: padded to 40×56 inside
+def test_complete_edges_then_repaint_is_call(model, h, w):
+    image, mask = _photo(h, w)[None], np.zeros((1, h, w, 1), "float32")
+    mask[:, h // 4 : 3 * h // 4, w // 3 : 2 * w // 3] = 1
+    full = model({"image": image, "mask": mask})
+    edge_map = model.complete_edges(image, mask)
+    np.testing.assert_array_equal(np.asarray(edge_map), np.asarray(full["edges"]))
+    again = model.repaint(image, mask, edge_map)
+    for key in ("inpainted", "raw"):
+        np.testing.assert_array_equal(np.asarray(again[key]), np.asarray(full[key]))
+    # The compiled stages (what `inpaint` and the serving signatures run) agree too.
+    compiled = model.inference_function(stage="edges")(image, mask)
+    np.testing.assert_array_equal(np.asarray(compiled), np.asarray(edge_map))
+    painted = model.inference_function(stage="repaint")(image, mask, compiled)
+    np.testing.assert_array_equal(np.asarray(painted["inpainted"]), np.asarray(full["inpainted"]))
+
+
+def test_complete_edges_is_g1_in_the_hole_and_known_edges_outside(model):
+    """The edge map against G1 run by hand on its documented input
+    [gray·(1−m) + m, edges·(1−m), m], gray = skimage's rgb2gray (0.2125 R + 0.7154 G
+    + 0.0721 B), edges = the map outside."""
+    image, mask = _photo(48, 48)[None], np.zeros((1, 48, 48, 1), "float32")
+    mask[:, 12:36, 16:32] = 1
+    edge_map = np.asarray(model.complete_edges(image, mask))
+    gray = (image @ np.array([0.2125, 0.7154, 0.0721], "float32"))[..., None]
+    known = 1 - mask
+    g1_in = np.concatenate([gray * known + mask, edge_map * known, mask], axis=-1)
+    by_hand = np.asarray(model.edge_generator(g1_in, training=False))
+    hole = mask[0, ..., 0] == 1
+    np.testing.assert_allclose(edge_map[0, ..., 0][hole], by_hand[0, ..., 0][hole], atol=1e-5)
+    assert set(np.unique(edge_map[0, ..., 0][~hole])) <= {0.0, 1.0}  # Canny: binary
+
+
+def test_repaint_follows_the_edited_map_in_the_hole_only(model):
+    h = w = 64
+    image, mask = _photo(h, w)[None], np.zeros((1, h, w, 1), "float32")
+    mask[:, 16:48, 16:48] = 1
+    edge_map = np.asarray(model.complete_edges(image, mask)).copy()
+    full = np.asarray(model.repaint(image, mask, edge_map)["inpainted"])
+    edited = edge_map.copy()
+    edited[:, 16:48, 16:32] = 0  # the left half of the predicted edges erased
+    edited[:, 40, 16:48] = 1  # and one line drawn
+    after = np.asarray(model.repaint(image, mask, edited)["inpainted"])
+    hole = mask[0, ..., 0] == 1
+    np.testing.assert_array_equal(after[0][~hole], image[0][~hole])  # known pixels untouched
+    change = np.abs(after[0] - full[0]).max(axis=-1) * 255
+    assert change[16:48, 16:32].mean() > 1  # the fill moved where the edges were erased
+    assert change[40, 16:48].mean() > 1  # and along the drawn line
+
+
+def test_numpy_stages_give_inpaints_pixels(model):
+    """`inpaint_edges` then `inpaint(edge_map=)` = `inpaint`: full size, crop windows at
+    native size; and with the map rounded to 8 bits (as a PNG carries it) within 1 level."""
+    rng = np.random.default_rng(3)
+    photo = (_photo(45, 70) * 255).round().astype(np.uint8)
+    hole = np.zeros((45, 70), bool)
+    hole[10:30, 20:40] = True
+    big = (rng.random((150, 170, 3)) * 255).astype(np.uint8)
+    big[:75] = (_photo(75, 170) * 255).astype(np.uint8)
+    big_hole = np.zeros((150, 170), bool)
+    big_hole[20:40, 30:50] = True
+    big_hole[110:125, 130:150] = True  # two windows of 64 px
+    cases = [(photo, hole, {"tiling": "full"}), (big, big_hole, {"tiling": "crop", "window": 64})]
+    for image, mask, options in cases:
+        result, edges = model.inpaint(image, mask, **options)
+        edge_map = model.inpaint_edges(image, mask, **options)
+        np.testing.assert_array_equal(edge_map, edges)
+        again, used = model.inpaint(image, mask, edge_map=edge_map, **options)
+        np.testing.assert_array_equal(again, result)
+        rounded = np.round(edge_map * 255).astype(np.uint8)
+        eight_bit, _ = model.inpaint(image, mask, edge_map=rounded, **options)
+        assert np.abs(eight_bit.astype(int) - result.astype(int)).max() <= 1
+    with pytest.raises(ValueError, match="not both"):
+        model.inpaint(photo, hole, edges=edge_map, edge_map=edge_map)

@@ -49,7 +49,8 @@ def _python_inpaint(path, rgb, hole, edges=None):
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """The two files `edgeconnect export --tflite --drawn-edges` writes, tiny networks."""
+    """The three files `edgeconnect export --tflite --drawn-edges` writes, tiny networks:
+    the pipeline, G2 alone on drawn lines or a full edge map (`_edges`), G1 alone (`_g1`)."""
     from edgeconnect_tf.deploy.tflite import export_tflite, tflite_ops
     from edgeconnect_tf.edgeconnect import EdgeConnect
     from edgeconnect_tf.weights import build_networks, save_networks
@@ -63,6 +64,8 @@ def exported(tmp_path_factory):
         path = str(folder / f"edgeconnect_{SIZE}x{SIZE}_float32{'_edges' if drawn else ''}.tflite")
         export_tflite(model, path, SIZE, drawn_edges=drawn)
         paths["edges" if drawn else "plain"] = path
+    paths["g1"] = str(folder / f"edgeconnect_{SIZE}x{SIZE}_float32_g1.tflite")
+    export_tflite(model, paths["g1"], SIZE, stage="edges")
     # Drawn lines replace G1, so the edges file holds G2 alone: 2 of the 4 transposed convs.
     assert tflite_ops(paths["plain"])["TRANSPOSE_CONV"] == 4
     assert tflite_ops(paths["edges"])["TRANSPOSE_CONV"] == 2
@@ -366,15 +369,15 @@ def test_hole_windows_match_python_rule(page):
 
 
 def test_nothing_is_sent_to_a_server(page):
-    """Every request the page made is a GET of its own static files, the model list or the
-    server's model status; the runtime files were fetched once each."""
+    """Every request the page made is a GET of its own static files, the model list or
+    whether the server inpaints; the runtime files were fetched once each."""
     assert page.requests
     for method, url in page.requests:
         if url.startswith(("blob:", "data:")):  # the photo and results, inside the page
             continue
         assert method == "GET", url
         path = url.split("/", 3)[3]
-        assert path in ("", "api/models", "v1/models/edgeconnect") or path.startswith("static/")
+        assert path in ("", "api/models", "api/server") or path.startswith("static/")
     fetched = [url for _, url in page.requests if "/third_party/litert/" in url]
     assert any(u.endswith("litert_wasm_threaded_internal.js") for u in fetched)
     assert sorted(fetched) == sorted(set(fetched)), fetched
@@ -384,12 +387,10 @@ def test_litert_output_is_debug_not_error(page):
     """LiteRT's INFO/WARNING lines (XNNPACK's delegate) reach the console at debug level."""
     chatter = [(kind, text) for kind, text in page.console if "[LiteRT]" in text]
     assert chatter and {kind for kind, _ in chatter} == {"debug"}, page.console
-    # The one failed request: the model status a --static-only server answers with 404.
-    assert page.failed == ["v1/models/edgeconnect"]
+    # No failed request: the page asks /api/server, answered 200 by a --static-only server.
+    assert page.failed == []
     problems = [m for m in page.console if m[0] in ("error", "warning")]
-    assert [text for _, text in problems] == [
-        "Failed to load resource: the server responded with a status of 404 (Not Found)"
-    ]
+    assert problems == []
 
 
 def test_a_file_that_is_no_model_gets_a_clear_message(browser, static_server):
@@ -574,10 +575,15 @@ def test_model_list_opens_a_server_model_and_inpaint_says_why_it_is_off(
         "#model-info"
     )
     page.select_option("#model-list", os.path.basename(exported["plain"]))
-    page.wait_for_function("Object.keys(ondevice.info().models).length === 2", timeout=120_000)
+    page.wait_for_function("Object.keys(ondevice.info().models).length === 3", timeout=120_000)
     names = {k: m["name"] for k, m in page.evaluate("ondevice.info().models").items()}
-    assert names == {k: os.path.basename(p) for k, p in exported.items()}  # with its _edges
+    assert names == {k: os.path.basename(p) for k, p in exported.items()}  # _edges and _g1
     assert page.is_enabled("#inpaint")
+    # ?model=NAME opens its companions as picking it in the list does.
+    page.goto(static_server + "/?model=" + os.path.basename(exported["plain"]))
+    page.wait_for_function(
+        "window.ondevice && Object.keys(ondevice.info().models).length === 3", timeout=120_000
+    )
     # ?model=NAME opens a listed model by its name.
     page.goto(static_server + "/?model=" + os.path.basename(exported["edges"]))
     page.wait_for_function("window.ondevice && ondevice.ready()", timeout=120_000)
@@ -597,3 +603,68 @@ def test_quantized_files_run_in_the_page(browser, static_server, quantized, quan
     expected, _, _ = _python_inpaint(quantized[quantize], rgb, hole)
     np.testing.assert_array_equal(result[~hole], rgb[~hole])
     assert np.abs(result.astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_edit_the_predicted_edges_and_repaint_in_the_page(
+    browser, static_server, exported, tmp_path
+):
+    """Inpaint, then the page's Repaint (the `_edges` file on the edited map) and Redraw edges
+    (the `_g1` file): unedited, Repaint gives the full run's pixels; erased edges move the
+    fill, in the hole only; Redraw edges gives G1's map of the full run again."""
+    page = browser.new_page(viewport={"width": 900, "height": 700})
+    page.goto(static_server + "/")
+    page.set_input_files("#model-file", [exported["plain"], exported["edges"], exported["g1"]])
+    page.wait_for_function(
+        "window.ondevice && Object.keys(ondevice.info().models).length === 3", timeout=120_000
+    )
+    rgb = _photo(SIZE, SIZE)
+    full, hole, _ = _inpaint_in_page(page, tmp_path, rgb, [[(12, 30), (50, 34)]], size=14)
+    gray = lambda url: _decode_data_url(url)[..., 0]  # noqa: E731
+    layer = gray(page.evaluate("editor.layerLevelsURL()"))
+    edge_map = gray(page.evaluate("ondevice.lastEdgesURL()"))
+    np.testing.assert_array_equal(layer[hole], edge_map[hole])  # G1's levels, editable
+    assert not layer[~hole].any() and layer[hole].max() > 0
+
+    def run(button):
+        page.evaluate("window.shown = editor.state.result")
+        page.click(button)
+        page.wait_for_function(
+            "!editor.state.running && (editor.state.result !== window.shown || "
+            "!document.getElementById('error').hidden)",
+            timeout=120_000,
+        )
+        assert page.locator("#error").is_hidden(), page.inner_text("#error")
+        return _decode_data_url(page.evaluate("editor.resultDataURL()"))[..., 2::-1]
+
+    again = run("#repaint")
+    assert page.evaluate("ondevice.lastRun().slot") == os.path.basename(exported["edges"])
+    assert np.abs(again.astype(int) - full.astype(int)).max() <= 1
+
+    # Erase the left half of the predicted edges (edge eraser), then Repaint.
+    page.click("#tool-edge-eraser")
+    page.evaluate("editor.setSize(24)")
+    box = page.locator("#view").bounding_box()
+    s = box["width"] / SIZE
+    page.mouse.move(box["x"] + 8 * s, box["y"] + 32 * s)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 28 * s, box["y"] + 32 * s, steps=6)
+    page.mouse.up()
+    erased = (layer > 0) & (gray(page.evaluate("editor.layerLevelsURL()")) == 0)
+    assert erased.sum() > 20
+    moved = run("#repaint")
+    np.testing.assert_array_equal(moved[~hole], rgb[~hole])
+    assert np.abs(moved[hole].astype(int) - again[hole].astype(int)).mean() > 1
+
+    # Redraw edges (the _g1 file): G1's map of the full run again, the result kept.
+    page.evaluate("window.layerBefore = editor.state.predictedEdges")
+    page.click("#redraw-edges")
+    page.wait_for_function(
+        "!editor.state.running && editor.state.predictedEdges !== window.layerBefore",
+        timeout=120_000,
+    )
+    assert page.evaluate("ondevice.lastRun().slot") == os.path.basename(exported["g1"])
+    redrawn = gray(page.evaluate("editor.layerLevelsURL()"))
+    assert np.abs(redrawn.astype(int) - layer.astype(int)).max() <= 1
+    shown = _decode_data_url(page.evaluate("editor.resultDataURL()"))[..., 2::-1]
+    np.testing.assert_array_equal(shown, moved)
+    page.close()

@@ -251,6 +251,9 @@ def test_static_only_serves_the_page_isolated_without_tensorflow():
             urllib.request.urlopen(
                 urllib.request.Request(base + "/v1/models/edgeconnect:predict", data=b"{}")
             )
+        # What the page asks instead: answered 200, so the browser logs no failed request.
+        with urllib.request.urlopen(base + "/api/server", timeout=30) as answer:
+            assert json.load(answer) == {"model": False}
     finally:
         proc.kill()
         proc.wait(timeout=30)

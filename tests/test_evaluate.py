@@ -356,3 +356,39 @@ def test_eval_bad_inputs(dataset, tmp_path, capsys):
         capsys,
     )
     _one_line_error(code, err, "no images")
+
+
+def test_grid_with_photos_of_other_sizes_keeps_one_column_layout():
+    """Rows of a wide and a small photo: every panel sits under its own header's column (the
+    EdgeConnect panel under "EdgeConnect"), and the small row is centred in the columns
+    instead of leaving the right half of the grid blank."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for h, w in ((60, 160), (40, 50)):
+        image = rng.integers(0, 200, (h, w, 3), dtype=np.uint8)  # never white
+        hole = np.zeros((h, w), bool)
+        hole[h // 3 : h // 2, w // 3 : w // 2] = True
+        results = {m: image for m in evaluate.METHODS}
+        rows.append(evaluate.grid_row(image, hole, results, np.zeros((h, w)), f"{h}x{w}"))
+    grid = evaluate.comparison_grid(rows)
+    columns = 3 + len(evaluate.METHODS)  # input, edges, the methods, ground truth
+    gap = 4
+    column = 160  # the widest panel
+    assert grid.shape[1] == columns * column + (columns - 1) * gap
+    strip = 18
+    small_top = strip + strip + 60 + strip  # header, caption, wide row, caption
+    small = grid[small_top : small_top + 40]
+    for k in range(columns):
+        # The small photo's panel k: 50 px centred in column k, white around it.
+        x0 = k * (column + gap) + (column - 50) // 2
+        panel = small[:, x0 : x0 + 50]
+        if k == 1:  # the edges panel is white with no edges
+            continue
+        assert (panel.min(axis=-1) < 255).mean() > 0.8, k
+        np.testing.assert_array_equal(small[:, k * (column + gap) : x0], 255)
+    # The headers start at each column's left edge: ink in the header strip over column k.
+    header = grid[:strip].min(axis=-1) < 128
+    for k in range(columns):
+        x0 = k * (column + gap)
+        assert header[:, x0 : x0 + column].any(), k
+        assert not header[:, x0 + column : x0 + column + gap].any(), k  # text fits its column

@@ -350,3 +350,44 @@ def test_files_get_the_saved_models_pixels_up_to_512_px_a_side(server, tiny_sign
         np.testing.assert_array_equal(
             _decode(ours["inpainted_png_bytes"]["b64"])[~hole], image[~hole]
         )
+
+
+def test_redraw_edges_and_repaint_signatures_tile_as_inpaint_bytes(tiny_signatures):
+    """The editor's Redraw edges (`edges_bytes`) and Repaint (`repaint_bytes`) through the
+    server's `Predictor` on a photo the auto tiling crops (560 px wide): the edge map is the
+    full run's, Repaint along it gives the full run's pixels (within 1 level: the map is an
+    8-bit PNG), and erasing the hole's edges changes the fill inside the hole only."""
+    from edgeconnect_tf.serving.predictor import Predictor
+
+    predictor = Predictor(tiny_signatures)
+
+    def call(name, **files):
+        instance = {k: {"b64": _png(v)} for k, v in files.items()}
+        body = json.dumps({"signature_name": name, "instances": [instance]}).encode()
+        status, payload = predictor.prepare(body)(None)
+        assert status == 200, payload
+        return payload["predictions"][0]
+
+    image, mask = _photo(200, 560), _mask(200, 560, box=(80, 120, 300, 340))
+    hole = mask > 0
+    full = call("inpaint_bytes", image_bytes=image, mask_bytes=mask)
+    edges = call("edges_bytes", image_bytes=image, mask_bytes=mask)  # one output: unnamed
+    edge_map = _decode(edges["b64"])
+    np.testing.assert_array_equal(edge_map, _decode(full["edges_png_bytes"]["b64"]))
+    assert edge_map[:, :100].max() == 0  # cropped: not computed outside the window
+    want = _decode(full["inpainted_png_bytes"]["b64"]).astype(int)
+    again = call("repaint_bytes", image_bytes=image, mask_bytes=mask, edges_bytes=edge_map)
+    got = _decode(again["inpainted_png_bytes"]["b64"]).astype(int)
+    assert np.abs(got - want).max() <= 1
+    erased = edge_map.copy()
+    erased[hole] = 0
+    moved = call("repaint_bytes", image_bytes=image, mask_bytes=mask, edges_bytes=erased)
+    moved = _decode(moved["inpainted_png_bytes"]["b64"]).astype(int)
+    np.testing.assert_array_equal(moved[~hole], want[~hole])
+    assert np.abs(moved[hole] - want[hole]).mean() > 1
+
+
+def test_the_page_learns_that_this_server_inpaints(server):
+    with urllib.request.urlopen(server + "/api/server", timeout=30) as answer:
+        assert json.load(answer) == {"model": True}
+

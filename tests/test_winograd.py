@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import needs_bf16_kernels
 
 from edgeconnect_tf import networks
 from edgeconnect_tf.networks import EdgeGenerator, InpaintGenerator
@@ -290,6 +291,19 @@ def test_conv3x3_graph_matches_direct_correlation_static_and_dynamic(dilation, h
     assert static.shape == expected.shape
     for got in (static.numpy(), dynamic(x).numpy()):
         np.testing.assert_allclose(got, expected, atol=2e-5 * np.abs(expected).max())
+
+
+@needs_bf16_kernels
+def test_conv3x3_graph_takes_bfloat16_products_with_float32_transforms():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((1, 18, 18, 16)).astype("float32")
+    k = rng.standard_normal((3, 3, 16, 8)).astype("float32")
+    expected = _correlate_valid(x.astype("float64"), k.astype("float64"), 1)
+    got = winograd.conv3x3_graph(x, k, product_dtype=tf.bfloat16)
+    assert got.dtype == tf.float32
+    error = np.abs(got.numpy() - expected).max() / np.abs(expected).max()
+    # bfloat16 operands (~3 digits), amplified by the output transform: ~6 % here, not 1e-6
+    assert 1e-3 < error < 0.15
 
 
 @pytest.mark.parametrize("spectral_norm", [False, True])

@@ -80,8 +80,9 @@ def add_arguments(parser):
     parser.add_argument(
         "--drawn-edges",
         action="store_true",
-        help="with --tflite, also write *_edges.tflite files taking lines drawn in the hole "
-        "(the editor's in-page mode uses them when lines are drawn)",
+        help="with --tflite, also write *_edges.tflite files (G2 alone on lines drawn in the "
+        "hole or on a full, edited edge map: the editor's in-page Repaint) and *_g1.tflite "
+        "files (G1 alone: the edge map, the editor's in-page Redraw edges)",
     )
     parser.add_argument(
         "--calibration",
@@ -142,8 +143,11 @@ def _export_tflite(model, args):
         if check_photos is not None:
             check = tflite.calibration_pairs(check_photos, size, count=8, seed=11)
         for quantize in args.quantize:
-            for drawn in (False, True) if args.drawn_edges and quantize != "int8" else (False,):
-                path = os.path.join(args.output, tflite_name(size, quantize, drawn))
+            variants = [(False, None)]
+            if args.drawn_edges and quantize != "int8":
+                variants += [(True, None), (False, "edges")]
+            for drawn, stage in variants:
+                path = os.path.join(args.output, tflite_name(size, quantize, drawn, stage))
                 ops = tflite.export_tflite(
                     model,
                     path,
@@ -153,6 +157,7 @@ def _export_tflite(model, args):
                     drawn_edges=drawn,
                     conv_mode=args.conv_mode,
                     check=check if quantize == "int8" else None,
+                    stage=stage,
                 )
                 megabytes = os.path.getsize(path) / 1e6
                 print(f"wrote {path} ({megabytes:.1f} MB, {sum(ops.values())} ops, builtin only)")

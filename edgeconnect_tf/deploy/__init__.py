@@ -18,11 +18,13 @@ DEFAULT_MAX_PIXELS = 2048 * 2048
 INT8_MARGIN_DB = 25.0
 
 
-def tflite_name(size, quantize, drawn_edges=False):
-    """File name for one TFLite variant, e.g. edgeconnect_256x256_float16[_edges].tflite."""
+def tflite_name(size, quantize, drawn_edges=False, stage=None):
+    """File name for one TFLite variant, e.g. edgeconnect_256x256_float16[_edges].tflite;
+    `stage="edges"` (G1 only): edgeconnect_256x256_float16_g1.tflite."""
     h, w = (size, size) if isinstance(size, int) else size
     label = "float32" if quantize == "none" else quantize
-    return f"edgeconnect_{h}x{w}_{label}{'_edges' if drawn_edges else ''}.tflite"
+    suffix = "_g1" if stage == "edges" else "_edges" if drawn_edges else ""
+    return f"edgeconnect_{h}x{w}_{label}{suffix}.tflite"
 
 
 def __getattr__(name):  # the exporters, imported (with TensorFlow) on first use

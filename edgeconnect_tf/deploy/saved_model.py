@@ -1,4 +1,4 @@
-"""The SavedModel for TensorFlow Serving: the whole pipeline behind four signatures.
+"""The SavedModel for TensorFlow Serving: the pipeline, whole and stage by stage.
 
 Canny of the known part, G1, G2 and the composite run inside, so a client
 sends an image and a mask and gets the filled image back. Written with
@@ -14,10 +14,33 @@ sends an image and a mask and gets the filled image back. Written with
   drawn by a person, which replace G1's prediction inside the hole.
 - `inpaint_bytes`: `image_bytes`, `mask_bytes` string [N] (PNG/JPEG/BMP
   files; mask white = hole, gray > 127) -> `inpainted_png_bytes` string [N]
-  (8-bit RGB PNG). TF Serving's REST API base64-encodes outputs whose name
-  ends in `_bytes`. Images of a batch may differ in size. Each file's size
-  is read from its header before it is decoded (`image_headers`): GIF,
-  animated PNG and files above the pixel limit are refused.
+  (8-bit RGB PNG), `edges_png_bytes` (8-bit gray PNG of the edge map). TF
+  Serving's REST API base64-encodes outputs whose name ends in `_bytes`. Images
+  of a batch may differ in size. Each file's size is read from its header
+  before it is decoded (`image_headers`): GIF, animated PNG and files above the
+  pixel limit are refused. `inpaint_bytes_with_edges` adds `edges_bytes`, drawn
+  lines (white > 127).
+
+Stage by stage (the editor's "Redraw edges" and "Repaint"; `EdgeConnect.complete_edges`
+and `EdgeConnect.repaint`): chaining them gives `serving_default`'s pixels.
+- `edges`: `image`, `mask` -> `edges` float32 [N, H, W, 1], the edge map G2
+  would see (G1 in the hole, Canny of the known part outside); G2 does not run.
+- `repaint`: `image`, `mask`, `edges` [N, H, W, 1] in [0, 1], a full edge map
+  (the `edges` output, edited or not) -> `inpainted`, `edges`: G2 alone, the
+  map taken as given inside and outside the hole (no Canny, no G1), about half
+  the work of a full run.
+- `edges_bytes`: `image_bytes`, `mask_bytes` -> `edges_png_bytes` (8-bit gray
+  PNG of the edge map); `repaint_bytes`: `image_bytes`, `mask_bytes`,
+  `edges_bytes` (an 8-bit gray edge map, value / 255; not thresholded) ->
+  `inpainted_png_bytes`, `edges_png_bytes`. A map carried as 8-bit PNG differs
+  from the float one by at most half a level, which moves the fill by at most
+  about one level (tests/test_export.py).
+
+Over TF Serving's REST API: `POST /v1/models/NAME:predict` with
+`{"signature_name": "repaint", "inputs": {"image": [...], "mask": [...], "edges": [...]}}`
+(or row format, `"instances"`; files as `{"b64": "..."}`); over gRPC: a
+`PredictRequest` whose `model_spec.signature_name` names the signature and whose
+`inputs` map holds the tensors above (`tf.make_tensor_proto`).
 - Warm-up records (`assets.extra/tf_serving_warmup_requests`), one per
   signature, so the server traces and allocates before the first request.
 
@@ -44,7 +67,16 @@ from edgeconnect_tf.inpaint import MIN_SIDE as MIN_SIZE
 # Inference graphs only: the training-time custom gradients (instance norm, Winograd
 # convs) keep forward tensors, which SavedModel cannot serialize with their gradients.
 SAVE_OPTIONS = tf.saved_model.SaveOptions(experimental_custom_gradients=False)
-SIGNATURES = ("serving_default", "inpaint_with_edges", "inpaint_bytes", "inpaint_bytes_with_edges")
+SIGNATURES = (
+    "serving_default",
+    "inpaint_with_edges",
+    "inpaint_bytes",
+    "inpaint_bytes_with_edges",
+    "edges",
+    "repaint",
+    "edges_bytes",
+    "repaint_bytes",
+)
 FILE_INPUTS = ("image_bytes", "mask_bytes", "edges_bytes")
 WARMUP_FILE = "tf_serving_warmup_requests"
 MASK_THRESHOLD = 127  # mask files: gray value > 127 is a hole
@@ -203,7 +235,16 @@ def serving_functions(model, max_pixels=DEFAULT_MAX_PIXELS):
         out = model({"image": image, "mask": mask, "edges": edges}, training=False)
         return {"inpainted": out["inpainted"], "edges": out["edges"]}
 
-    def inpaint_files(files):
+    def edges(image, mask):
+        image, mask = validate_inputs(image, mask, max_pixels=max_pixels)
+        return {"edges": model.complete_edges(image, mask)}
+
+    def repaint(image, mask, edges):
+        image, mask, edges = validate_inputs(image, mask, edges, max_pixels=max_pixels)
+        out = model.repaint(image, mask, edges)
+        return {"inpainted": out["inpainted"], "edges": out["edges"]}
+
+    def inpaint_files(files, stage=None):
         headers = [
             check
             for name, data in zip(FILE_INPUTS, files, strict=False)
@@ -214,17 +255,25 @@ def serving_functions(model, max_pixels=DEFAULT_MAX_PIXELS):
             image = tf.cast(decode_file(files[0], 3), tf.float32) / 255.0
             mask = tf.cast(decode_file(files[1], 1) > MASK_THRESHOLD, tf.float32)
             inputs = [image[None], mask[None]]
-            if len(files) == 3:
+            if len(files) == 3 and stage == "repaint":  # a full edge map: gray levels
+                inputs.append(tf.cast(decode_file(files[2], 1), tf.float32)[None] / 255.0)
+            elif len(files) == 3:  # drawn lines
                 inputs.append(tf.cast(decode_file(files[2], 1) > MASK_THRESHOLD, tf.float32)[None])
         inputs = validate_inputs(*inputs)
-        out = model(dict(zip(("image", "mask", "edges"), inputs, strict=False)), training=False)
+        if stage == "edges":
+            edge_map = model.complete_edges(*inputs)
+            return tf.constant(b""), _to_png(edge_map[0])
+        if stage == "repaint":
+            out = model.repaint(*inputs)
+        else:
+            out = model(dict(zip(("image", "mask", "edges"), inputs, strict=False)), training=False)
         return _to_png(out["inpainted"][0]), _to_png(out["edges"][0])
 
     def image_pixels(data):
         with tf.control_dependencies(check_file_in_graph(data, "image_bytes", max_pixels)):
             return file_pixels_in_graph(data)
 
-    def map_files(*files):
+    def map_files(*files, stage=None):
         for name, other in zip(("mask_bytes", "edges_bytes"), files[1:], strict=False):
             tf.debugging.assert_equal(
                 tf.shape(files[0]),
@@ -246,18 +295,26 @@ def serving_functions(model, max_pixels=DEFAULT_MAX_PIXELS):
         )
         with tf.control_dependencies([total_check]):
             files = tuple(tf.identity(f) for f in files)
-        pngs, edges = tf.map_fn(
-            inpaint_files,
+        pngs, edge_pngs = tf.map_fn(
+            lambda f: inpaint_files(f, stage),
             files,
             fn_output_signature=(tf.TensorSpec([], tf.string), tf.TensorSpec([], tf.string)),
         )
-        return {"inpainted_png_bytes": pngs, "edges_png_bytes": edges}
+        if stage == "edges":
+            return {"edges_png_bytes": edge_pngs}
+        return {"inpainted_png_bytes": pngs, "edges_png_bytes": edge_pngs}
 
     def inpaint_bytes(image_bytes, mask_bytes):
         return map_files(image_bytes, mask_bytes)
 
     def inpaint_bytes_with_edges(image_bytes, mask_bytes, edges_bytes):
         return map_files(image_bytes, mask_bytes, edges_bytes)
+
+    def edges_bytes(image_bytes, mask_bytes):
+        return map_files(image_bytes, mask_bytes, stage="edges")
+
+    def repaint_bytes(image_bytes, mask_bytes, edges_bytes):
+        return map_files(image_bytes, mask_bytes, edges_bytes, stage="repaint")
 
     files = [tf.TensorSpec([None], tf.string, name=n) for n in FILE_INPUTS]
     return {
@@ -268,6 +325,10 @@ def serving_functions(model, max_pixels=DEFAULT_MAX_PIXELS):
         ),
         "inpaint_bytes": (inpaint_bytes, files[:2]),
         "inpaint_bytes_with_edges": (inpaint_bytes_with_edges, files),
+        "edges": (edges, [_any_shape("image"), _any_shape("mask")]),
+        "repaint": (repaint, [_any_shape("image"), _any_shape("mask"), _any_shape("edges")]),
+        "edges_bytes": (edges_bytes, files[:2]),
+        "repaint_bytes": (repaint_bytes, files),
     }
 
 
@@ -369,6 +430,10 @@ def warmup_requests(size):
         "inpaint_with_edges": {"image": image, "mask": mask, "edges": drawn},
         "inpaint_bytes": files,
         "inpaint_bytes_with_edges": {**files, "edges_bytes": drawn_png},
+        "edges": {"image": image, "mask": mask},
+        "repaint": {"image": image, "mask": mask, "edges": drawn},
+        "edges_bytes": files,
+        "repaint_bytes": {**files, "edges_bytes": drawn_png},
     }
 
 

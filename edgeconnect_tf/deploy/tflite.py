@@ -3,6 +3,14 @@
 `export_tflite` writes one file per input size with static shapes
 [1, S, S, ...], builtin ops only (a Flex op makes the conversion fail),
 signature `inpaint` (inputs `image`, `mask`; outputs `inpainted`, `edges`).
+Stage by stage (the editor's "Redraw edges" and "Repaint" in the page):
+- `drawn_edges=True` (the `_edges` file): a third input `edges` replaces G1's
+  prediction inside the hole, so G1 is not in the file: given a full edge map
+  (the `edges` output, edited), it runs G2 alone on it (plus Canny, whose
+  output is only used outside the hole, where a full map holds Canny anyway).
+- `stage="edges"` (the `_g1` file): signature `edges`, inputs `image`, `mask`
+  -> output `edges`, the edge map G2 would see (G1 in the hole, Canny
+  outside); G2 is not in the file.
 Quantization: `none` (float32), `float16` (weights stored as float16,
 computed in float32), `dynamic` (weights int8, activations quantized on the
 fly), `int8` (see `export_tflite` and `quantize_int8`). Two things matter for
@@ -18,6 +26,7 @@ speed and correctness (bench/RESULTS.md, "Export"):
   CONV_2D ops (no SPACE_TO_BATCH_ND) and the shape arithmetic folds away.
 """
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -32,6 +41,7 @@ from edgeconnect_tf.files.io import atomic_write, list_images, read_image
 from edgeconnect_tf.inpaint import to_rgb_uint8
 
 TFLITE_SIGNATURE = "inpaint"
+TFLITE_EDGES_SIGNATURE = "edges"  # the G1-only file (`stage="edges"`)
 SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")  # int8 calibration
 SKIMAGE_CHECK_PHOTOS = ("immunohistochemistry", "retina")  # int8 check: not calibrated on
 # INT8_MARGIN_DB: the int8 export warns when its file's mean hole PSNR against the
@@ -48,16 +58,28 @@ def _size_hw(size):
     return int(h), int(w)
 
 
-def tflite_function(model, size, drawn_edges=False):
+def tflite_function(model, size, drawn_edges=False, stage=None):
     """The pipeline as a `tf.function` with static shapes [1, H, W, C] for conversion.
 
     With `drawn_edges`, a third input `edges` [1, H, W, 1] in [0, 1] takes lines
     drawn by a person, which replace the edge network's prediction in the hole
     (as the SavedModel's `inpaint_with_edges`; G1 is then not in the file).
+    `stage="edges"`: (image, mask) -> {"edges"}, `EdgeConnect.complete_edges` (G1 only).
     """
     h, w = _size_hw(size)
     image_spec = tf.TensorSpec([1, h, w, 3], tf.float32, name="image")
     mask_spec = tf.TensorSpec([1, h, w, 1], tf.float32, name="mask")
+    if stage not in (None, "edges"):
+        raise ValueError(f"stage must be None or 'edges', got {stage!r}")
+    if stage == "edges":
+        if drawn_edges:
+            raise ValueError("stage='edges' (G1 only) takes no drawn edges")
+
+        @tf.function(input_signature=[image_spec, mask_spec], autograph=False)
+        def edge_stage(image, mask):
+            return {"edges": model.complete_edges(image, mask)}
+
+        return edge_stage
 
     def outputs(inputs):
         out = model(inputs, training=False)
@@ -99,19 +121,20 @@ def tflite_model(model, conv_mode):
     return model.with_conv_mode(conv_mode, tflite_ops=True)
 
 
-def converter_for(model, size, workdir, drawn_edges=False, conv_mode="direct"):
+def converter_for(model, size, workdir, drawn_edges=False, conv_mode="direct", stage=None):
     """A `tf.lite.TFLiteConverter` for the static-shape pipeline, builtin ops only.
 
     The variables are frozen into constants first (the converter's SavedModel
     importer keeps Keras variables as VAR_HANDLE/READ_VARIABLE, so spectral
     norm would run per call and XNNPACK would see non-constant conv weights),
     then saved as a variable-free SavedModel in `workdir` so the `.tflite`
-    gets a named signature (`inpaint`) with named inputs and outputs.
+    gets a named signature (`inpaint`, or `edges` for `stage="edges"`) with named inputs
+    and outputs.
     """
     from tensorflow.python.framework import convert_to_constants
 
     model = tflite_model(model, conv_mode)
-    concrete = tflite_function(model, size, drawn_edges).get_concrete_function()
+    concrete = tflite_function(model, size, drawn_edges, stage).get_concrete_function()
     frozen = convert_to_constants.convert_variables_to_constants_v2(
         concrete, lower_control_flow=False
     )
@@ -132,10 +155,10 @@ def converter_for(model, size, workdir, drawn_edges=False, conv_mode="direct"):
     module = tf.Module()
     module.pipeline = frozen_pipeline
     path = os.path.join(workdir, "saved_model")
-    tf.saved_model.save(
-        module, path, signatures={TFLITE_SIGNATURE: frozen_pipeline}, options=SAVE_OPTIONS
-    )
-    converter = tf.lite.TFLiteConverter.from_saved_model(path, signature_keys=[TFLITE_SIGNATURE])
+    name = TFLITE_EDGES_SIGNATURE if stage == "edges" else TFLITE_SIGNATURE
+    with _quiet_absl():  # "unsaved custom gradients": inference graphs need none
+        tf.saved_model.save(module, path, signatures={name: frozen_pipeline}, options=SAVE_OPTIONS)
+        converter = tf.lite.TFLiteConverter.from_saved_model(path, signature_keys=[name])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     converter.allow_custom_ops = False
     return converter
@@ -150,6 +173,7 @@ def export_tflite(
     drawn_edges=False,
     conv_mode=None,
     check=None,
+    stage=None,
 ):
     """Converts the pipeline for one input size to a `.tflite` file; returns its op names.
 
@@ -164,7 +188,10 @@ def export_tflite(
         calibration: for `int8`, an iterable of (image [H, W, 3], mask [H, W, 1])
             float32 pairs (real photos and hole masks) at the export size; see
             `calibration_pairs`.
-        drawn_edges: a third input `edges` for drawn lines (see `tflite_function`).
+        drawn_edges: a third input `edges` for drawn lines (see `tflite_function`); given
+            a full edge map, the file runs G2 alone on it (the editor's in-page "Repaint").
+        stage: "edges" for the G1-only file (signature `edges`: image, mask -> edges; the
+            editor's in-page "Redraw edges"); None for the pipeline.
         check: for `int8`, (image, mask) pairs NOT in `calibration` (photos of the same
             kind): a UserWarning if the int8 file's mean hole PSNR against the float32
             file on them is below `INT8_MARGIN_DB` (default: the calibration pairs,
@@ -182,13 +209,13 @@ def export_tflite(
     """
     if quantize not in QUANTIZE_MODES:
         raise ValueError(f"quantize must be one of {QUANTIZE_MODES}, got {quantize!r}")
-    if drawn_edges and quantize == "int8":
-        raise ValueError("quantize='int8' is not available with drawn_edges")
+    if (drawn_edges or stage) and quantize == "int8":
+        raise ValueError("quantize='int8' is not available with drawn_edges or stage='edges'")
     h, w = _size_hw(size)
     workdir = tempfile.mkdtemp(prefix="edgeconnect_tflite_")
     try:
         conv_mode = TFLITE_CONV_MODE[quantize] if conv_mode is None else conv_mode
-        converter = converter_for(model, (h, w), workdir, drawn_edges, conv_mode)
+        converter = converter_for(model, (h, w), workdir, drawn_edges, conv_mode, stage)
         if quantize == "float16":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
             converter.target_spec.supported_types = [tf.float16]
@@ -197,7 +224,8 @@ def export_tflite(
         elif quantize == "int8":
             pairs = _check_calibration(calibration, h, w)
         try:
-            flatbuffer = converter.convert()
+            with _quiet_absl():
+                flatbuffer = converter.convert()
         except Exception as e:  # the converter raises ConverterError and others
             raise ValueError(
                 f"TFLite conversion with builtin ops only failed (no Flex ops allowed): {e}"
@@ -217,6 +245,22 @@ def export_tflite(
         raise ValueError(f"the TFLite model needs non-builtin ops {flex}; refusing to write it")
     atomic_write(path, flatbuffer)
     return ops
+
+
+@contextlib.contextmanager
+def _quiet_absl():
+    """absl's WARNING lines off while saving and converting: TensorFlow warns of "unsaved
+    custom gradients" (the training-time gradients of instance norm and the Winograd convs,
+    which an inference file does not need) and of untraced functions, nothing a user can
+    act on. Errors still show."""
+    from absl import logging as absl_logging
+
+    level = absl_logging.get_verbosity()
+    absl_logging.set_verbosity(absl_logging.ERROR)
+    try:
+        yield
+    finally:
+        absl_logging.set_verbosity(level)
 
 
 def warn_below_margin(path, loss, on):

@@ -109,9 +109,12 @@ def comparison_grid(rows, tile=GRID_TILE):
 
     `rows`: `grid_row` dicts (all with the same methods). Each panel is scaled
     down to at most `tile` px high (never up); a caption strip sits above each
-    row, the column names on top. The hole is white in the input panel, and the
-    edges panel (when rows have edges) draws G1's lines in the hole in blue on
-    the known region's Canny edges. Returns uint8 [H, W, 3] RGB.
+    row, the column names on top. One column layout for every row: all columns
+    are as wide as the widest row's panels, and a row of narrower photos has its
+    panels centred in their columns, so each header stands over its own panel in
+    every row and no row ends in a blank half. The hole is white in the input
+    panel, and the edges panel (when rows have edges) draws G1's lines in the
+    hole in blue on the known region's Canny edges. Returns uint8 [H, W, 3] RGB.
     """
     from edgeconnect_tf.inpaint import to_rgb_uint8
 
@@ -135,17 +138,16 @@ def comparison_grid(rows, tile=GRID_TILE):
         scale = min(1.0, tile / height)
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         panels = [cv2.resize(p, size, interpolation=cv2.INTER_AREA) for p in panels]
-        pieces = [p for panel in panels for p in (panel, np.full((size[1], 4, 3), 255, np.uint8))]
-        body = np.concatenate(pieces[:-1], axis=1)
-        lines.append((row["caption"], body))
-    width = max(body.shape[1] for _, body in lines)
-    column = lines[0][1].shape[1] // len(names)
+        lines.append((row["caption"], panels))
+    column = max(panels[0].shape[1] for _, panels in lines)
+    step = column + GRID_GAP
+    width = len(names) * step - GRID_GAP
     header = _text_strip(width, "")
     for k, name in enumerate(names):
         cv2.putText(
             header,
-            name,
-            (4 + k * column, 13),
+            _fit_text(name, column - 6),
+            (4 + k * step, 13),
             cv2.FONT_HERSHEY_SIMPLEX,
             0.42,
             (0, 0, 0),
@@ -153,10 +155,30 @@ def comparison_grid(rows, tile=GRID_TILE):
             cv2.LINE_AA,
         )
     out = [header]
-    for caption, body in lines:
-        pad = np.full((body.shape[0], width - body.shape[1], 3), 255, np.uint8)
-        out += [_text_strip(width, caption), np.concatenate([body, pad], axis=1)]
+    for caption, panels in lines:
+        h, w = panels[0].shape[:2]
+        body = np.full((h, width, 3), 255, np.uint8)
+        left = (column - w) // 2  # centred in its column
+        for k, panel in enumerate(panels):
+            body[:, k * step + left : k * step + left + w] = panel
+        out += [_text_strip(width, caption), body]
     return np.concatenate(out, axis=0)
+
+
+GRID_GAP = 4  # px of white between the grid's columns
+
+
+def _fit_text(text, width):
+    """`text` shortened with "." until it is at most `width` px in the grid's font."""
+
+    def size(t):
+        return cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, 0.42, 1)[0][0]
+
+    if size(text) <= width:
+        return text
+    while len(text) > 1 and size(text + ".") > width:
+        text = text[:-1]
+    return text.rstrip() + "."
 
 
 # ------------------------------------------------------------------------------ data

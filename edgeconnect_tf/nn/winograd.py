@@ -266,7 +266,7 @@ B2 = np.kron(B_T, B_T)  # [36, 36]: row (i, j) of the transformed tile, column (
 A2 = np.kron(A_T, A_T)  # [16, 36]: row (a, b) of the 4×4 outputs
 
 
-def conv3x3_graph(x, kernel, bias=None, dilation=1):
+def conv3x3_graph(x, kernel, bias=None, dilation=1, product_dtype=None):
     """Valid 3×3 convolution, any dilation d, by Winograd F(4×4, 3×3) in a few large TF ops.
 
     x [N, H + 2d, W + 2d, C] (C static; N, H, W may be dynamic), kernel
@@ -278,6 +278,9 @@ def conv3x3_graph(x, kernel, bias=None, dilation=1):
     SavedModel or a TFLite file can hold, fast without fusion. Sides that
     are no multiple of 4·d are zero-padded at the bottom/right; only the
     cropped outputs see that.
+
+    `product_dtype` (e.g. tf.bfloat16): the 36 products take their operands in
+    that dtype (oneDNN accumulates in float32); transforms stay in x's dtype.
     """
     x = tf.convert_to_tensor(x)
     kernel = tf.convert_to_tensor(kernel, x.dtype)
@@ -286,7 +289,12 @@ def conv3x3_graph(x, kernel, bias=None, dilation=1):
     span = TILE * d  # output rows (cols) covered by one row (col) of tiles of all phases
     th, tw = (h + span - 1) // span, (w + span - 1) // span
     v = tf.matmul(tf.constant(B2, x.dtype), tf.reshape(_tile_pixels(x, d, th, tw), [36, -1]))
-    m = tf.matmul(tf.reshape(v, [36, -1, c]), winograd_filter(kernel, _runtime_zero(x)))
+    u = winograd_filter(kernel, _runtime_zero(x))
+    v = tf.reshape(v, [36, -1, c])
+    if product_dtype is not None and product_dtype != x.dtype:
+        m = tf.cast(tf.matmul(tf.cast(v, product_dtype), tf.cast(u, product_dtype)), x.dtype)
+    else:
+        m = tf.matmul(v, u)
     y = tf.matmul(tf.constant(A2, x.dtype), tf.reshape(m, [36, -1]))  # [16, tiles·K]
     # (a, b, N·th, (p, j), (q, K)) -> (N·th, a, (p, j), b, (q, K)): row span·i + d·a + p
     y = tf.reshape(y, shape([TILE, TILE, n * th, d * tw, d * k]))

@@ -4,8 +4,9 @@
 `GET /v1/models/edgeconnect`, and `GET /metrics`: the process's RSS, its peak, requests
 answered by status, sessions the networks opened, in Prometheus' text format).
 `create_static_app`: the page and the `.tflite` folder alone, for the page's in-browser
-mode: no model, no TensorFlow imported; the status route answers 404 there, which is
-how the page learns that no server can inpaint.
+mode: no model, no TensorFlow imported (TF Serving's routes answer 404 there). Both answer
+`GET /api/server` with {"model": true|false}: how the page learns whether the server
+inpaints without a failing request.
 """
 
 import asyncio
@@ -61,7 +62,7 @@ def create_app(signatures, max_request_bytes=None, limits=None, models_dir=None)
 
     app = FastAPI(title="EdgeConnect editor", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.worker = worker
-    add_editor_routes(app, models_dir)
+    add_editor_routes(app, models_dir, serves_model=True)
     predictor = Predictor(signatures, limits, worker.stopping)
     app.state.predictor = predictor
     add_model_routes(app, predictor, limits)
@@ -74,19 +75,25 @@ def create_static_app(models_dir=None):
     from fastapi import FastAPI
 
     app = FastAPI(title="EdgeConnect editor", docs_url=None, redoc_url=None)
-    add_editor_routes(app, models_dir)
+    add_editor_routes(app, models_dir, serves_model=False)
     add_isolation_headers(app)
     return app
 
 
-def add_editor_routes(app, models_dir=None):
-    """The page, its static files and the folder of `.tflite` files (`model_files`)."""
+def add_editor_routes(app, models_dir=None, serves_model=False):
+    """The page, its static files, the folder of `.tflite` files (`model_files`) and
+    `GET /api/server` ({"model": serves_model}): how the page learns whether the server
+    inpaints, with an answer of 200 either way (a 404 probe would log a console error)."""
     from fastapi.responses import FileResponse
     from fastapi.staticfiles import StaticFiles
 
     @app.get("/")
     def index():
         return FileResponse(os.path.join(STATIC_DIR, "index.html"))
+
+    @app.get("/api/server")
+    def server_info():
+        return {"model": serves_model}
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     add_model_file_routes(app, models_dir)

@@ -37,6 +37,8 @@ from edgeconnect_tf.serving.limits import Abandoned, Limits, RequestError, TooLa
 FILE_SIGNATURES = {  # signatures answered by `inpaint.inpaint`: name -> its network signature
     "inpaint_bytes": "serving_default",
     "inpaint_bytes_with_edges": "inpaint_with_edges",
+    "edges_bytes": "edges",  # the editor's Redraw edges: G1 alone (`inpaint.complete_edges`)
+    "repaint_bytes": "repaint",  # its Repaint: G2 alone on a full edge map (`edge_map=`)
 }
 
 log = logging.getLogger("edgeconnect.serve")
@@ -129,7 +131,9 @@ class Predictor:
             )
         if name in FILE_SIGNATURES:
             files = self._check_files(columns, [n for n in FILE_INPUTS if n in expected])
-            return lambda deadline: self._guarded(self._run_files, files, row_format, deadline)
+            return lambda deadline: self._guarded(
+                self._run_files, files, row_format, deadline, name
+            )
         tensors = {n: to_tensor(v, n) for n, v in columns.items()}
         self._check_tensor_pixels(tensors)
         runner = self.runners[name]
@@ -221,30 +225,48 @@ class Predictor:
 
         def model(inputs, training=False):
             self._check_time(deadline)
+            tensors = {"image": inputs["image"], "mask": inputs["mask"]}
+            if inputs.get("stage") == "edges":
+                return self.runners["edges"](**tensors)
+            if "edge_map" in inputs:
+                return self.runners["repaint"](**tensors, edges=inputs["edge_map"])
             name = "inpaint_bytes_with_edges" if "edges" in inputs else "inpaint_bytes"
             return self.runners[FILE_SIGNATURES[name]](**inputs)
 
         return model
 
-    def _run_files(self, files, row_format, deadline):
-        """Decodes, inpaints (auto tiling: at most MAX_SIDE px a side) and encodes."""
+    def _run_files(self, files, row_format, deadline, name="inpaint_bytes"):
+        """Decodes, inpaints (auto tiling: at most MAX_SIDE px a side) and encodes.
+
+        `edges_bytes` draws the edge map only; `repaint_bytes` reads its `edges_bytes` as a
+        full edge map (gray / 255) and runs G2 alone on it, tiled as `inpaint_bytes` tiles.
+        """
         from edgeconnect_tf.deploy.saved_model import MASK_THRESHOLD, encode_png
-        from edgeconnect_tf.inpaint import inpaint
+        from edgeconnect_tf.inpaint import complete_edges, inpaint
 
         model = self._model(deadline)
         pngs, edge_pngs = [], []
         for instance in files:
             image = _decode_file(instance[0], 3, "image_bytes")
             hole = _decode_file(instance[1], 1, "mask_bytes")[..., 0] > MASK_THRESHOLD
-            edges = None
-            if len(instance) == 3:
-                edges = _decode_file(instance[2], 1, "edges_bytes")[..., 0] > MASK_THRESHOLD
-            result, edge_map = inpaint(model, image, hole, edges, tiling="auto")
+            edges = edge_map = result = None
+            if name == "edges_bytes":
+                edge_map = complete_edges(model, image, hole, tiling="auto")
+            elif name == "repaint_bytes":
+                levels = _decode_file(instance[2], 1, "edges_bytes")[..., 0]
+                result, edge_map = inpaint(model, image, hole, edge_map=levels, tiling="auto")
+            else:
+                if len(instance) == 3:
+                    edges = _decode_file(instance[2], 1, "edges_bytes")[..., 0] > MASK_THRESHOLD
+                result, edge_map = inpaint(model, image, hole, edges, tiling="auto")
             del image, hole, edges
-            pngs.append(encode_png(result))
+            if result is not None:
+                pngs.append(encode_png(result))
             edge_pngs.append(encode_png(edge_map[..., None]))
             del result, edge_map
-        outputs = {"inpainted_png_bytes": pngs, "edges_png_bytes": edge_pngs}
+        outputs = {"edges_png_bytes": edge_pngs}
+        if name != "edges_bytes":
+            outputs["inpainted_png_bytes"] = pngs
         return format_response({n: object_array(v) for n, v in outputs.items()}, row_format)
 
     def _guarded(self, run, *args):

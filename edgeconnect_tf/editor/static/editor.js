@@ -1,5 +1,13 @@
 // EdgeConnect editor: paint a hole, sketch guidance edges, inpaint through TF Serving's REST API.
 // Everything is kept at the image's native resolution; the view canvas is scaled by CSS.
+//
+// Lines first, made interactive: after a run, the edges G1 drew in the hole become an editable
+// layer (yellow; its alpha is the edge level 0–255), apart from the user's own lines (blue).
+// The Edge eraser removes lines of both, the Edge pen adds the user's; "Repaint" runs G2 alone
+// on the edited map (the run's map outside the hole, the layer and the lines inside: signature
+// `repaint_bytes`, or the `_edges` .tflite in the page), "Redraw edges" runs G1 again
+// (`edges_bytes`, or the `_g1` .tflite). Undo/redo cover strokes, edge edits and new layers;
+// the last result stays on screen until a new one replaces it (or Clear).
 "use strict";
 
 const MODEL_URL = "/v1/models/edgeconnect";  // TF Serving's REST: status (GET), :predict
@@ -19,9 +27,13 @@ const state = {
   original: null,      // HTMLCanvasElement with the opened image
   originalBytes: null, // base64 PNG of the original
   mask: null,          // canvas: white = hole
-  edges: null,         // canvas: white lines drawn by the user
+  edges: null,         // canvas: lines drawn by the user (opaque where drawn)
   result: null,        // canvas with the inpainted image
-  predictedEdges: null,// canvas: the edges the fill followed, inside the hole only
+  predictedEdges: null,// canvas: the editable layer, G1's edges in the hole (alpha = level)
+  edgeMap: null,       // canvas: the full edge map of the last run or Redraw (gray, opaque)
+  holeVersion: 0,      // bumped by every change of the hole
+  layerHole: -1,       // holeVersion the layer was drawn for (Repaint needs the same hole)
+  resultHole: -1,      // holeVersion of the result on screen
   resultURL: null,     // blob: URL of the result's PNG, for Download
   tool: "hole",
   size: 30,
@@ -31,7 +43,7 @@ const state = {
   drawing: false,
   last: null,
   running: null,       // {cancel()} while an Inpaint runs
-  server: null,        // true when the server runs a model (GET MODEL_URL answered 200)
+  server: null,        // true when the server runs a model (GET /api/server)
 };
 
 function makeCanvas(w, h) {
@@ -57,33 +69,65 @@ function render() {
   viewCtx.globalAlpha = 1;
   viewCtx.drawImage(base, 0, 0);
   if (state.comparing) return;
-  if (!state.result) {
+  // The hole: shown until a result fills it, and again once it differs from the result's.
+  if (!state.result || state.resultHole !== state.holeVersion) {
     viewCtx.globalAlpha = HOLE_ALPHA;
     viewCtx.drawImage(state.mask, 0, 0);
     viewCtx.globalAlpha = 1;
   }
-  // "Show edges": what the fill followed (the model's edges inside the hole) and the lines
+  // "Show edges": the editable layer (the model's edges inside the hole) and the lines
   // drawn with the Edge pen; nothing when it is off.
   if (!$("show-edges").checked) return;
-  if (state.result && state.predictedEdges) viewCtx.drawImage(state.predictedEdges, 0, 0);
+  if (state.predictedEdges) viewCtx.drawImage(state.predictedEdges, 0, 0);
   viewCtx.drawImage(state.edges, 0, 0);
 }
 
-// White-on-black edge map -> canvas coloured `color` where white inside the hole (the
-// `mask` canvas, opaque where painted), transparent elsewhere.
+// Gray edge map (canvas, 0–255 in red) -> the editable layer: `color` with alpha = the edge
+// level inside the hole (the `mask` canvas, opaque where painted), transparent elsewhere.
 function holeEdges(source, mask, color) {
   const c = makeCanvas(source.width, source.height);
   const ctx = ctx2d(c);
-  ctx.drawImage(source, 0, 0);
-  const data = ctx.getImageData(0, 0, c.width, c.height);
-  const px = data.data;
+  const px = ctx2d(source).getImageData(0, 0, c.width, c.height).data;
   const hole = ctx2d(mask).getImageData(0, 0, c.width, c.height).data;
-  for (let i = 0; i < px.length; i += 4) px[i + 3] = hole[i + 3] > 127 ? px[i] : 0;
-  ctx.putImageData(data, 0, 0);
-  ctx.globalCompositeOperation = "source-in";
   ctx.fillStyle = color;
-  ctx.fillRect(0, 0, c.width, c.height);
+  ctx.fillRect(0, 0, 1, 1);
+  const [r, g, b] = ctx.getImageData(0, 0, 1, 1).data;
+  const data = ctx.createImageData(c.width, c.height);
+  const out = data.data;
+  for (let i = 0; i < px.length; i += 4) {
+    out[i] = r; out[i + 1] = g; out[i + 2] = b;
+    out[i + 3] = hole[i + 3] > 127 ? px[i] : 0;
+  }
+  ctx.putImageData(data, 0, 0);
   return c;
+}
+
+// Gray canvas (0–255 in red) of any source -> a copy, opaque.
+function grayCanvas(source) {
+  const c = makeCanvas(source.width, source.height);
+  ctx2d(c).drawImage(source, 0, 0);
+  return c;
+}
+
+// The edge map Repaint sends: the last map outside the hole; inside it, the editable layer's
+// level and the user's lines (255), whichever is higher. A gray PNG (base64) and a canvas.
+function editedEdgeMap() {
+  const w = state.mask.width, h = state.mask.height;
+  const base = ctx2d(state.edgeMap).getImageData(0, 0, w, h).data;
+  const hole = ctx2d(state.mask).getImageData(0, 0, w, h).data;
+  const layer = ctx2d(state.predictedEdges).getImageData(0, 0, w, h).data;
+  const lines = ctx2d(state.edges).getImageData(0, 0, w, h).data;
+  const c = makeCanvas(w, h);
+  const ctx = ctx2d(c);
+  const data = ctx.createImageData(w, h);
+  const out = data.data;
+  for (let i = 0; i < out.length; i += 4) {
+    const v = hole[i + 3] > 127 ? Math.max(layer[i + 3], lines[i + 3] > 127 ? 255 : 0) : base[i];
+    out[i] = out[i + 1] = out[i + 2] = v;
+    out[i + 3] = 255;
+  }
+  ctx.putImageData(data, 0, 0);
+  return { canvas: c, png: c.toDataURL("image/png").split(",")[1] };
 }
 
 // Strokes canvas (opaque where drawn) -> base64 PNG, white where drawn, black elsewhere.
@@ -109,15 +153,25 @@ function toImageCoords(event) {
   };
 }
 
+// What each tool paints or erases: the hole brush the hole; the eraser the hole and every
+// line on it; the edge pen the user's lines; the edge eraser lines only (the layer's and the
+// user's), leaving the hole as it is, so Repaint stays available.
+function strokeTargets(tool) {
+  const layer = state.predictedEdges ? [state.predictedEdges] : [];
+  if (tool === "edge") return [state.edges];
+  if (tool === "hole") return [state.mask];
+  if (tool === "edge-eraser") return [state.edges, ...layer];
+  return [state.mask, state.edges, ...layer];
+}
+
 function strokeTo(p) {
   const from = state.last || p;
-  const targets = state.tool === "edge" ? [state.edges]
-    : state.tool === "hole" ? [state.mask] : [state.mask, state.edges];
-  for (const canvas of targets) {
+  const erasing = state.tool === "eraser" || state.tool === "edge-eraser";
+  for (const canvas of strokeTargets(state.tool)) {
     const ctx = ctx2d(canvas);
     ctx.lineCap = "round";
     ctx.lineJoin = "round";
-    ctx.globalCompositeOperation = state.tool === "eraser" ? "destination-out" : "source-over";
+    ctx.globalCompositeOperation = erasing ? "destination-out" : "source-over";
     ctx.strokeStyle = state.tool === "edge" ? DRAWN_EDGE_COLOR : HOLE_COLOR;
     ctx.lineWidth = state.tool === "edge" ? Math.max(1, Math.round(state.size / 15)) : state.size;
     ctx.beginPath();
@@ -128,21 +182,36 @@ function strokeTo(p) {
   state.last = p;
 }
 
+function copyCanvas(c) {
+  if (!c) return null;
+  const copy = makeCanvas(c.width, c.height);
+  ctx2d(copy).drawImage(c, 0, 0);
+  return copy;
+}
+
+// Undo/redo entries: the hole, the user's lines, the editable layer and the map it came with.
 function snapshot() {
-  return [state.mask, state.edges].map((c) => {
-    const copy = makeCanvas(c.width, c.height);
-    ctx2d(copy).drawImage(c, 0, 0);
-    return copy;
-  });
+  return {
+    mask: copyCanvas(state.mask),
+    edges: copyCanvas(state.edges),
+    layer: copyCanvas(state.predictedEdges),
+    edgeMap: state.edgeMap,  // never drawn on: shared
+    holeVersion: state.holeVersion,
+    layerHole: state.layerHole,
+  };
 }
 
 function restore(snap) {
-  [state.mask, state.edges].forEach((c, i) => {
-    const ctx = ctx2d(c);
+  for (const name of ["mask", "edges"]) {
+    const ctx = ctx2d(state[name]);
     ctx.globalCompositeOperation = "source-over";
-    ctx.clearRect(0, 0, c.width, c.height);
-    ctx.drawImage(snap[i], 0, 0);
-  });
+    ctx.clearRect(0, 0, state[name].width, state[name].height);
+    ctx.drawImage(snap[name], 0, 0);
+  }
+  state.predictedEdges = snap.layer;
+  state.edgeMap = snap.edgeMap;
+  state.holeVersion = snap.holeVersion;
+  state.layerHole = snap.layerHole;
 }
 
 function pushUndo() {
@@ -151,35 +220,43 @@ function pushUndo() {
   state.redo = [];
 }
 
+// Undo and redo change the hole and the lines, never the result on screen.
 function undo() {
   if (!state.undo.length || state.running) return;  // the hole stays as the run saw it
   state.redo.push(snapshot());
   restore(state.undo.pop());
-  clearResult();
+  updateInpaint();
+  render();
 }
 
 function redo() {
   if (!state.redo.length || state.running) return;
   state.undo.push(snapshot());
   restore(state.redo.pop());
-  clearResult();
+  updateInpaint();
+  render();
 }
 
 function clearResult() {
   state.result = null;
   state.predictedEdges = null;
+  state.edgeMap = null;
+  state.layerHole = state.resultHole = -1;
   if (state.resultURL) URL.revokeObjectURL(state.resultURL);
   state.resultURL = null;
   $("download").classList.add("disabled");
   render();
 }
 
+// Pointer events: mouse, pen and touch alike (the canvas takes no touch panning: editor.css).
 view.addEventListener("pointerdown", (e) => {
-  if (!state.original || state.running) return;
-  if (state.tool === "edge") $("show-edges").checked = true;  // lines being drawn are seen
+  if (!state.original || state.running || (e.pointerType === "mouse" && e.button !== 0)) return;
+  if (state.tool === "edge" || state.tool === "edge-eraser") {
+    $("show-edges").checked = true;  // lines being edited are seen
+  }
   view.setPointerCapture(e.pointerId);
   pushUndo();
-  clearResult();
+  if (state.tool === "hole" || state.tool === "eraser") state.holeVersion += 1;
   state.drawing = true;
   state.last = null;
   strokeTo(toImageCoords(e));
@@ -190,7 +267,11 @@ view.addEventListener("pointermove", (e) => {
   strokeTo(toImageCoords(e));
   render();
 });
-const endStroke = () => { state.drawing = false; state.last = null; };
+const endStroke = () => {
+  if (state.drawing) updateInpaint();
+  state.drawing = false;
+  state.last = null;
+};
 view.addEventListener("pointerup", endStroke);
 view.addEventListener("pointercancel", endStroke);
 
@@ -198,7 +279,7 @@ view.addEventListener("pointercancel", endStroke);
 
 function setTool(tool) {
   state.tool = tool;
-  for (const name of ["hole", "eraser", "edge"]) {
+  for (const name of ["hole", "eraser", "edge", "edge-eraser"]) {
     $(`tool-${name}`).classList.toggle("active", name === tool);
   }
 }
@@ -212,6 +293,7 @@ function setSize(size) {
 $("tool-hole").onclick = () => setTool("hole");
 $("tool-eraser").onclick = () => setTool("eraser");
 $("tool-edge").onclick = () => setTool("edge");
+$("tool-edge-eraser").onclick = () => setTool("edge-eraser");
 $("size").oninput = (e) => setSize(Number(e.target.value));
 $("undo").onclick = undo;
 $("redo").onclick = redo;
@@ -219,7 +301,9 @@ $("clear").onclick = () => {
   if (!state.original || state.running) return;
   pushUndo();
   for (const c of [state.mask, state.edges]) ctx2d(c).clearRect(0, 0, c.width, c.height);
+  state.holeVersion += 1;
   clearResult();
+  updateInpaint();
 };
 $("show-edges").onchange = render;
 
@@ -235,6 +319,7 @@ document.addEventListener("keydown", (e) => {
   else if (key === "b") setTool("hole");
   else if (key === "e") setTool("eraser");
   else if (key === "l") setTool("edge");
+  else if (key === "x") setTool("edge-eraser");
   else if (key === "c" && !state.comparing) { state.comparing = true; render(); }
 });
 document.addEventListener("keyup", (e) => {
@@ -273,6 +358,7 @@ function loadImage(img) {
   state.edges = makeCanvas(w, h);
   state.undo = [];
   state.redo = [];
+  state.holeVersion = 0;
   view.width = w;
   view.height = h;
   view.hidden = false;
@@ -338,6 +424,24 @@ function updateInpaint() {
   }
   button.disabled = !state.original || Boolean(state.running) || Boolean(hint);
   button.title = hint || (localInpainter ? "Inpaint in this page" : "Inpaint on the server");
+  const where = stageWhere();
+  const redraw = $("redraw-edges"), repaint = $("repaint");
+  redraw.disabled = button.disabled || !where.edges;
+  redraw.title = !where.edges && localInpainter
+    ? "Redraw edges in this page needs the *_g1.tflite file as well (edgeconnect export " +
+      "--tflite --drawn-edges writes it)"
+    : "Run the edge network (G1) again for this hole, discarding the edge edits (Ctrl+Z " +
+      "brings them back)";
+  let why = "";
+  if (!state.predictedEdges) why = "Inpaint (or Redraw edges) first: Repaint follows its edges";
+  else if (state.layerHole !== state.holeVersion) {
+    why = "The hole changed since its edges were drawn: Redraw edges or Inpaint";
+  } else if (!where.repaint) {
+    why = "Repaint in this page needs the *_edges.tflite file as well (edgeconnect export " +
+      "--tflite --drawn-edges writes it)";
+  }
+  repaint.disabled = button.disabled || Boolean(why);
+  repaint.title = why || "Paint the hole again along the edited edges (the colour network alone)";
   const info = $("model-info");
   if (!localInpainter) {
     info.textContent = hint || "No model in this page: Inpaint runs on the server.";
@@ -347,41 +451,49 @@ function updateInpaint() {
 
 async function checkServer() {
   try {
-    const response = await fetch(MODEL_URL);
-    state.server = response.ok;
+    const response = await fetch("/api/server");  // 200 in both modes: no console error
+    state.server = response.ok && (await response.json()).model === true;
   } catch {
     state.server = false;
   }
   updateInpaint();
 }
 
+// Where the stages can run: {edges, repaint} true when the server or the page can.
+function stageWhere() {
+  const local = localInpainter ? localStages : null;
+  return {
+    edges: local ? Boolean(local.edges) : state.server === true,
+    repaint: local ? Boolean(local.repaint) : state.server === true,
+  };
+}
+
 // One run at a time: {cancel} while it lasts; the hole and lines cannot change meanwhile.
-async function run(work, cancel) {
+// `work` answers {image (canvas or null: keep the one on screen), edges (the map: the new
+// editable layer, or null to keep the layer), where, note}.
+async function run(work, cancel, what = "Inpainting") {
   state.running = { cancel };
   updateInpaint();
   const started = performance.now();
   try {
     const out = await work();
     if (state.running && state.running.cancelled) return;
-    state.result = out.image;
-    state.predictedEdges = out.edges && holeEdges(out.edges, state.mask, PREDICTED_EDGE_COLOR);
-    // The PNG for Download is encoded off the main thread (toBlob), so a large result does
-    // not freeze the page.
-    const result = state.result;
-    result.toBlob((blob) => {
-      if (state.result !== result || !blob) return;
-      state.resultURL = URL.createObjectURL(blob);
-      const link = $("download");
-      link.href = state.resultURL;
-      link.classList.remove("disabled");
-    }, "image/png");
+    if (out.edges) {  // a new editable layer: undoable, as a stroke
+      pushUndo();
+      state.edgeMap = grayCanvas(out.edges);
+      state.predictedEdges = holeEdges(out.edges, state.mask, PREDICTED_EDGE_COLOR);
+      state.layerHole = state.holeVersion;
+    }
+    if (out.image) showResult(out.image);
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
-    setStatus(`Done ${out.where} in ${seconds} s. Hold C to compare. ${out.note || ""}`.trim());
+    const tail = out.image ? "Hold C to compare; edit the yellow edges and Repaint." :
+      "Edit them and Repaint.";
+    setStatus(`Done ${out.where} in ${seconds} s. ${tail} ${out.note || ""}`.trim());
     render();
   } catch (err) {
     if (state.running && state.running.cancelled) return;
     setStatus("");
-    showError(`Inpainting ${localInpainter ? "in this page " : ""}failed: ${err.message || err}`);
+    showError(`${what} ${localInpainter ? "in this page " : ""}failed: ${err.message || err}`);
   } finally {
     const cancelled = state.running && state.running.cancelled;
     state.running = null;
@@ -390,21 +502,60 @@ async function run(work, cancel) {
   }
 }
 
-async function inpaint() {
+// The result on screen and its PNG for Download (encoded off the main thread, toBlob, so a
+// large result does not freeze the page).
+function showResult(image) {
+  state.result = image;
+  state.resultHole = state.holeVersion;
+  if (state.resultURL) URL.revokeObjectURL(state.resultURL);
+  state.resultURL = null;
+  $("download").classList.add("disabled");
+  image.toBlob((blob) => {
+    if (state.result !== image || !blob) return;
+    state.resultURL = URL.createObjectURL(blob);
+    const link = $("download");
+    link.href = state.resultURL;
+    link.classList.remove("disabled");
+  }, "image/png");
+}
+
+// One of the server's file signatures -> its first prediction.
+async function predict(body, signal) {
+  const response = await fetch(`${MODEL_URL}:predict`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+    signal,
+  });
+  let payload;
+  try { payload = await response.json(); } catch { payload = {}; }
+  if (!response.ok || payload.error) {
+    throw new Error(payload.error || `the server answered ${response.status}`);
+  }
+  return payload.predictions[0];
+}
+
+// stage: "all" (Inpaint: G1 then G2), "edges" (Redraw edges: G1 alone, the result on screen
+// stays) or "repaint" (G2 alone along the edited map; the layer stays as edited).
+async function inpaint(stage = "all") {
   if (!state.original || state.running) return;
   showError("");
   if (!hasInk(state.mask)) {
     showError("Paint the hole first: nothing is marked for removal.");
     return;
   }
-  const edges = hasInk(state.edges) ? state.edges : null;
+  const what = { all: "Inpainting", edges: "Drawing edges", repaint: "Repainting" }[stage];
+  const edges = stage === "all" && hasInk(state.edges) ? state.edges : null;
+  const edited = stage === "repaint" ? editedEdgeMap() : null;
   if (localInpainter) {
     const cancelInPage = localCancel;
     await run(async () => {
-      setStatus("Inpainting in this page…");
-      const out = await localInpainter({ image: state.original, mask: state.mask, edges });
-      return { ...out, where: "in this page" };
-    }, () => { state.running.cancelled = true; cancelInPage(); });
+      setStatus(`${what} in this page…`);
+      const out = await localInpainter({
+        image: state.original, mask: state.mask, edges, stage, edgeMap: edited && edited.canvas,
+      });
+      return { ...out, edges: stage === "repaint" ? null : out.edges, where: "in this page" };
+    }, () => { state.running.cancelled = true; cancelInPage(); }, what);
     return;
   }
   const instance = {
@@ -412,40 +563,40 @@ async function inpaint() {
     mask_bytes: { b64: binaryPNG(state.mask) },
   };
   if (edges) instance.edges_bytes = { b64: binaryPNG(edges) };
-  const body = {
-    signature_name: edges ? "inpaint_bytes_with_edges" : "inpaint_bytes",
-    instances: [instance],
-  };
+  if (edited) instance.edges_bytes = { b64: edited.png };
+  const signature = { all: edges ? "inpaint_bytes_with_edges" : "inpaint_bytes",
+    edges: "edges_bytes", repaint: "repaint_bytes" }[stage];
   const abort = new AbortController();
   await run(async () => {
-    setStatus("Inpainting on the server…");
-    const response = await fetch(`${MODEL_URL}:predict`, {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(body),
-      signal: abort.signal,
-    });
-    let payload;
-    try { payload = await response.json(); } catch { payload = {}; }
-    if (!response.ok || payload.error) {
-      throw new Error(payload.error || `the server answered ${response.status}`);
-    }
-    const prediction = payload.predictions[0];
+    setStatus(`${what} on the server…`);
+    const prediction = await predict({ signature_name: signature, instances: [instance] },
+      abort.signal);
+    // TF Serving's row format names the outputs only when there are several (edges_bytes
+    // has one: edges_png_bytes).
+    const single = typeof prediction.b64 === "string";
+    const png = (name) => {
+      const value = single ? prediction : prediction[name];
+      return value ? decodeToCanvas(value.b64) : null;
+    };
     return {
-      image: await decodeToCanvas(prediction.inpainted_png_bytes.b64),
-      edges: prediction.edges_png_bytes ? await decodeToCanvas(prediction.edges_png_bytes.b64) : null,
+      image: stage === "edges" ? null : await png("inpainted_png_bytes"),
+      edges: stage === "repaint" ? null : await png("edges_png_bytes"),
       where: "on the server",
     };
-  }, () => { state.running.cancelled = true; abort.abort(); });
+  }, () => { state.running.cancelled = true; abort.abort(); }, what);
 }
 
-// In-browser mode: ondevice.js registers a function {image, mask, edges} -> {image, edges, note}
-// (canvases at the image's size) and a cancel function once a .tflite model is open; Inpaint
-// then never leaves the page.
+// In-browser mode: ondevice.js registers a function {image, mask, edges, stage, edgeMap} ->
+// {image, edges, note} (canvases at the image's size), a cancel function and the stages its
+// files can run ({edges: a _g1 file is open, repaint: an _edges file is open}) once a .tflite
+// model is open; Inpaint, Redraw edges and Repaint then never leave the page.
 let localInpainter = null;
 let localCancel = null;
+let localStages = {};
 
-$("inpaint").onclick = inpaint;
+$("inpaint").onclick = () => inpaint("all");
+$("redraw-edges").onclick = () => inpaint("edges");
+$("repaint").onclick = () => inpaint("repaint");
 $("cancel").onclick = () => state.running && state.running.cancel();
 $("max-side").textContent = MAX_SIDE;
 checkServer();
@@ -457,11 +608,27 @@ window.editor = {
   edgesPNG: () => state.edges && binaryPNG(state.edges),
   resultDataURL: () => state.result && state.result.toDataURL("image/png"),
   predictedEdgesPNG: () => state.predictedEdges && binaryPNG(state.predictedEdges),
+  // The editable layer's levels (0–255, its alpha) as a gray PNG data URL.
+  layerLevelsURL: () => {
+    if (!state.predictedEdges) return null;
+    const c = copyCanvas(state.predictedEdges), ctx = ctx2d(c);
+    const data = ctx.getImageData(0, 0, c.width, c.height);
+    for (let i = 0; i < data.data.length; i += 4) {
+      data.data[i] = data.data[i + 1] = data.data[i + 2] = data.data[i + 3];
+      data.data[i + 3] = 255;
+    }
+    ctx.putImageData(data, 0, 0);
+    return c.toDataURL("image/png");
+  },
+  editedEdgeMapURL: () => state.edgeMap && editedEdgeMap().canvas.toDataURL("image/png"),
   setTool,
   setSize,
-  setLocalInpainter: (fn, cancel = null) => {
+  undo,
+  redo,
+  setLocalInpainter: (fn, cancel = null, stages = {}) => {
     localInpainter = fn;
     localCancel = cancel;
+    localStages = stages;
     updateInpaint();
   },
 };

@@ -4,10 +4,11 @@
 // A classic worker: LiteRT.js loads its WebAssembly build with importScripts, which module
 // workers lack. Requests are {id, op, ...}; every one is answered {id, result} or {id, error}.
 //   start   {accelerator, assets}  -> {variant, threads, webgpu, assets (the files fetched now)}
-//   compile {bytes, name}          -> {key: "plain" | "edges", size [H, W], hasEdges}
+//   compile {bytes, name}          -> {key: "plain" | "edges" | "g1", size [H, W], hasEdges}
+//           ("g1": the G1-only file, signature `edges`: image, mask -> edges)
 //   windows {hole, h, w, key}      -> the windows [y0, y1, x0, x1) of the crop rule
-//   window  {key, rgba, hole, lines, h, w} -> one h×w window through the model (windows.js,
-//           inpaintWindow): {filled [h·w·3], edges [h·w]} 0–255 levels
+//   window  {key, rgba, hole, lines, h, w, fullMap} -> one h×w window through the model
+//           (windows.js, inpaintWindow): {filled [h·w·3] (null for g1), edges [h·w]} 0–255
 //   run     {key, image, mask, edges} -> {inpainted [H·W·3], edges [H·W]} float32
 //   time    {key, runs, image, mask}  -> seconds of each model call (tensors in, run, read back)
 // The runtime files (core module, loader script, .wasm) are fetched once per page: the worker
@@ -18,6 +19,7 @@ importScripts("windows.js");
 
 const LITERT_DIR = new URL("third_party/litert/", self.location.href).href;
 const SIGNATURE = "inpaint";
+const EDGES_SIGNATURE = "edges"; // the G1-only file (edgeconnect export --tflite --drawn-edges)
 const debug = (...args) => console.debug("[LiteRT]", ...args);
 // LiteRT.js's own notes (e.g. "Failed to create default WebGPU device" on a CPU-only page) are
 // chatter for a developer, not errors for the page's user: debug level, as its C++ output.
@@ -25,7 +27,7 @@ console.warn = console.info = console.log = debug;
 
 let litert = null; // the @litertjs/core module
 let threads = 1;
-const slots = { plain: null, edges: null }; // {model, name, size, hasEdges}
+const slots = { plain: null, edges: null, g1: null }; // {model, name, size, hasEdges, stage}
 
 async function fetched(path, kind) {
   const response = await fetch(LITERT_DIR + path);
@@ -108,13 +110,16 @@ async function start({ accelerator, assets: given }) {
   };
 }
 
-// The model's `inpaint` signature: inputs image [1, H, W, 3], mask [1, H, W, 1], optional edges.
+// The model's `inpaint` signature: inputs image [1, H, W, 3], mask [1, H, W, 1], optional edges;
+// or the G1-only file's `edges` signature: image, mask -> edges.
 function describe(model, name) {
-  const runner = model.signatures[SIGNATURE];
-  if (!runner) {
+  const stage = model.signatures[SIGNATURE] ? null : model.signatures[EDGES_SIGNATURE] ? "edges"
+    : undefined;
+  if (stage === undefined) {
     throw new Error(`${name} has no '${SIGNATURE}' signature: expected a file written by ` +
       "`edgeconnect export --tflite`");
   }
+  const runner = model.signatures[stage === "edges" ? EDGES_SIGNATURE : SIGNATURE];
   const inputs = Object.fromEntries(runner.getInputDetails().map((d) => [d.name, [...d.shape]]));
   const image = inputs.image, mask = inputs.mask;
   const ok = image && mask && image.length === 4 && image[0] === 1 && image[3] === 3 &&
@@ -123,7 +128,7 @@ function describe(model, name) {
     const found = Object.entries(inputs).map(([k, s]) => `${k} [${s}]`).join(", ");
     throw new Error(`${name} takes ${found}; expected image [1, H, W, 3] and mask [1, H, W, 1]`);
   }
-  return { size: [image[1], image[2]], hasEdges: "edges" in inputs };
+  return { size: [image[1], image[2]], hasEdges: "edges" in inputs, stage };
 }
 
 async function compile({ bytes, name, accelerator }) {
@@ -140,7 +145,7 @@ async function compile({ bytes, name, accelerator }) {
     model.delete();
     throw err;
   }
-  const key = info.hasEdges ? "edges" : "plain";
+  const key = info.stage === "edges" ? "g1" : info.hasEdges ? "edges" : "plain";
   if (slots[key]) slots[key].model.delete();
   slots[key] = { model, name, ...info };
   return { key, ...info };
@@ -158,9 +163,9 @@ async function run({ key, image, mask, edges }) {
   }
   let outputs = null;
   try {
-    outputs = await slot.model.run(SIGNATURE, inputs);
+    outputs = await slot.model.run(slot.stage === "edges" ? EDGES_SIGNATURE : SIGNATURE, inputs);
     return {
-      inpainted: Float32Array.from(await outputs.inpainted.data()),
+      inpainted: outputs.inpainted ? Float32Array.from(await outputs.inpainted.data()) : null,
       edges: Float32Array.from(await outputs.edges.data()),
     };
   } finally {
@@ -188,8 +193,8 @@ const ops = {
     const side = Math.min(...slots[key].size); // as TFLiteModel: window = max_side = S
     return holeWindows(hole, h, w, [side, side]);
   },
-  window: ({ key, rgba, hole, lines, h, w }) => inpaintWindow(
-    (inputs) => run({ key, ...inputs }), rgba, hole, lines, h, w, slots[key].size),
+  window: ({ key, rgba, hole, lines, h, w, fullMap }) => inpaintWindow(
+    (inputs) => run({ key, ...inputs }), rgba, hole, lines, h, w, slots[key].size, fullMap),
 };
 
 // One request at a time, in order (LiteRT.js's WebAssembly module is single-entry).
@@ -198,8 +203,9 @@ self.onmessage = ({ data }) => {
   queue = queue.then(async () => {
     try {
       const result = await ops[data.op](data);
-      const transfer = data.op === "run" ? [result.inpainted.buffer, result.edges.buffer]
-        : data.op === "window" ? [result.filled.buffer, result.edges.buffer] : [];
+      const arrays = data.op === "run" ? [result.inpainted, result.edges]
+        : data.op === "window" ? [result.filled, result.edges] : [];
+      const transfer = arrays.filter(Boolean).map((a) => a.buffer);
       self.postMessage({ id: data.id, result }, transfer);
     } catch (err) {
       self.postMessage({ id: data.id, error: String(err && err.message ? err.message : err) });

@@ -14,15 +14,17 @@
 const WORKER_URL = new URL("./inference_worker.js", import.meta.url);
 const $ = (id) => document.getElementById(id);
 
-// Two slots: `plain` (inputs image, mask: G1 draws the edges) and `edges` (a third input for
-// lines drawn in the hole, from `edgeconnect export --tflite --drawn-edges`), each
-// {name, size [H, W], hasEdges, bytes}. Inpaint uses `edges` when lines are drawn. The bytes
-// stay here: a Cancel ends the worker, and the next one compiles them again.
+// Three slots: `plain` (inputs image, mask: G1 draws the edges), `edges` (a third input for
+// lines drawn in the hole, from `edgeconnect export --tflite --drawn-edges`: G2 alone, which
+// given a full edge map is the editor's Repaint) and `g1` (the `_g1` file: G1 alone, the edge
+// map, the editor's Redraw edges), each {name, size [H, W], hasEdges, bytes}. Inpaint uses
+// `edges` when lines are drawn. The bytes stay here: a Cancel ends the worker, and the next
+// one compiles them again.
 const local = {
   worker: null,     // {worker, started (promise of start's answer), accelerator, generation}
   generation: 0,    // workers started so far
   assets: {},       // runtime files the workers fetched: {path: text or ArrayBuffer}
-  slots: { plain: null, edges: null },
+  slots: { plain: null, edges: null, g1: null },
   compiled: null,   // promise: the slots compiled in the current worker
   accelerator: "wasm",
   runtime: null,    // start's answer {variant, threads, webgpu}
@@ -133,10 +135,12 @@ async function openModel(bytes, name) {
     const how = accelerator === "webgpu" ? "WebGPU"
       : `WebAssembly, ${rt.threads} thread${rt.threads > 1 ? "s" : ""}` +
         (rt.variant.includes("threaded") ? "" : " (serve the page cross-origin isolated for more)");
+    const role = (m) => (m.key === "g1" ? ", edges only" : m.hasEdges ? ", drawn lines" : "");
     const names = Object.values(local.slots).filter(Boolean)
-      .map((m) => `${m.name} (${m.size[0]}×${m.size[1]}${m.hasEdges ? ", drawn lines" : ""})`);
+      .map((m) => `${m.name} (${m.size[0]}×${m.size[1]}${role(m)})`);
     $("model-info").textContent = `${names.join(" + ")}: in this page, ${how}`;
-    editor.setLocalInpainter(inpaintInPage, cancel);
+    editor.setLocalInpainter(inpaintInPage, cancel,
+      { edges: Boolean(local.slots.g1), repaint: Boolean(local.slots.edges) });
     setProgress("");
     $("status").textContent = "Model ready: Inpaint now runs in this page; nothing is uploaded.";
   } catch (err) {
@@ -154,7 +158,8 @@ function pixels(canvas, x, y, w, h) {
 // One window [y0, y1, x0, x1) through the model in the worker (windows.js, inpaintWindow: at
 // its size, or area-resized to the model's side keeping its aspect, padded to the model's
 // size): {filled [h·w·3], edges [h·w]} 0–255 levels at the window's size.
-function runWindow(slot, [y0, y1, x0, x1], photo, hole, drawn, fullW) {
+// `map`: a full edge map (canvas, gray levels) instead of drawn lines (Repaint).
+function runWindow(slot, [y0, y1, x0, x1], photo, hole, drawn, fullW, map = null) {
   const h = y1 - y0, w = x1 - x0;
   const rgba = pixels(photo, x0, y0, w, h);
   const winHole = new Uint8Array(h * w);
@@ -162,21 +167,28 @@ function runWindow(slot, [y0, y1, x0, x1], photo, hole, drawn, fullW) {
     winHole.set(hole.subarray((y0 + y) * fullW + x0, (y0 + y) * fullW + x1), y * w);
   }
   let lines = null;
-  if (drawn && slot.hasEdges) { // opaque where drawn, as the PNG the server gets
+  if (map) { // levels 0–255 -> [0, 1], as the server reads the map's PNG
+    const gray = pixels(map, x0, y0, w, h);
+    lines = new Float32Array(h * w);
+    for (let i = 0; i < h * w; i++) lines[i] = gray[i * 4] / 255;
+  } else if (drawn && slot.hasEdges) { // opaque where drawn, as the PNG the server gets
     const alpha = pixels(drawn, x0, y0, w, h);
     lines = new Uint8Array(h * w);
     for (let i = 0; i < h * w; i++) lines[i] = alpha[i * 4 + 3] > 127 ? 1 : 0;
   }
   const buffers = [rgba.buffer, winHole.buffer].concat(lines ? [lines.buffer] : []);
-  return call("window", { key: slot.key, rgba, hole: winHole, lines, h, w }, buffers);
+  return call("window", { key: slot.key, rgba, hole: winHole, lines, h, w, fullMap: Boolean(map) },
+    buffers);
 }
 
 // ---- the Inpaint and Cancel buttons in this mode -----------------------------------------------
 
-// {image, mask, edges (canvas or null)} at full resolution -> {image, edges} canvases and a
-// note for the user (or ""). Known pixels of `image` are copied from the photo unchanged.
-// Rejects with the error `cancel` gave when the run is cancelled.
-async function inpaintInPage({ image, mask, edges }) {
+// {image, mask, edges (canvas or null), stage, edgeMap} at full resolution -> {image, edges}
+// canvases and a note for the user (or ""). Known pixels of `image` are copied from the photo
+// unchanged. `stage` "edges": the `g1` file alone, `image` null; "repaint": the `edges` file
+// on `edgeMap` (a full, edited edge map). Rejects with the error `cancel` gave when the run is
+// cancelled.
+async function inpaintInPage({ image, mask, edges, stage = "all", edgeMap = null }) {
   const W = image.width, H = image.height;
   const started = performance.now();
   setProgress("Inpainting in this page…");
@@ -186,10 +198,20 @@ async function inpaintInPage({ image, mask, edges }) {
   if (!local.compiled) recompile();
   const compiled = await local.compiled;
   if (compiled) for (const slot of compiled) local.slots[slot.key] = slot;
-  const { plain, edges: withLines } = local.slots;
-  const slot = edges ? withLines || plain : plain || withLines;
+  const { plain, edges: withLines, g1 } = local.slots;
+  let slot = edges ? withLines || plain : plain || withLines;
+  if (stage === "edges") slot = g1;
+  if (stage === "repaint") slot = withLines;
+  if (!slot) {
+    const missing = { all: "the model without _edges or _g1", edges: "its *_g1.tflite file",
+      repaint: "its *_edges.tflite file" }[stage];
+    throw new Error(`open ${missing} as well (edgeconnect export --tflite --drawn-edges ` +
+      "writes all three)");
+  }
   let note = "";
-  if (edges && !slot.hasEdges) {
+  if (stage !== "all") {
+    // the edited map (Repaint) or G1 alone (Redraw edges): nothing to note
+  } else if (edges && !slot.hasEdges) {
     note = "The drawn lines were not used: open a *_edges.tflite model " +
       "(edgeconnect export --tflite --drawn-edges) as well to use them.";
   } else if (!edges && slot.hasEdges) {
@@ -212,27 +234,29 @@ async function inpaintInPage({ image, mask, edges }) {
     const { th, tw, scale } = scaledSize(h, w, Math.min(...slot.size));
     setProgress(`Inpainting in this page: window ${k + 1} of ${windows.length} ` +
       `(${w}×${h} px${scale < 1 ? ` at ${tw}×${th}` : ""})…`, k / windows.length);
-    const { filled, edges: edgeLevels } = await runWindow(slot, windows[k], image, hole, edges, W);
-    const edgeMap = ectx.createImageData(w, h), gray = edgeMap.data, px = out.data;
+    const { filled, edges: edgeLevels } = await runWindow(
+      slot, windows[k], image, hole, stage === "all" ? edges : null, W, edgeMap);
+    const levels = ectx.createImageData(w, h), gray = levels.data, px = out.data;
     for (let y = 0; y < h; y++) {
       for (let x = 0; x < w; x++) {
         const j = y * w + x;
         gray[j * 4] = gray[j * 4 + 1] = gray[j * 4 + 2] = edgeLevels[j];
         gray[j * 4 + 3] = 255;
         const i = ((y0 + y) * W + x0 + x) * 4;
-        if (!hole[i / 4]) continue;
+        if (!hole[i / 4] || !filled) continue;
         px[i] = filled[j * 3];
         px[i + 1] = filled[j * 3 + 1];
         px[i + 2] = filled[j * 3 + 2];
       }
     }
-    ectx.putImageData(edgeMap, x0, y0);
+    ectx.putImageData(levels, x0, y0);
   }
   rctx.putImageData(out, 0, 0);
   setProgress("");
-  local.lastRun = { seconds: (performance.now() - started) / 1000, windows, slot: slot.name };
+  local.lastRun = { seconds: (performance.now() - started) / 1000, windows, slot: slot.name,
+    stage };
   local.lastEdges = edgeOut;
-  return { image: result, edges: edgeOut, note };
+  return { image: stage === "edges" ? null : result, edges: edgeOut, note };
 }
 
 // Ends the run now: the worker (and the model call inside it) is terminated, and a new one
@@ -295,12 +319,20 @@ async function listModels() {
   return listed;
 }
 
+// A listed model and its companions: NAME_edges.tflite (drawn lines, Repaint) and
+// NAME_g1.tflite (Redraw edges), when the server lists them.
+async function openWithCompanions(chosen) {
+  await openModelFromPage(chosen.url, chosen.name);
+  for (const suffix of ["_edges.tflite", "_g1.tflite"]) {
+    const name = chosen.name.replace(/\.tflite$/, suffix);
+    const companion = listed.find((m) => m.name === name);
+    if (companion && companion !== chosen) await openModelFromPage(companion.url, companion.name);
+  }
+}
+
 $("model-list").onchange = async (e) => {
   const chosen = listed.find((m) => m.name === e.target.value);
-  if (!chosen) return;
-  await openModelFromPage(chosen.url, chosen.name);
-  const companion = listed.find((m) => m.name === chosen.name.replace(/\.tflite$/, "_edges.tflite"));
-  if (companion && companion !== chosen) await openModelFromPage(companion.url, companion.name);
+  if (chosen) await openWithCompanions(chosen);
 };
 
 if (!navigator.gpu) {
@@ -313,7 +345,7 @@ const shipped = new URLSearchParams(location.search).get("model");
 if (shipped) {
   modelsListed.then((models) => {
     const m = models.find((x) => x.name === shipped);
-    return m ? openModelFromPage(m.url, m.name) : openModelFromPage(shipped);
+    return m ? openWithCompanions(m) : openModelFromPage(shipped);
   });
 }
 

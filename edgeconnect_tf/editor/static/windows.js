@@ -212,8 +212,10 @@ const toLevel = (v) => roundHalfEven(Math.min(1, Math.max(0, v)) * 255);
 // the inputs are padded to H×W (image mirrored, mask and lines with 0) and the outputs cropped
 // back, then upsampled (INTER_LINEAR) to h×w when resized. Returns {filled [h×w×3],
 // edges [h×w]} Uint8ClampedArrays of 0–255 levels (only the hole pixels of `filled` are meant
-// to be pasted).
-async function inpaintWindow(runModel, rgba, hole, lines, h, w, [H, W]) {
+// to be pasted). `fullMap`: `lines` is a full edge map (Float32Array [h×w] in [0, 1], the
+// editor's Repaint), area-averaged when resized but not thickened (inpaint.py, edge_map). A
+// model without an image output (the G1-only file) answers `filled` null.
+async function inpaintWindow(runModel, rgba, hole, lines, h, w, [H, W], fullMap = false) {
   const { th, tw, scale } = scaledSize(h, w, Math.min(H, W));
   const rgb = new Uint8Array(h * w * 3);
   for (let i = 0; i < h * w; i++) for (let c = 0; c < 3; c++) rgb[i * 3 + c] = rgba[i * 4 + c];
@@ -221,7 +223,9 @@ async function inpaintWindow(runModel, rgba, hole, lines, h, w, [H, W]) {
   if (scale < 1) {
     image = areaResize(rgb, h, w, 3, th, tw, true);
     mask = areaResize(hole, h, w, 1, th, tw).map((v) => (v > 0 ? 1 : 0));
-    if (lines) {
+    if (lines && fullMap) {
+      edges = areaResize(lines, h, w, 1, th, tw).map((v) => Math.min(1, Math.max(0, v)));
+    } else if (lines) {
       const f32 = Math.fround(scale); // numpy: float32 / a Python float, in float32
       edges = areaResize(lines, h, w, 1, th, tw).map((v) => Math.min(1, Math.fround(v / f32)));
     }
@@ -231,14 +235,14 @@ async function inpaintWindow(runModel, rgba, hole, lines, h, w, [H, W]) {
     mask: padded(mask, th, tw, 1, H, W, false),
     edges: edges && padded(edges, th, tw, 1, H, W, false),
   });
-  let filled = cropped(out.inpainted, W, 3, th, tw);
+  let filled = out.inpainted ? cropped(out.inpainted, W, 3, th, tw) : null;
   let edgeMap = cropped(out.edges, W, 1, th, tw);
   if (scale < 1) {
-    filled = linearResize(filled, th, tw, 3, h, w);
+    filled = filled && linearResize(filled, th, tw, 3, h, w);
     edgeMap = linearResize(edgeMap, th, tw, 1, h, w);
   }
   return {
-    filled: Uint8ClampedArray.from(filled, toLevel),
+    filled: filled && Uint8ClampedArray.from(filled, toLevel),
     edges: Uint8ClampedArray.from(edgeMap, toLevel),
   };
 }

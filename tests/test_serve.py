@@ -390,4 +390,3 @@ def test_redraw_edges_and_repaint_signatures_tile_as_inpaint_bytes(tiny_signatur
 def test_the_page_learns_that_this_server_inpaints(server):
     with urllib.request.urlopen(server + "/api/server", timeout=30) as answer:
         assert json.load(answer) == {"model": True}
-

@@ -122,3 +122,15 @@ def test_bounded_model_answers_as_inference_function(tiny_weights):
     for name in ("inpainted", "edges"):
         np.testing.assert_array_equal(got[name], want[name].numpy())
     assert bounded.sessions == 1
+
+
+def test_the_server_freezes_only_inpaints_network_before_opening(tiny_signatures):
+    """`edgeconnect serve` freezes one network up front (each frozen graph and session holds
+    memory of its own); the editor's other signatures freeze on first use."""
+    from edgeconnect_tf.serving.predictor import Predictor
+
+    predictor = Predictor(tiny_signatures)
+    assert len(predictor.runners) > 1 and predictor.sessions == 0
+    predictor.freeze()
+    assert predictor.sessions == 1
+    assert predictor.runners["serving_default"].sessions == 1

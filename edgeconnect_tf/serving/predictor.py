@@ -99,9 +99,10 @@ class Predictor:
         return sum(r.sessions for r in self.runners.values())
 
     def freeze(self):
-        """Freezes every network signature now, so the first request does not wait for it."""
-        for runner in self.runners.values():
-            runner.freeze()
+        """Freezes the network behind `inpaint_bytes` (the page's Inpaint, most requests) now,
+        so the first request does not wait for it; the others freeze on first use (each
+        frozen graph and its session hold their own memory)."""
+        self.runners[FILE_SIGNATURES["inpaint_bytes"]].freeze()
 
     def prepare(self, body):
         """Body -> job(deadline) -> (status, payload). Raises RequestError (4xx) at once.

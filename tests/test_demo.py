@@ -48,15 +48,18 @@ def test_demo_runs_from_the_installed_package(installed, tmp_path):
     table = (out / "demo.md").read_text()
     assert table.count("| OpenCV") == 2 and "PSNR 128²" in table and "PSNR 256²" in table
     grid = cv2.imread(str(out / "demo.png"))[..., ::-1]
-    # A header strip, then per case a caption strip and 6 panels 4 px apart: input, edges,
-    # EdgeConnect, Telea, Navier-Stokes, ground truth; 2 photos x 2 holes at 128² and 256².
-    strip, gap = 18, 4
+    # A header strip, then per case a caption strip and 6 panels in 256-px columns 4 px apart
+    # (a 128² row centred in them): input, edges, EdgeConnect, Telea, Navier-Stokes, ground
+    # truth; 2 photos x 2 holes at 128² and 256².
+    strip, gap, column = 18, 4, 256
     assert grid.shape == (strip + 4 * (strip + 128) + 4 * (strip + 256), 6 * 256 + 5 * gap, 3)
     top = strip
     for size in (128, 128, 128, 128, 256, 256, 256, 256):
         top += strip
+        left = (column - size) // 2
         photo, holed, result = (
-            grid[top : top + size, c * (size + gap) : c * (size + gap) + size] for c in (5, 0, 2)
+            grid[top : top + size, c * (column + gap) + left : c * (column + gap) + left + size]
+            for c in (5, 0, 2)
         )
         known = np.any(holed != 255, axis=-1)
         assert 0.03 < 1 - known.mean() < 0.6  # the hole, white in the input panel

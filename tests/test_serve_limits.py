@@ -396,7 +396,7 @@ HELD_NETWORK_CALL = textwrap.dedent(
     model_of, calls = Predictor._model, itertools.count(1)
 
     def held_model(self, deadline):
-        network = self.signatures["serving_default"]
+        network = self.runners["serving_default"]
         if not getattr(network, "held", False):
             def call(**inputs):
                 n = next(calls)
@@ -408,7 +408,7 @@ HELD_NETWORK_CALL = textwrap.dedent(
                 return out
 
             call.held = True
-            self.signatures["serving_default"] = call
+            self.runners["serving_default"] = call
         return model_of(self, deadline)
 
     Predictor._model = held_model
@@ -472,18 +472,18 @@ def slow_server(tiny_signatures, monkeypatch):
     release, started = threading.Event(), threading.Event()
     run_files = Predictor._run_files
 
-    def blocked(self, files, row_format, deadline):
+    def blocked(self, files, row_format, deadline, *signature):
         started.set()
         release.wait(30)
-        return run_files(self, files, row_format, deadline)
+        return run_files(self, files, row_format, deadline, *signature)
 
     monkeypatch.setattr(Predictor, "_run_files", blocked)
-    signatures = tiny_signatures
-    # A first call optimises the graph (seconds on a loaded machine): not within the 3 s.
+    app = create_app(tiny_signatures, limits=Limits(queue_size=1, timeout_s=3))
+    # Freezing and a first run optimise the graph (seconds on a loaded machine): not within
+    # the 3 s, so before the server opens, through the network the app runs.
     image = _photo()[None].astype(np.float32) / 255
     mask = (_mask()[None, ..., None] > 0).astype(np.float32)
-    signatures["serving_default"](image=image, mask=mask)
-    app = create_app(signatures, limits=Limits(queue_size=1, timeout_s=3))
+    app.state.predictor.runners["serving_default"](image=image, mask=mask)
     with app_in_thread(app) as url:
         yield url, release, started, app.state.worker
         release.set()

@@ -14,7 +14,7 @@ Sizes: 256² (scikit-image's astronaut, a free-form hole: `bench.export.photo_in
 tiling runs as a crop window around the hole. The three run alternately in one process
 (round robin, after one warm-up call each), so drifts of a shared machine hit all alike;
 the table gives the medians, Repaint's ratio to a full run, and how far Repaint's pixels are
-from the full run's (levels; the map goes through an 8-bit PNG as in the page).
+from the full run's (levels; the map goes through a 16-bit PNG as in the page).
 Weights are random (seeded; speed does not depend on them) or `--weights DIR`.
 """
 

@@ -244,3 +244,79 @@ def test_edit_the_predicted_edges_and_repaint(oracle, tmp_path):
         assert "hole changed" in page.get_attribute("#repaint", "title")
         assert page.evaluate("editor.resultDataURL()") is not None
         browser.close()
+
+
+# ------------------------------------------------------------------ the page's 16-bit PNGs
+
+
+def _filtered_png(values, depth):
+    """A gray PNG of `values` [H, W] (uint8 or uint16), row y filtered with PNG filter y % 5
+    (none, sub, up, average, Paeth), written here, independently of the page's code."""
+    import struct
+    import zlib
+
+    h, w = values.shape
+    bpp = depth // 8
+    rows = values.astype(">u2" if depth == 16 else "u1").view(np.uint8).reshape(h, w * bpp)
+    raw, previous = bytearray(), np.zeros(w * bpp, int)
+    for y, row in enumerate(rows.astype(int)):
+        kind, out = y % 5, bytearray([y % 5])
+        for i, x in enumerate(row):
+            a = row[i - bpp] if i >= bpp else 0
+            b, c = previous[i], previous[i - bpp] if i >= bpp else 0
+            p = a + b - c
+            paeth = min((abs(p - a), 0, a), (abs(p - b), 1, b), (abs(p - c), 2, c))[2]
+            out.append((x - [0, a, b, (a + b) // 2, paeth][kind]) % 256)
+        raw += out
+        previous = row
+
+    def chunk(kind, data):
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", w, h, depth, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(bytes(raw)))
+        + chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="system Chromium not installed")
+def test_page_reads_and_writes_16_bit_gray_pngs(server):
+    """graypng.js against TensorFlow: 16- and 8-bit gray PNGs (all five row filters, and
+    TensorFlow's own encoder) decode to the values TensorFlow reads (8-bit: × 257); a map
+    the page encodes decodes in TensorFlow to the page's values, as a 16-bit gray PNG."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(3)
+    y, x = np.mgrid[0:23, 0:31]
+    values = ((y * 2851 + x * 1013) % 65536 + rng.integers(0, 300, y.shape)) % 65536
+    values = values.astype(np.uint16)
+    files = {
+        "filters, 16-bit": _filtered_png(values, 16),
+        "filters, 8-bit": _filtered_png((values >> 8).astype(np.uint8), 8),
+        "TensorFlow, 16-bit": tf.io.encode_png(values[..., None]).numpy(),
+    }
+    decode = "async (b64) => Array.from((await decodeGrayPNG(base64ToBytes(b64))).values)"
+    encode = (
+        "async ([w, h, v]) => bytesToBase64(await encodeGray16PNG("
+        "{width: w, height: h, values: Uint16Array.from(v)}))"
+    )
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(server + "/")
+        decoded = {
+            name: page.evaluate(decode, base64.b64encode(data).decode())
+            for name, data in files.items()
+        }
+        written = base64.b64decode(page.evaluate(encode, [31, 23, values.ravel().tolist()]))
+        browser.close()
+    for name, data in files.items():
+        want = tf.io.decode_png(data, dtype=tf.uint16).numpy()[..., 0]
+        np.testing.assert_array_equal(np.reshape(decoded[name], want.shape), want, err_msg=name)
+    assert written[:8] == b"\x89PNG\r\n\x1a\n" and written[24:26] == b"\x10\x00"  # 16-bit gray
+    np.testing.assert_array_equal(tf.io.decode_png(written, dtype=tf.uint16)[..., 0], values)

@@ -51,10 +51,13 @@ def _python_inpaint(path, rgb, hole, edges=None):
 def exported(tmp_path_factory):
     """The three files `edgeconnect export --tflite --drawn-edges` writes, tiny networks:
     the pipeline, G2 alone on drawn lines or a full edge map (`_edges`), G1 alone (`_g1`)."""
+    import keras
+
     from edgeconnect_tf.deploy.tflite import export_tflite, tflite_ops
     from edgeconnect_tf.edgeconnect import EdgeConnect
     from edgeconnect_tf.weights import build_networks, save_networks
 
+    keras.utils.set_random_seed(0)  # module fixtures run before the per-test seed
     folder = tmp_path_factory.mktemp("ondevice")
     nets = build_networks(1, 8, names=("edge_generator", "inpaint_generator"))
     save_networks(str(folder / "weights"), nets)
@@ -275,6 +278,42 @@ def test_big_hole_window_runs_as_python_runs_it(page, exported, lines, tmp_path)
     levels, share = _levels_apart(edges, edge_levels, hole)
     assert levels <= 1 and share <= 0.001, (levels, share)
     assert np.abs(edges.astype(int) - edge_levels).max() <= 1
+
+
+def test_repaint_of_a_resized_window_gives_the_full_runs_pixels(page, tmp_path):
+    """A window larger than the model runs area-resized. Repaint of its unedited map gives
+    the model the map the run drew at that size (not the upsampled map averaged down again,
+    which moved the fill by up to 100 levels with full-size networks: bench/repaint_page.py),
+    so the full run's pixels within 1 level; an erased edge still moves the fill."""
+    rgb = _photo(150, 200)
+    full, hole, _ = _inpaint_in_page(page, tmp_path, rgb, [[(30, 40), (150, 60)]], 16)
+    windows = page.evaluate("ondevice.lastRun().windows")
+    assert any(max(y1 - y0, x1 - x0) > SIZE for y0, y1, x0, x1 in windows)
+
+    def repaint():
+        page.evaluate("window.shown = editor.state.result")
+        page.click("#repaint")
+        page.wait_for_function(
+            "!editor.state.running && (editor.state.result !== window.shown || "
+            "!document.getElementById('error').hidden)",
+            timeout=120_000,
+        )
+        assert page.locator("#error").is_hidden(), page.inner_text("#error")
+        assert page.evaluate("ondevice.lastRun().stage") == "repaint"
+        return _decode_data_url(page.evaluate("editor.resultDataURL()"))[..., 2::-1].astype(int)
+
+    again = repaint()
+    assert np.abs(again - full.astype(int)).max() <= 1
+    page.evaluate("editor.setTool('edge-eraser'); editor.setSize(30)")
+    box = page.locator("#view").bounding_box()
+    s = box["width"] / 200
+    page.mouse.move(box["x"] + 30 * s, box["y"] + 50 * s)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 150 * s, box["y"] + 50 * s, steps=8)
+    page.mouse.up()
+    moved = repaint()
+    np.testing.assert_array_equal(moved[~hole], rgb[~hole])
+    assert np.abs(moved[hole] - again[hole]).mean() > 1
 
 
 RESAMPLE_IN_PAGE = """([h, w, side, image, hole, small]) => {
@@ -602,7 +641,10 @@ def test_quantized_files_run_in_the_page(browser, static_server, quantized, quan
     page.close()
     expected, _, _ = _python_inpaint(quantized[quantize], rgb, hole)
     np.testing.assert_array_equal(result[~hole], rgb[~hole])
-    assert np.abs(result.astype(int) - expected.astype(int)).max() <= 1
+    # Dynamic-range int8 quantizes activations per call in each runtime's own kernels
+    # (LiteRT.js against native XNNPACK): a flipped bin moved unseeded networks 4 levels.
+    bound = 4 if quantize == "dynamic" else 1
+    assert np.abs(result.astype(int) - expected.astype(int)).max() <= bound
 
 
 def test_edit_the_predicted_edges_and_repaint_in_the_page(
@@ -624,6 +666,13 @@ def test_edit_the_predicted_edges_and_repaint_in_the_page(
     edge_map = gray(page.evaluate("ondevice.lastEdgesURL()"))
     np.testing.assert_array_equal(layer[hole], edge_map[hole])  # G1's levels, editable
     assert not layer[~hole].any() and layer[hole].max() > 0
+    # The map Repaint gets, unedited, as the 16-bit PNG the server would get: G1's values at
+    # 16 bits (finer than the 8-bit levels on screen), as Python's interpreter computes them.
+    sent = _decode_data_url(page.evaluate("editor.editedEdgeMapPNG16()"))
+    assert sent.dtype == np.uint16 and np.count_nonzero(sent[hole] % 257) > 0.5 * hole.sum()
+    _, python_edges, _ = _python_inpaint(exported["plain"], rgb, hole)
+    apart = np.abs(sent[hole].astype(int) - np.round(python_edges[hole] * 65535)).max()
+    assert apart <= 4, apart  # float32 rounding, WebAssembly against native (measured: 1)
 
     def run(button):
         page.evaluate("window.shown = editor.state.result")

@@ -268,7 +268,14 @@ def test_built_wheel_ships_the_page_and_litert_files(built_wheel):
     litert = "edgeconnect_tf/editor/static/third_party/litert"
     expected = {f"{litert}/{e['path']}" for e in manifest["files"]}
     expected |= {f"{litert}/{n}" for n in ("LICENSE", "README.md", "manifest.json")}
-    page = ("index.html", "editor.js", "ondevice.js", "windows.js", "inference_worker.js")
+    page = (
+        "index.html",
+        "editor.js",
+        "graypng.js",
+        "ondevice.js",
+        "windows.js",
+        "inference_worker.js",
+    )
     expected |= {f"edgeconnect_tf/editor/static/{n}" for n in page}
     assert expected <= names
     licences = {n for n in names if n.endswith(".dist-info/LICENSE") or "/licenses/" in n}

@@ -14,12 +14,13 @@ sends an image and a mask and gets the filled image back. Written with
   drawn by a person, which replace G1's prediction inside the hole.
 - `inpaint_bytes`: `image_bytes`, `mask_bytes` string [N] (PNG/JPEG/BMP
   files; mask white = hole, gray > 127) -> `inpainted_png_bytes` string [N]
-  (8-bit RGB PNG), `edges_png_bytes` (8-bit gray PNG of the edge map). TF
-  Serving's REST API base64-encodes outputs whose name ends in `_bytes`. Images
-  of a batch may differ in size. Each file's size is read from its header
-  before it is decoded (`image_headers`): GIF, animated PNG and files above the
-  pixel limit are refused. `inpaint_bytes_with_edges` adds `edges_bytes`, drawn
-  lines (white > 127).
+  (8-bit RGB PNG), `edges_png_bytes` (the edge map as a 16-bit gray PNG,
+  level = round(edge · 65535): `encode_edge_png`). TF Serving's REST API
+  base64-encodes outputs whose name ends in `_bytes`. Images of a batch may
+  differ in size. Each file's size is read from its header before it is decoded
+  (`image_headers`): GIF, animated PNG and files above the pixel limit are
+  refused. `inpaint_bytes_with_edges` adds `edges_bytes`, drawn lines (white >
+  127; a 16-bit PNG is read by its high byte).
 
 Stage by stage (the editor's "Redraw edges" and "Repaint"; `EdgeConnect.complete_edges`
 and `EdgeConnect.repaint`): chaining them gives `serving_default`'s pixels.
@@ -29,12 +30,14 @@ and `EdgeConnect.repaint`): chaining them gives `serving_default`'s pixels.
   (the `edges` output, edited or not) -> `inpainted`, `edges`: G2 alone, the
   map taken as given inside and outside the hole (no Canny, no G1), about half
   the work of a full run.
-- `edges_bytes`: `image_bytes`, `mask_bytes` -> `edges_png_bytes` (8-bit gray
-  PNG of the edge map); `repaint_bytes`: `image_bytes`, `mask_bytes`,
-  `edges_bytes` (an 8-bit gray edge map, value / 255; not thresholded) ->
-  `inpainted_png_bytes`, `edges_png_bytes`. A map carried as 8-bit PNG differs
-  from the float one by at most half a level, which moves the fill by at most
-  about one level (tests/test_export.py).
+- `edges_bytes`: `image_bytes`, `mask_bytes` -> `edges_png_bytes` (16-bit gray
+  PNG, as above); `repaint_bytes`: `image_bytes`, `mask_bytes`, `edges_bytes`
+  (a full edge map: a 16-bit gray PNG, level / 65535, or an 8-bit one, level /
+  255; not thresholded: `decode_edge_png`) -> `inpainted_png_bytes`,
+  `edges_png_bytes`. The 16-bit map is within 1/131070 of the float one, so
+  Repaint of an unedited map gives the full run's pixels within 1 level; an
+  8-bit map (up to half a level of 255 off) moves them by 2–3 levels with
+  full-size networks (tests/test_serve.py, bench/repaint.py).
 
 Over TF Serving's REST API: `POST /v1/models/NAME:predict` with
 `{"signature_name": "repaint", "inputs": {"image": [...], "mask": [...], "edges": [...]}}`
@@ -80,6 +83,8 @@ SIGNATURES = (
 FILE_INPUTS = ("image_bytes", "mask_bytes", "edges_bytes")
 WARMUP_FILE = "tf_serving_warmup_requests"
 MASK_THRESHOLD = 127  # mask files: gray value > 127 is a hole
+EDGE_PNG_MAX = 65535  # edge-map PNGs are 16-bit gray: level = round(edge · 65535)
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 # --------------------------------------------------------------------------- validation
@@ -206,6 +211,38 @@ def decode_file(data, channels):
     return tf.io.decode_image(data, channels=channels, dtype=tf.uint8, expand_animations=False)
 
 
+def encode_edge_png(edge_map):
+    """Edge map [H, W, 1] float in [0, 1] -> 16-bit gray PNG bytes (a string tensor).
+
+    The one rule for every edge map the signatures and `edgeconnect serve` send:
+    level = round(edge · 65535), so a map read back (`decode_edge_png`) is within
+    1/131070 of the float one.
+    """
+    levels = tf.round(tf.clip_by_value(edge_map, 0.0, 1.0) * float(EDGE_PNG_MAX))
+    return tf.io.encode_png(tf.cast(levels, tf.uint16))
+
+
+def decode_edge_png(data):
+    """A full edge map's file -> float32 [H, W, 1] in [0, 1] (in a graph or eagerly).
+
+    A 16-bit PNG (gray, or colour read as gray) gives level / 65535; any other file
+    `decode_file` reads (an 8-bit PNG: the maps of earlier versions) level / 255.
+    """
+    head = tf.strings.substr(tf.strings.join([tf.strings.substr(data, 0, 25), "\0" * 25]), 0, 25)
+    sixteen_bits = tf.logical_and(  # the PNG signature, then IHDR's bit depth at byte 24
+        tf.equal(tf.strings.substr(head, 0, 8), PNG_SIGNATURE),
+        tf.equal(tf.strings.substr(head, 24, 1), b"\x10"),
+    )
+    return tf.cond(
+        sixteen_bits,
+        lambda: (
+            tf.cast(tf.io.decode_png(data, channels=1, dtype=tf.uint16), tf.float32)
+            / float(EDGE_PNG_MAX)
+        ),
+        lambda: tf.cast(decode_file(data, 1), tf.float32) / 255.0,
+    )
+
+
 def _to_png(image):
     """[H, W, C] float in [0, 1] -> PNG bytes of the 8-bit image (rounded)."""
     pixels = tf.cast(tf.round(tf.clip_by_value(image, 0.0, 1.0) * 255.0), tf.uint8)
@@ -256,18 +293,18 @@ def serving_functions(model, max_pixels=DEFAULT_MAX_PIXELS):
             mask = tf.cast(decode_file(files[1], 1) > MASK_THRESHOLD, tf.float32)
             inputs = [image[None], mask[None]]
             if len(files) == 3 and stage == "repaint":  # a full edge map: gray levels
-                inputs.append(tf.cast(decode_file(files[2], 1), tf.float32)[None] / 255.0)
+                inputs.append(decode_edge_png(files[2])[None])
             elif len(files) == 3:  # drawn lines
                 inputs.append(tf.cast(decode_file(files[2], 1) > MASK_THRESHOLD, tf.float32)[None])
         inputs = validate_inputs(*inputs)
         if stage == "edges":
             edge_map = model.complete_edges(*inputs)
-            return tf.constant(b""), _to_png(edge_map[0])
+            return tf.constant(b""), encode_edge_png(edge_map[0])
         if stage == "repaint":
             out = model.repaint(*inputs)
         else:
             out = model(dict(zip(("image", "mask", "edges"), inputs, strict=False)), training=False)
-        return _to_png(out["inpainted"][0]), _to_png(out["edges"][0])
+        return _to_png(out["inpainted"][0]), encode_edge_png(out["edges"][0])
 
     def image_pixels(data):
         with tf.control_dependencies(check_file_in_graph(data, "image_bytes", max_pixels)):

@@ -3,6 +3,8 @@
 //
 // Lines first, made interactive: after a run, the edges G1 drew in the hole become an editable
 // layer (yellow; its alpha is the edge level 0–255), apart from the user's own lines (blue).
+// The map itself is kept at 16 bits (0–65535, a 16-bit gray PNG to and from the server:
+// graypng.js), so Repaint of an unedited map gives the full run's pixels (within 1 level).
 // The Edge eraser removes lines of both, the Edge pen adds the user's; "Repaint" runs G2 alone
 // on the edited map (the run's map outside the hole, the layer and the lines inside: signature
 // `repaint_bytes`, or the `_edges` .tflite in the page), "Redraw edges" runs G1 again
@@ -30,7 +32,8 @@ const state = {
   edges: null,         // canvas: lines drawn by the user (opaque where drawn)
   result: null,        // canvas with the inpainted image
   predictedEdges: null,// canvas: the editable layer, G1's edges in the hole (alpha = level)
-  edgeMap: null,       // canvas: the full edge map of the last run or Redraw (gray, opaque)
+  edgeMap: null,       // the full edge map of the last run or Redraw: {width, height,
+                       // values: Uint16Array [h·w] of 0–65535} (graypng.js)
   holeVersion: 0,      // bumped by every change of the hole
   layerHole: -1,       // holeVersion the layer was drawn for (Repaint needs the same hole)
   resultHole: -1,      // holeVersion of the result on screen
@@ -82,52 +85,58 @@ function render() {
   viewCtx.drawImage(state.edges, 0, 0);
 }
 
-// Gray edge map (canvas, 0–255 in red) -> the editable layer: `color` with alpha = the edge
-// level inside the hole (the `mask` canvas, opaque where painted), transparent elsewhere.
-function holeEdges(source, mask, color) {
-  const c = makeCanvas(source.width, source.height);
+// An edge map's value 0–65535 -> the level 0–255 the page shows (and the layer's alpha).
+const edgeLevel = (value) => Math.round(value / 257);  // never a tie: 257 is odd
+
+// Edge map -> the editable layer: `color` with alpha = the edge level inside the hole (the
+// `mask` canvas, opaque where painted), transparent elsewhere.
+function holeEdges(map, mask, color) {
+  const c = makeCanvas(map.width, map.height);
   const ctx = ctx2d(c);
-  const px = ctx2d(source).getImageData(0, 0, c.width, c.height).data;
   const hole = ctx2d(mask).getImageData(0, 0, c.width, c.height).data;
   ctx.fillStyle = color;
   ctx.fillRect(0, 0, 1, 1);
   const [r, g, b] = ctx.getImageData(0, 0, 1, 1).data;
   const data = ctx.createImageData(c.width, c.height);
   const out = data.data;
-  for (let i = 0; i < px.length; i += 4) {
+  for (let i = 0; i < out.length; i += 4) {
     out[i] = r; out[i + 1] = g; out[i + 2] = b;
-    out[i + 3] = hole[i + 3] > 127 ? px[i] : 0;
+    out[i + 3] = hole[i + 3] > 127 ? edgeLevel(map.values[i / 4]) : 0;
   }
   ctx.putImageData(data, 0, 0);
   return c;
 }
 
-// Gray canvas (0–255 in red) of any source -> a copy, opaque.
-function grayCanvas(source) {
-  const c = makeCanvas(source.width, source.height);
-  ctx2d(c).drawImage(source, 0, 0);
+// Edge map -> a gray canvas of its levels (opaque), to look at.
+function edgeMapCanvas(map) {
+  const c = makeCanvas(map.width, map.height);
+  const ctx = ctx2d(c);
+  const data = ctx.createImageData(c.width, c.height);
+  const out = data.data;
+  for (let p = 0; p < map.values.length; p++) {
+    out[4 * p] = out[4 * p + 1] = out[4 * p + 2] = edgeLevel(map.values[p]);
+    out[4 * p + 3] = 255;
+  }
+  ctx.putImageData(data, 0, 0);
   return c;
 }
 
-// The edge map Repaint sends: the last map outside the hole; inside it, the editable layer's
-// level and the user's lines (255), whichever is higher. A gray PNG (base64) and a canvas.
+// The edge map Repaint sends (an edge map, 0–65535; `from`: the map it was edited from): the
+// last map outside the hole; inside it, 65535 under the user's lines, else G1's value where
+// the layer is as it was drawn, else the edited layer's level × 257 (erased: 0).
 function editedEdgeMap() {
-  const w = state.mask.width, h = state.mask.height;
-  const base = ctx2d(state.edgeMap).getImageData(0, 0, w, h).data;
+  const { width: w, height: h, values: base } = state.edgeMap;
   const hole = ctx2d(state.mask).getImageData(0, 0, w, h).data;
   const layer = ctx2d(state.predictedEdges).getImageData(0, 0, w, h).data;
   const lines = ctx2d(state.edges).getImageData(0, 0, w, h).data;
-  const c = makeCanvas(w, h);
-  const ctx = ctx2d(c);
-  const data = ctx.createImageData(w, h);
-  const out = data.data;
-  for (let i = 0; i < out.length; i += 4) {
-    const v = hole[i + 3] > 127 ? Math.max(layer[i + 3], lines[i + 3] > 127 ? 255 : 0) : base[i];
-    out[i] = out[i + 1] = out[i + 2] = v;
-    out[i + 3] = 255;
+  const values = new Uint16Array(w * h);
+  for (let p = 0; p < values.length; p++) {
+    const alpha = layer[4 * p + 3];
+    if (hole[4 * p + 3] <= 127) values[p] = base[p];
+    else if (lines[4 * p + 3] > 127) values[p] = 65535;
+    else values[p] = alpha === edgeLevel(base[p]) ? base[p] : alpha * 257;
   }
-  ctx.putImageData(data, 0, 0);
-  return { canvas: c, png: c.toDataURL("image/png").split(",")[1] };
+  return { width: w, height: h, values, from: state.edgeMap };
 }
 
 // Strokes canvas (opaque where drawn) -> base64 PNG, white where drawn, black elsewhere.
@@ -469,7 +478,7 @@ function stageWhere() {
 }
 
 // One run at a time: {cancel} while it lasts; the hole and lines cannot change meanwhile.
-// `work` answers {image (canvas or null: keep the one on screen), edges (the map: the new
+// `work` answers {image (canvas or null: keep the one on screen), edges (an edge map: the new
 // editable layer, or null to keep the layer), where, note}.
 async function run(work, cancel, what = "Inpainting") {
   state.running = { cancel };
@@ -480,7 +489,7 @@ async function run(work, cancel, what = "Inpainting") {
     if (state.running && state.running.cancelled) return;
     if (out.edges) {  // a new editable layer: undoable, as a stroke
       pushUndo();
-      state.edgeMap = grayCanvas(out.edges);
+      state.edgeMap = out.edges;
       state.predictedEdges = holeEdges(out.edges, state.mask, PREDICTED_EDGE_COLOR);
       state.layerHole = state.holeVersion;
     }
@@ -552,7 +561,7 @@ async function inpaint(stage = "all") {
     await run(async () => {
       setStatus(`${what} in this page…`);
       const out = await localInpainter({
-        image: state.original, mask: state.mask, edges, stage, edgeMap: edited && edited.canvas,
+        image: state.original, mask: state.mask, edges, stage, edgeMap: edited,
       });
       return { ...out, edges: stage === "repaint" ? null : out.edges, where: "in this page" };
     }, () => { state.running.cancelled = true; cancelInPage(); }, what);
@@ -563,31 +572,30 @@ async function inpaint(stage = "all") {
     mask_bytes: { b64: binaryPNG(state.mask) },
   };
   if (edges) instance.edges_bytes = { b64: binaryPNG(edges) };
-  if (edited) instance.edges_bytes = { b64: edited.png };
   const signature = { all: edges ? "inpaint_bytes_with_edges" : "inpaint_bytes",
     edges: "edges_bytes", repaint: "repaint_bytes" }[stage];
   const abort = new AbortController();
   await run(async () => {
     setStatus(`${what} on the server…`);
+    if (edited) instance.edges_bytes = { b64: bytesToBase64(await encodeGray16PNG(edited)) };
     const prediction = await predict({ signature_name: signature, instances: [instance] },
       abort.signal);
     // TF Serving's row format names the outputs only when there are several (edges_bytes
     // has one: edges_png_bytes).
     const single = typeof prediction.b64 === "string";
-    const png = (name) => {
-      const value = single ? prediction : prediction[name];
-      return value ? decodeToCanvas(value.b64) : null;
-    };
+    const file = (name) => (single ? prediction : prediction[name]).b64;
     return {
-      image: stage === "edges" ? null : await png("inpainted_png_bytes"),
-      edges: stage === "repaint" ? null : await png("edges_png_bytes"),
+      image: stage === "edges" ? null : await decodeToCanvas(file("inpainted_png_bytes")),
+      edges: stage === "repaint" ? null
+        : await decodeGrayPNG(base64ToBytes(file("edges_png_bytes"))),  // 16 bits
       where: "on the server",
     };
   }, () => { state.running.cancelled = true; abort.abort(); }, what);
 }
 
 // In-browser mode: ondevice.js registers a function {image, mask, edges, stage, edgeMap} ->
-// {image, edges, note} (canvases at the image's size), a cancel function and the stages its
+// {image, edges, note} (image: a canvas at the image's size; edgeMap, edges: edge maps, as
+// state.edgeMap), a cancel function and the stages its
 // files can run ({edges: a _g1 file is open, repaint: an _edges file is open}) once a .tflite
 // model is open; Inpaint, Redraw edges and Repaint then never leave the page.
 let localInpainter = null;
@@ -620,7 +628,11 @@ window.editor = {
     ctx.putImageData(data, 0, 0);
     return c.toDataURL("image/png");
   },
-  editedEdgeMapURL: () => state.edgeMap && editedEdgeMap().canvas.toDataURL("image/png"),
+  // The map Repaint sends: its levels (0–255) as a gray PNG data URL, or (PNG16) the 16-bit
+  // gray PNG itself, base64.
+  editedEdgeMapURL: () => state.edgeMap && edgeMapCanvas(editedEdgeMap()).toDataURL("image/png"),
+  editedEdgeMapPNG16: async () => state.edgeMap &&
+    bytesToBase64(await encodeGray16PNG(editedEdgeMap())),
   setTool,
   setSize,
   undo,

@@ -7,8 +7,9 @@
 //   compile {bytes, name}          -> {key: "plain" | "edges" | "g1", size [H, W], hasEdges}
 //           ("g1": the G1-only file, signature `edges`: image, mask -> edges)
 //   windows {hole, h, w, key}      -> the windows [y0, y1, x0, x1) of the crop rule
-//   window  {key, rgba, hole, lines, h, w, fullMap} -> one h×w window through the model
-//           (windows.js, inpaintWindow): {filled [h·w·3] (null for g1), edges [h·w]} 0–255
+//   window  {key, rgba, hole, lines, h, w, fullMap, base} -> one h×w window through the model
+//           (windows.js, inpaintWindow): {filled [h·w·3] 0–255 (null for g1),
+//           edges [h·w] 0–65535, small (the model-size map of a resized window, or null)}
 //   run     {key, image, mask, edges} -> {inpainted [H·W·3], edges [H·W]} float32
 //   time    {key, runs, image, mask}  -> seconds of each model call (tensors in, run, read back)
 // The runtime files (core module, loader script, .wasm) are fetched once per page: the worker
@@ -193,8 +194,8 @@ const ops = {
     const side = Math.min(...slots[key].size); // as TFLiteModel: window = max_side = S
     return holeWindows(hole, h, w, [side, side]);
   },
-  window: ({ key, rgba, hole, lines, h, w, fullMap }) => inpaintWindow(
-    (inputs) => run({ key, ...inputs }), rgba, hole, lines, h, w, slots[key].size, fullMap),
+  window: ({ key, rgba, hole, lines, h, w, fullMap, base }) => inpaintWindow(
+    (inputs) => run({ key, ...inputs }), rgba, hole, lines, h, w, slots[key].size, fullMap, base),
 };
 
 // One request at a time, in order (LiteRT.js's WebAssembly module is single-entry).
@@ -204,7 +205,7 @@ self.onmessage = ({ data }) => {
     try {
       const result = await ops[data.op](data);
       const arrays = data.op === "run" ? [result.inpainted, result.edges]
-        : data.op === "window" ? [result.filled, result.edges] : [];
+        : data.op === "window" ? [result.filled, result.edges, result.small] : [];
       const transfer = arrays.filter(Boolean).map((a) => a.buffer);
       self.postMessage({ id: data.id, result }, transfer);
     } catch (err) {

@@ -28,8 +28,9 @@ const local = {
   compiled: null,   // promise: the slots compiled in the current worker
   accelerator: "wasm",
   runtime: null,    // start's answer {variant, threads, webgpu}
-  lastRun: null,    // {seconds, windows, slot} of the last Inpaint
-  lastEdges: null,  // canvas: the edge map of the last Inpaint (gray 0–255 in its windows)
+  lastRun: null,    // {seconds, windows, slot, stage} of the last run
+  lastEdges: null,  // the edge map of the last run (editor.js's state.edgeMap: 0–65535, 0
+                    // outside its windows)
 };
 
 let nextId = 0;
@@ -157,8 +158,10 @@ function pixels(canvas, x, y, w, h) {
 
 // One window [y0, y1, x0, x1) through the model in the worker (windows.js, inpaintWindow: at
 // its size, or area-resized to the model's side keeping its aspect, padded to the model's
-// size): {filled [h·w·3], edges [h·w]} 0–255 levels at the window's size.
-// `map`: a full edge map (canvas, gray levels) instead of drawn lines (Repaint).
+// size): {filled [h·w·3] 0–255, edges [h·w] 0–65535} at the window's size, and `small`.
+// `map`: a full edge map ({width, height, values} 0–65535) instead of drawn lines (Repaint);
+// when it was edited from a map whose run resized this window (`map.from.windows`), the
+// window gets that run's model-size map and the change since (inpaintWindow's `base`).
 function runWindow(slot, [y0, y1, x0, x1], photo, hole, drawn, fullW, map = null) {
   const h = y1 - y0, w = x1 - x0;
   const rgba = pixels(photo, x0, y0, w, h);
@@ -167,26 +170,36 @@ function runWindow(slot, [y0, y1, x0, x1], photo, hole, drawn, fullW, map = null
     winHole.set(hole.subarray((y0 + y) * fullW + x0, (y0 + y) * fullW + x1), y * w);
   }
   let lines = null;
-  if (map) { // levels 0–255 -> [0, 1], as the server reads the map's PNG
-    const gray = pixels(map, x0, y0, w, h);
+  let base = null;
+  if (map) { // 0–65535 -> [0, 1], as the server reads the map's 16-bit PNG
+    const runs = (map.from && map.from.windows) || []; // none: a map from the server
+    const earlier = runs.find((r) => `${r.box}` === `${[y0, y1, x0, x1]}`);
+    base = earlier && earlier.small && earlier.size === `${slot.size}` ? earlier.small : null;
     lines = new Float32Array(h * w);
-    for (let i = 0; i < h * w; i++) lines[i] = gray[i * 4] / 255;
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        const p = (y0 + y) * fullW + x0 + x;
+        lines[y * w + x] = (map.values[p] - (base ? map.from.values[p] : 0)) / 65535;
+      }
+    }
   } else if (drawn && slot.hasEdges) { // opaque where drawn, as the PNG the server gets
     const alpha = pixels(drawn, x0, y0, w, h);
     lines = new Uint8Array(h * w);
     for (let i = 0; i < h * w; i++) lines[i] = alpha[i * 4 + 3] > 127 ? 1 : 0;
   }
   const buffers = [rgba.buffer, winHole.buffer].concat(lines ? [lines.buffer] : []);
-  return call("window", { key: slot.key, rgba, hole: winHole, lines, h, w, fullMap: Boolean(map) },
-    buffers);
+  return call("window",  // `base` copied, not moved: the map keeps it for the next Repaint
+    { key: slot.key, rgba, hole: winHole, lines, h, w, fullMap: Boolean(map), base }, buffers);
 }
 
 // ---- the Inpaint and Cancel buttons in this mode -----------------------------------------------
 
-// {image, mask, edges (canvas or null), stage, edgeMap} at full resolution -> {image, edges}
-// canvases and a note for the user (or ""). Known pixels of `image` are copied from the photo
-// unchanged. `stage` "edges": the `g1` file alone, `image` null; "repaint": the `edges` file
-// on `edgeMap` (a full, edited edge map). Rejects with the error `cancel` gave when the run is
+// {image, mask, edges (canvas or null), stage, edgeMap} at full resolution -> {image (canvas),
+// edges (an edge map: {width, height, values} 0–65535, 0 outside the windows, and `windows`:
+// [{box [y0, y1, x0, x1], size (the model's, "H,W"), small}] for Repaint)} and a note for
+// the user (or ""). Known pixels of `image` are copied from the photo unchanged. `stage`
+// "edges": the `g1` file alone, `image` null; "repaint": the `edges` file on `edgeMap` (a
+// full, edited edge map). Rejects with the error `cancel` gave when the run is
 // cancelled.
 async function inpaintInPage({ image, mask, edges, stage = "all", edgeMap = null }) {
   const W = image.width, H = image.height;
@@ -225,23 +238,20 @@ async function inpaintInPage({ image, mask, edges, stage = "all", edgeMap = null
   const rctx = result.getContext("2d", { willReadFrequently: true });
   rctx.drawImage(image, 0, 0);
   const out = rctx.getImageData(0, 0, W, H);
-  const edgeOut = document.createElement("canvas");
-  edgeOut.width = W;
-  edgeOut.height = H;
-  const ectx = edgeOut.getContext("2d", { willReadFrequently: true });
+  const edgeOut = { width: W, height: H, values: new Uint16Array(W * H), windows: [] };
   for (let k = 0; k < windows.length; k++) {
     const [y0, y1, x0, x1] = windows[k], h = y1 - y0, w = x1 - x0;
     const { th, tw, scale } = scaledSize(h, w, Math.min(...slot.size));
     setProgress(`Inpainting in this page: window ${k + 1} of ${windows.length} ` +
       `(${w}×${h} px${scale < 1 ? ` at ${tw}×${th}` : ""})…`, k / windows.length);
-    const { filled, edges: edgeLevels } = await runWindow(
+    const { filled, edges: edgeValues, small } = await runWindow(
       slot, windows[k], image, hole, stage === "all" ? edges : null, W, edgeMap);
-    const levels = ectx.createImageData(w, h), gray = levels.data, px = out.data;
+    edgeOut.windows.push({ box: windows[k], size: `${slot.size}`, small });
+    const px = out.data;
     for (let y = 0; y < h; y++) {
+      edgeOut.values.set(edgeValues.subarray(y * w, (y + 1) * w), (y0 + y) * W + x0);
       for (let x = 0; x < w; x++) {
         const j = y * w + x;
-        gray[j * 4] = gray[j * 4 + 1] = gray[j * 4 + 2] = edgeLevels[j];
-        gray[j * 4 + 3] = 255;
         const i = ((y0 + y) * W + x0 + x) * 4;
         if (!hole[i / 4] || !filled) continue;
         px[i] = filled[j * 3];
@@ -249,7 +259,6 @@ async function inpaintInPage({ image, mask, edges, stage = "all", edgeMap = null
         px[i + 2] = filled[j * 3 + 2];
       }
     }
-    ectx.putImageData(levels, x0, y0);
   }
   rctx.putImageData(out, 0, 0);
   setProgress("");
@@ -359,7 +368,7 @@ window.ondevice = {
     accelerator: local.accelerator, threads: local.runtime ? local.runtime.threads : 1,
     isolated: self.crossOriginIsolated === true, workers: local.generation }),
   lastRun: () => local.lastRun,
-  lastEdgesURL: () => local.lastEdges && local.lastEdges.toDataURL(),
+  lastEdgesURL: () => local.lastEdges && edgeMapCanvas(local.lastEdges).toDataURL(),
   holeWindows,
   runtime: async () => ({ ...(await worker(local.accelerator)) }),
   // Seconds of each of `runs` model calls on image [H·W·3] and mask [H·W] in [0, 1] (arrays),

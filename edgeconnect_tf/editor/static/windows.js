@@ -202,6 +202,8 @@ function cropped(src, W, c, h, w) {
 }
 
 const toLevel = (v) => roundHalfEven(Math.min(1, Math.max(0, v)) * 255);
+// An edge value in [0, 1] -> 0–65535, as the server's 16-bit edge PNGs (encode_edge_png).
+const toEdgeValue = (v) => roundHalfEven(Math.min(1, Math.max(0, v)) * 65535);
 
 // One window of the crop rule (Python: _run_scaled, TFLiteModel.__call__ and the paste):
 // `rgba` Uint8ClampedArray [h×w×4], `hole` Uint8Array [h×w] (1 = hole), `lines` Uint8Array
@@ -210,12 +212,18 @@ const toLevel = (v) => roundHalfEven(Math.min(1, Math.max(0, v)) * 255);
 // A window larger than S = min(H, W) is area-resized to a long side of S (the small mask:
 // any covered hole pixel; the lines: area-averaged, then divided by the scale and clipped);
 // the inputs are padded to H×W (image mirrored, mask and lines with 0) and the outputs cropped
-// back, then upsampled (INTER_LINEAR) to h×w when resized. Returns {filled [h×w×3],
-// edges [h×w]} Uint8ClampedArrays of 0–255 levels (only the hole pixels of `filled` are meant
-// to be pasted). `fullMap`: `lines` is a full edge map (Float32Array [h×w] in [0, 1], the
-// editor's Repaint), area-averaged when resized but not thickened (inpaint.py, edge_map). A
-// model without an image output (the G1-only file) answers `filled` null.
-async function inpaintWindow(runModel, rgba, hole, lines, h, w, [H, W], fullMap = false) {
+// back, then upsampled (INTER_LINEAR) to h×w when resized. Returns {filled [h×w×3]
+// Uint8ClampedArray of 0–255 levels (only its hole pixels are meant to be pasted), edges
+// [h×w] Uint16Array of 0–65535 (toEdgeValue: the map Repaint gets back)}. `fullMap`: `lines`
+// is a full edge map (Float32Array [h×w] in [0, 1], the editor's Repaint), area-averaged when
+// resized but not thickened (inpaint.py, edge_map). A model without an image output (the
+// G1-only file) answers `filled` null. A resized window also answers `small`, the edge map at
+// the size the model ran (Float32Array [th×tw], before the upsampling; else null): given
+// back as `base` to Repaint that window, `lines` is then the change made to the map since
+// (Float32Array [h×w] in [-1, 1]), area-averaged and added to `base`, so an unedited map
+// reaches the model as the map it drew, not as its upsampled and re-averaged copy.
+async function inpaintWindow(runModel, rgba, hole, lines, h, w, [H, W], fullMap = false,
+  base = null) {
   const { th, tw, scale } = scaledSize(h, w, Math.min(H, W));
   const rgb = new Uint8Array(h * w * 3);
   for (let i = 0; i < h * w; i++) for (let c = 0; c < 3; c++) rgb[i * 3 + c] = rgba[i * 4 + c];
@@ -224,7 +232,8 @@ async function inpaintWindow(runModel, rgba, hole, lines, h, w, [H, W], fullMap 
     image = areaResize(rgb, h, w, 3, th, tw, true);
     mask = areaResize(hole, h, w, 1, th, tw).map((v) => (v > 0 ? 1 : 0));
     if (lines && fullMap) {
-      edges = areaResize(lines, h, w, 1, th, tw).map((v) => Math.min(1, Math.max(0, v)));
+      edges = areaResize(lines, h, w, 1, th, tw)
+        .map((v, i) => Math.min(1, Math.max(0, (base ? base[i] : 0) + v)));
     } else if (lines) {
       const f32 = Math.fround(scale); // numpy: float32 / a Python float, in float32
       edges = areaResize(lines, h, w, 1, th, tw).map((v) => Math.min(1, Math.fround(v / f32)));
@@ -237,12 +246,14 @@ async function inpaintWindow(runModel, rgba, hole, lines, h, w, [H, W], fullMap 
   });
   let filled = out.inpainted ? cropped(out.inpainted, W, 3, th, tw) : null;
   let edgeMap = cropped(out.edges, W, 1, th, tw);
+  const small = scale < 1 ? edgeMap : null;
   if (scale < 1) {
     filled = filled && linearResize(filled, th, tw, 3, h, w);
     edgeMap = linearResize(edgeMap, th, tw, 1, h, w);
   }
   return {
     filled: filled && Uint8ClampedArray.from(filled, toLevel),
-    edges: Uint8ClampedArray.from(edgeMap, toLevel),
+    edges: Uint16Array.from(edgeMap, toEdgeValue),
+    small,
   };
 }

@@ -26,12 +26,14 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 
 # Two tiers, both in CI: the fast one (what to run while developing), then the slow one
-# (@pytest.mark.slow: browsers, server subprocesses, full-size checks, wheel builds).
+# (@pytest.mark.slow: browsers, server subprocesses, full-size checks, XLA, conversions).
+# One pytest worker per core (pytest-xdist), each test module on one worker.
+PYTEST := $(PY) -m pytest -q -ra -n auto --dist loadfile
 test: test-fast
-	$(PY) -m pytest -q -ra --durations=15 -m slow
+	$(PYTEST) --durations=15 -m slow
 
 test-fast: lint
-	$(PY) -m pytest -q -ra --durations=10 -m "not slow"
+	$(PYTEST) --durations=10 -m "not slow"
 
 bench: $(STAMP)
 	$(PY) -m bench

@@ -38,7 +38,13 @@ setup(
     extras_require={
         "torch": ["torch==2.13.0"],
         "demo": ["scikit-image>=0.24"],
-        "test": ["pytest>=8.0", "scikit-image>=0.24", "ruff>=0.6", "playwright>=1.50"],
+        "test": [
+            "pytest>=8.0",
+            "pytest-xdist>=3.5",
+            "scikit-image>=0.24",
+            "ruff>=0.6",
+            "playwright>=1.50",
+        ],
         "litert": ["ai-edge-litert>=1.2"],
         "app": ["fastapi>=0.110", "uvicorn>=0.30"],
         # Beam 2.77 needs protobuf < 7 (TensorFlow 2.21 takes >= 6.31.1): pip picks 6.x.

@@ -291,6 +291,7 @@ def _url_files(url):
     return found
 
 
+@pytest.mark.slow  # a whole Beam pipeline on object-store folders
 def test_object_store_folders_end_to_end(data, tmp_path, capsys, monkeypatch):
     """Input, mask, output and dead-letter folders on an object store: TensorFlow's
     in-memory ram:// stands in for gs:// (it lives in one process, hence the in-process

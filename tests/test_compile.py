@@ -31,6 +31,6 @@ def variables_baked_into_hlo(conv_mode):
     return re.findall(r"ReadVariableOp[.\d]* = \S+ constant\(", hlo)  # none baked in
 
 
-@pytest.mark.parametrize("conv_mode", ["direct", "xla"])
+@pytest.mark.parametrize("conv_mode", ["direct", pytest.param("xla", marks=pytest.mark.slow)])
 def test_jit_compiled_train_step_takes_variables_as_inputs(conv_mode):
     assert variables_baked_into_hlo(conv_mode) == []

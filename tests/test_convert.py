@@ -96,12 +96,14 @@ def full_converted(full_reference, tmp_path_factory):
     return out, nets, config
 
 
+@pytest.mark.slow  # full size (8 blocks, 64 filters, 100 MB checkpoints)
 def test_config_records_architecture(full_converted):
     _, _, config = full_converted
     assert config["residual_blocks"] == 8 and config["filters"] == 64
     assert config["iteration"] == 1234
 
 
+@pytest.mark.slow  # full size (8 blocks, 64 filters, 100 MB checkpoints)
 @pytest.mark.parametrize("name", NAMES)
 def test_parity_64(full_reference, full_converted, name):
     diff, ref = max_abs_diff(full_reference[name], full_converted[1][name], inputs(name, 64))
@@ -129,6 +131,7 @@ def _h5_arrays(path):
     return arrays
 
 
+@pytest.mark.slow  # full size (8 blocks, 64 filters, 100 MB checkpoints)
 def test_zip_format_with_module_prefix_gives_same_weights(full_reference, full_converted, tmp_path):
     """The other torch format and DataParallel keys convert to identical weight files."""
     save_checkpoints(full_reference, tmp_path / "ckpt", zip_format=True, module_prefix=True)

@@ -1,4 +1,7 @@
-"""SavedModel (TF Serving) and TFLite export: same pixels as the Keras model, clear errors."""
+"""SavedModel (TF Serving) and TFLite export: same pixels as the Keras model, clear errors.
+
+Every test that needs a real export (the SavedModel, its loaded signatures, the TFLite files)
+is in the slow tier; the fast tier keeps the command's checks and the export's rules on fakes."""
 
 import argparse
 import base64
@@ -82,6 +85,7 @@ def _runner(path):
 # --------------------------------------------------------------------------- SavedModel
 
 
+@pytest.mark.slow
 def test_layout_and_warmup_records(saved_model):
     from tensorflow_serving.apis import prediction_log_pb2
 
@@ -98,6 +102,7 @@ def test_layout_and_warmup_records(saved_model):
     assert image.shape == (1, 32, 32, 3) and image.dtype == np.float32
 
 
+@pytest.mark.slow
 def test_warmup_records_run_through_their_signatures(loaded, saved_model):
     from tensorflow_serving.apis import prediction_log_pb2
 
@@ -219,6 +224,7 @@ def test_fresh_process_without_package_matches_keras(model, saved_model, tmp_pat
     assert np.abs(out["drawn_inpainted"] - out["odd_inpainted"]).max() > 0  # edges matter
 
 
+@pytest.mark.slow
 def test_saved_model_cli_lists_signatures_and_names(saved_model):
     cli = os.path.join(BIN, "saved_model_cli")
     shown = subprocess.run(
@@ -241,9 +247,10 @@ def test_saved_model_cli_lists_signatures_and_names(saved_model):
     assert "DT_STRING" in blocks["inpaint_bytes"]
 
 
+@pytest.mark.slow
 def test_stage_signatures_compose_to_serving_default(loaded):
     """`edges` then `repaint` = `serving_default` (tensors: same pixels; files: the edge map
-    carried as an 8-bit PNG moves the fill by at most 1 level); an erased line moves it."""
+    carried as a 16-bit PNG moves the fill by at most 1 level); an erased line moves it."""
     image, mask = _inputs(37, 45)  # padded inside: the stages pad alike
     full = loaded.signatures["serving_default"](image=tf.constant(image), mask=tf.constant(mask))
     edges = loaded.signatures["edges"](image=tf.constant(image), mask=tf.constant(mask))["edges"]
@@ -265,7 +272,7 @@ def test_stage_signatures_compose_to_serving_default(loaded):
     want = decode(whole["inpainted_png_bytes"])
     assert np.abs(decode(repainted["inpainted_png_bytes"]) - want).max() <= 1
 
-    edge_map = decode(edge_png)[..., 0].astype(np.uint8)
+    edge_map = tf.io.decode_png(edge_png.numpy()[0], dtype=tf.uint16).numpy()[..., 0]
     hole = mask[0, ..., 0] == 1
     erased = edge_map.copy()
     erased[hole] = 0  # every line in the hole erased
@@ -275,6 +282,53 @@ def test_stage_signatures_compose_to_serving_default(loaded):
     moved = decode(moved["inpainted_png_bytes"])
     np.testing.assert_array_equal(moved[~hole], want[~hole])
     assert np.abs(moved[hole] - want[hole]).mean() > 1
+
+
+def _is_16_bit_png(data):
+    return data[:8] == sm.PNG_SIGNATURE and data[24] == 16  # IHDR's bit depth
+
+
+@pytest.mark.slow
+def test_edge_map_travels_as_a_16_bit_png(loaded):
+    """`edges_bytes` answers a 16-bit gray PNG, round(edge · 65535) of the float `edges`
+    signature's map (within 1 of 65535); `repaint_bytes` of it gives the pixels of the float
+    `repaint` signature on that map (exactly: the same graph, the same inputs), within 1
+    level of `repaint` on the float map itself. An 8-bit map is still read as level / 255 (level L
+    gives the pixels of the 16-bit level 257·L)."""
+    image, mask = _inputs(37, 45)
+    files = {
+        "image_bytes": tf.constant([_png(image[0])]),
+        "mask_bytes": tf.constant([_png((mask[0] * 255).astype(np.uint8))]),
+    }
+    image = tf.io.decode_png(files["image_bytes"][0]).numpy()[None] / np.float32(255)
+    image, mask = tf.constant(image.astype("float32")), tf.constant(mask)
+    floats = loaded.signatures["edges"](image=image, mask=mask)["edges"]
+    edge_png = loaded.signatures["edges_bytes"](**files)["edges_png_bytes"]
+    assert _is_16_bit_png(edge_png.numpy()[0])
+    levels = tf.io.decode_png(edge_png[0], dtype=tf.uint16)
+    want_levels = np.round(np.clip(floats.numpy()[0], 0, 1) * 65535)
+    assert np.abs(levels.numpy() - want_levels).max() <= 1  # two graphs: float32 rounding
+    assert 0 < np.count_nonzero(levels.numpy() % 257)  # finer than 8 bits
+
+    def repaint_bytes(edge_file):
+        out = loaded.signatures["repaint_bytes"](**files, edges_bytes=tf.constant([edge_file]))
+        return tf.io.decode_png(out["inpainted_png_bytes"][0]).numpy().astype(int)
+
+    def repaint(edges):
+        out = loaded.signatures["repaint"](image=image, mask=mask, edges=edges)["inpainted"]
+        return np.round(np.clip(out.numpy()[0], 0, 1) * 255).astype(int)
+
+    got = repaint_bytes(edge_png.numpy()[0])
+    read_back = tf.cast(levels, tf.float32)[None] / 65535.0
+    np.testing.assert_array_equal(got, repaint(read_back))
+    assert np.abs(got - repaint(floats)).max() <= 1
+
+    eight = np.round(np.clip(floats.numpy()[0], 0, 1) * 255).astype(np.uint8)
+    from_8_bit = repaint_bytes(_png(eight))
+    np.testing.assert_array_equal(from_8_bit, repaint(tf.constant(eight[None] / np.float32(255))))
+    scaled = tf.io.encode_png(eight.astype(np.uint16) * 257).numpy()
+    assert _is_16_bit_png(scaled)
+    np.testing.assert_array_equal(from_8_bit, repaint_bytes(scaled))
 
 
 def _decode_rest_body(body):
@@ -314,6 +368,7 @@ def _encode_rest_response(outputs):
     return json.dumps({"predictions": predictions})
 
 
+@pytest.mark.slow
 def test_rest_inpaint_bytes_matches_keras(model, loaded):
     import cv2
 
@@ -347,6 +402,7 @@ def test_rest_inpaint_bytes_matches_keras(model, loaded):
         np.testing.assert_array_equal(got[known], np.round(image[0] * 255).astype(np.uint8)[known])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["serving_default.json", "inpaint_bytes.json"])
 def test_example_rest_bodies_run(loaded, name):
     with open(os.path.join(REPO, "export", "examples", name), encoding="utf-8") as f:
@@ -361,6 +417,7 @@ def test_example_rest_bodies_run(loaded, name):
         assert tf.io.decode_png(png).shape == (64, 64, 3)
 
 
+@pytest.mark.slow
 def test_inpaint_bytes_accepts_jpeg(loaded):
     import cv2
 
@@ -373,6 +430,7 @@ def test_inpaint_bytes_accepts_jpeg(loaded):
     assert tf.io.decode_png(out[0]).shape == (24, 40, 3)
 
 
+@pytest.mark.slow
 def test_grpc_predict_request_matches_keras(model, loaded):
     from tensorflow_serving.apis import predict_pb2
 
@@ -391,6 +449,7 @@ def test_grpc_predict_request_matches_keras(model, loaded):
     np.testing.assert_allclose(out["edges"], expected["edges"], atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "case,message",
     [
@@ -418,6 +477,7 @@ def test_bad_tensors_fail_with_invalid_argument(loaded, case, message):
         loaded.signatures["serving_default"](image=tf.constant(image), mask=tf.constant(mask))
 
 
+@pytest.mark.slow
 def test_bad_edges_and_mismatched_bytes_fail(loaded):
     image, mask = _inputs(32, 32)
     with pytest.raises(tf.errors.InvalidArgumentError, match="`edges` must have 1 channel"):
@@ -441,6 +501,7 @@ def test_cli_rejects_non_version_output_and_missing_weights(weights, tmp_path, c
 # --------------------------------------------------------------------------- TFLite
 
 
+@pytest.mark.slow
 def test_tflite_float32_matches_saved_model_builtin_ops_only(tflite_dir, loaded):
     path = os.path.join(tflite_dir, tflite_name(SIZE, "none"))
     ops = tflite.tflite_ops(path)
@@ -468,6 +529,7 @@ def test_tflite_float32_matches_saved_model_builtin_ops_only(tflite_dir, loaded)
             assert np.abs(got[name] - want[name].numpy()).max() <= 1e-4, name
 
 
+@pytest.mark.slow
 def test_tflite_drawn_edges_matches_saved_model_inpaint_with_edges(
     weights, loaded, tmp_path, caplog
 ):
@@ -517,6 +579,7 @@ def test_tflite_drawn_edges_matches_saved_model_inpaint_with_edges(
         tflite.export_tflite(model, str(tmp_path / "x.tflite"), SIZE, "int8", drawn_edges=True)
 
 
+@pytest.mark.slow
 def test_tflite_float16_close_and_half_the_size(tflite_dir, loaded):
     fp32 = os.path.join(tflite_dir, tflite_name(SIZE, "none"))
     fp16 = os.path.join(tflite_dir, tflite_name(SIZE, "float16"))
@@ -596,6 +659,7 @@ def test_flex_ops_fail_loudly(model, tmp_path, monkeypatch):
     assert not os.path.exists(tmp_path / "m.tflite")
 
 
+@pytest.mark.slow
 def test_device_runner_script_end_to_end(tflite_dir, tmp_path):
     """export/tflite_inpaint.py on a PNG pair, without TensorFlow in the process."""
     import cv2

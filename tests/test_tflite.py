@@ -13,6 +13,9 @@ from edgeconnect_tf.deploy.tflite_runner import TFLiteModel
 from edgeconnect_tf.inpaint import InpaintError, hole_windows, inpaint
 from edgeconnect_tf.weights import build_networks
 
+# Every test converts or runs a .tflite file: the slow tier, as all TFLite conversions.
+pytestmark = pytest.mark.slow
+
 SIZE = 32  # the file's input size
 
 

@@ -103,6 +103,7 @@ def test_residual_block_training_updates_spectral_norm_vectors_like_the_layer():
     np.testing.assert_allclose(u_fast, block.conv1.conv.u.numpy(), atol=1e-6)
 
 
+@pytest.mark.slow  # XLA compiles and TFLite conversions: once, in the slow tier
 @pytest.mark.parametrize("generator, channels", [(EdgeGenerator, 3), (InpaintGenerator, 4)])
 def test_winograd_generator_matches_generator_with_and_without_xla(generator, channels):
     net = generator(residual_blocks=2, filters=8)
@@ -208,6 +209,7 @@ def test_winograd_blocks_leave_dynamic_shapes_alone_and_round_trip(monkeypatch):
     assert config["conv_mode"] == "xla" and EdgeConnect.from_config(config).conv_mode == "xla"
 
 
+@pytest.mark.slow  # XLA compiles and TFLite conversions: once, in the slow tier
 @pytest.mark.parametrize("stage", ["edge", "inpaint"])
 def test_winograd_training_step_gradients_match_the_plain_step(stage):
     from edgeconnect_tf.training.stages import EdgeModel, InpaintModel
@@ -256,6 +258,7 @@ def test_winograd_training_step_gradients_match_the_plain_step(stage):
     assert any(not np.array_equal(p, f) for p, f in zip(plain, fast, strict=True))
 
 
+@pytest.mark.slow  # XLA compiles and TFLite conversions: once, in the slow tier
 def test_tflite_export_of_a_winograd_model_traces_the_plain_blocks(tmp_path):
     from edgeconnect_tf.deploy.tflite import export_tflite
     from edgeconnect_tf.edgeconnect import EdgeConnect
@@ -399,6 +402,7 @@ def test_savedmodel_with_graph_winograd_matches_the_direct_export(tmp_path):
     assert not os.path.exists(tmp_path / "x" / "1")
 
 
+@pytest.mark.slow  # XLA compiles and TFLite conversions: once, in the slow tier
 def test_tflite_export_with_graph_winograd_is_builtin_and_matches(tmp_path):
     from ai_edge_litert.interpreter import Interpreter
 

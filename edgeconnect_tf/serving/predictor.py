@@ -65,11 +65,28 @@ def load_signatures(model_dir=None, weights_dir=None):
 
     model = EdgeConnect.from_pretrained(weights_dir)
     signatures = {
-        name: tf.function(fn, input_signature=spec).get_concrete_function()
+        name: _TracedOnFirstCall(fn, spec)
+        if name in FILE_SIGNATURES
+        else tf.function(fn, input_signature=spec).get_concrete_function()
         for name, (fn, spec) in serving_functions(model).items()
     }
     signatures["__model__"] = model  # keeps the variables alive (functions hold weak refs)
     return signatures
+
+
+class _TracedOnFirstCall:
+    """A file signature of `load_signatures(weights_dir=...)`: the server answers these in
+    Python (`FILE_SIGNATURES`), so its graph (file checks, decoding, `map_fn`) is traced
+    only if something calls it; its input specs are known at once."""
+
+    def __init__(self, fn, input_signature):
+        import tensorflow as tf
+
+        self._function = tf.function(fn, input_signature=input_signature)
+        self.structured_input_signature = (tuple(input_signature), {})
+
+    def __call__(self, *args, **kwargs):
+        return self._function(*args, **kwargs)
 
 
 def _input_names(fn):
@@ -240,30 +257,38 @@ class Predictor:
         """Decodes, inpaints (auto tiling: at most MAX_SIDE px a side) and encodes.
 
         `edges_bytes` draws the edge map only; `repaint_bytes` reads its `edges_bytes` as a
-        full edge map (gray / 255) and runs G2 alone on it, tiled as `inpaint_bytes` tiles.
+        full edge map (16- or 8-bit gray PNG: `decode_edge_png`) and runs G2 alone on it,
+        tiled as `inpaint_bytes` tiles. Edge maps go out as 16-bit PNGs (`encode_edge_png`).
         """
-        from edgeconnect_tf.deploy.saved_model import MASK_THRESHOLD, encode_png
+        from edgeconnect_tf.deploy.saved_model import (
+            MASK_THRESHOLD,
+            decode_edge_png,
+            decode_file,
+            encode_edge_png,
+            encode_png,
+        )
         from edgeconnect_tf.inpaint import complete_edges, inpaint
 
         model = self._model(deadline)
         pngs, edge_pngs = [], []
         for instance in files:
-            image = _decode_file(instance[0], 3, "image_bytes")
-            hole = _decode_file(instance[1], 1, "mask_bytes")[..., 0] > MASK_THRESHOLD
+            image = _decoded(decode_file, instance[0], "image_bytes", 3)
+            hole = _decoded(decode_file, instance[1], "mask_bytes", 1)[..., 0] > MASK_THRESHOLD
             edges = edge_map = result = None
             if name == "edges_bytes":
                 edge_map = complete_edges(model, image, hole, tiling="auto")
             elif name == "repaint_bytes":
-                levels = _decode_file(instance[2], 1, "edges_bytes")[..., 0]
-                result, edge_map = inpaint(model, image, hole, edge_map=levels, tiling="auto")
+                full_map = _decoded(decode_edge_png, instance[2], "edges_bytes")[..., 0]
+                result, edge_map = inpaint(model, image, hole, edge_map=full_map, tiling="auto")
             else:
                 if len(instance) == 3:
-                    edges = _decode_file(instance[2], 1, "edges_bytes")[..., 0] > MASK_THRESHOLD
+                    lines = _decoded(decode_file, instance[2], "edges_bytes", 1)
+                    edges = lines[..., 0] > MASK_THRESHOLD
                 result, edge_map = inpaint(model, image, hole, edges, tiling="auto")
             del image, hole, edges
             if result is not None:
                 pngs.append(encode_png(result))
-            edge_pngs.append(encode_png(edge_map[..., None]))
+            edge_pngs.append(encode_edge_png(edge_map[..., None]).numpy())
             del result, edge_map
         outputs = {"edges_png_bytes": edge_pngs}
         if name != "edges_bytes":
@@ -291,13 +316,12 @@ class Predictor:
             return 500, {"error": "internal error while running the model; see the server log"}
 
 
-def _decode_file(data, channels, name):
-    """File bytes -> uint8 [H, W, channels] numpy, as the SavedModel decodes them."""
+def _decoded(decode, data, name, *args):
+    """decode(data, *args) as a numpy array (the SavedModel's decoders: the same pixels);
+    a file TensorFlow cannot decode is the client's error, naming the input."""
     import tensorflow as tf
 
-    from edgeconnect_tf.deploy.saved_model import decode_file
-
     try:
-        return decode_file(data, channels).numpy()
+        return decode(data, *args).numpy()
     except tf.errors.InvalidArgumentError as e:
         raise RequestError(f"{name} could not be decoded: {error_summary(e.message)}") from None

@@ -73,8 +73,9 @@ def malloc_trim():
 
 
 class FrozenSignature:
-    """A tensor signature (a concrete function of named tensors -> dict of tensors) run as
-    a frozen graph in a session replaced after `max_shapes` distinct input shapes.
+    """A tensor signature (a concrete function of named tensors -> dict of tensors, or a
+    function traced on first use: one with `get_concrete_function()`) run as a frozen graph
+    in a session replaced after `max_shapes` distinct input shapes.
 
     Called like the signature (keyword tensors or arrays); returns a dict of numpy arrays.
     Frozen on the first call (a second or two). `max_shapes=None`: one session for good
@@ -97,14 +98,17 @@ class FrozenSignature:
             convert_variables_to_constants_v2,
         )
 
-        frozen = convert_variables_to_constants_v2(self.fn)
-        args, kwargs = self.fn.structured_input_signature
+        fn = self.fn  # a concrete function, or one traced on first use (`load_signatures`)
+        if hasattr(fn, "get_concrete_function"):
+            fn = fn.get_concrete_function()
+        frozen = convert_variables_to_constants_v2(fn)
+        args, kwargs = fn.structured_input_signature
         positional = [spec.name for spec in args]
         if self.names and args:  # specs without names (`EdgeConnect.inference_function`)
             positional = list(self.names)[: len(args)]
         names = list(positional) + sorted(kwargs)
         self._inputs = dict(zip(names, (t.name for t in frozen.inputs), strict=True))
-        keys = sorted(self.fn.structured_outputs)
+        keys = sorted(fn.structured_outputs)
         self._outputs = dict(zip(keys, (t.name for t in frozen.outputs), strict=True))
         graph = tf.Graph()
         with graph.as_default():

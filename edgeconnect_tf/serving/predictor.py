@@ -65,25 +65,26 @@ def load_signatures(model_dir=None, weights_dir=None):
 
     model = EdgeConnect.from_pretrained(weights_dir)
     signatures = {
-        name: _TracedOnFirstCall(fn, spec)
-        if name in FILE_SIGNATURES
-        else tf.function(fn, input_signature=spec).get_concrete_function()
-        for name, (fn, spec) in serving_functions(model).items()
+        name: _TracedOnFirstUse(fn, spec) for name, (fn, spec) in serving_functions(model).items()
     }
     signatures["__model__"] = model  # keeps the variables alive (functions hold weak refs)
     return signatures
 
 
-class _TracedOnFirstCall:
-    """A file signature of `load_signatures(weights_dir=...)`: the server answers these in
-    Python (`FILE_SIGNATURES`), so its graph (file checks, decoding, `map_fn`) is traced
-    only if something calls it; its input specs are known at once."""
+class _TracedOnFirstUse:
+    """A signature of `load_signatures(weights_dir=...)`, traced when first called or frozen
+    (`get_concrete_function`), its input specs known at once: the server starts without
+    tracing the signatures no request has used (the file signatures, answered in Python
+    through `FILE_SIGNATURES`, are traced only if something calls them)."""
 
     def __init__(self, fn, input_signature):
         import tensorflow as tf
 
         self._function = tf.function(fn, input_signature=input_signature)
         self.structured_input_signature = (tuple(input_signature), {})
+
+    def get_concrete_function(self):
+        return self._function.get_concrete_function()
 
     def __call__(self, *args, **kwargs):
         return self._function(*args, **kwargs)

@@ -10,8 +10,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 if "PYTEST_XDIST_WORKER" in os.environ:
     # `make test` runs one pytest worker per core: one op thread each, not every worker's
-    # pool on every core (subprocesses the tests start inherit it).
+    # pool on every core (subprocesses the tests start inherit it). The same for PyTorch's
+    # OpenMP pool (the reference tests), whose threads spin while the other worker computes.
     os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

@@ -114,22 +114,25 @@ def test_warmup_records_run_through_their_signatures(loaded, saved_model):
         assert all(np.all(np.isfinite(v.numpy())) for v in out.values() if v.dtype != tf.string)
 
 
-class _FakeArchive:
-    """Stands in for the traced archive: the export's file rules without tracing a graph."""
+class _FakeModule:
+    """Stands in for the traced `ServingModule`: the export's file rules without a graph."""
 
-    def write_out(self, directory, options=None, verbose=False):
+    def __init__(self, model, max_pixels):
+        pass
+
+    def write_out(self, directory, options=None):
         with open(os.path.join(directory, "saved_model.pb"), "wb") as f:
             f.write(b"graph")
 
 
 @pytest.fixture
-def fake_archive(monkeypatch):
-    monkeypatch.setattr(sm, "build_archive", lambda model, max_pixels: _FakeArchive())
+def fake_module(monkeypatch):
+    monkeypatch.setattr(sm, "ServingModule", _FakeModule)
     monkeypatch.setattr(sm, "warmup_records", lambda name, size: [])
 
 
 def test_export_without_serving_apis_warns_and_skips_warmup(
-    model, tmp_path, monkeypatch, fake_archive
+    model, tmp_path, monkeypatch, fake_module
 ):
     monkeypatch.setitem(sys.modules, "tensorflow_serving", None)  # ImportError on import
     target = str(tmp_path / "m" / "1")
@@ -140,7 +143,7 @@ def test_export_without_serving_apis_warns_and_skips_warmup(
 
 
 def test_failed_export_leaves_no_version_directory(
-    model, weights, tmp_path, monkeypatch, capsys, fake_archive
+    model, weights, tmp_path, monkeypatch, capsys, fake_module
 ):
     def dies(directory, records):
         with open(os.path.join(directory, "half_written"), "w") as f:

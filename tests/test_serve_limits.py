@@ -6,6 +6,7 @@ exposes (`Worker.admitted`, a hooked network call) or poll a condition with a de
 
 import argparse
 import base64
+import concurrent.futures
 import io
 import json
 import signal
@@ -531,6 +532,25 @@ def test_request_body_is_read_in_chunks_joined_once(app_url):
 
 
 # ------------------------------------------------------------------------ headers
+
+
+def test_a_run_gives_its_place_back_before_its_request_is_answered():
+    """`/metrics`' waiting gauge read right after an answer shows 0: the inference thread
+    frees the place before it hands the result (or error) to the request."""
+    from edgeconnect_tf.serving.worker import Worker
+
+    worker = Worker(queue_size=1)
+    try:
+        seen = []
+        for fn in (lambda: "filled", lambda: 1 / 0):
+            assert worker.admit()
+            future = worker.submit(fn)
+            future.add_done_callback(lambda f: seen.append(worker.admitted))
+            concurrent.futures.wait([future], timeout=10)
+        assert seen == [0, 0]
+        assert future.exception().__class__ is ZeroDivisionError
+    finally:
+        assert worker.stop(timeout=10)
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "BMP"])

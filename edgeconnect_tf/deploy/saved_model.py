@@ -2,7 +2,7 @@
 
 Canny of the known part, G1, G2 and the composite run inside, so a client
 sends an image and a mask and gets the filled image back. Written with
-`keras.export.ExportArchive` in TF Serving's layout `BASE/NAME/VERSION/`:
+`tf.saved_model.save` (`ServingModule`) in TF Serving's layout `BASE/NAME/VERSION/`:
 
 - `serving_default`: `image` float32 [N, H, W, 3] in [0, 1] (the Python API's
   convention, so a client gets the same pixels as `EdgeConnect`; float32
@@ -58,7 +58,6 @@ the server would reject a rank-3 tensor with a generic placeholder error.
 import os
 import warnings
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -252,7 +251,7 @@ def _to_png(image):
 def serving_functions(model, max_pixels=DEFAULT_MAX_PIXELS):
     """{signature name: (function, input signature)} of the serving signatures.
 
-    What `build_archive` exports and what `edgeconnect serve --weights` runs in
+    What `ServingModule` exports and what `edgeconnect serve --weights` runs in
     memory, so the editor sees the same contract with or without a SavedModel.
     `max_pixels`: the most pixels of one request's images together: N·H·W of a tensor
     input, the sum of the files' H·W (read from their headers before decoding,
@@ -369,14 +368,27 @@ def serving_functions(model, max_pixels=DEFAULT_MAX_PIXELS):
     }
 
 
-def build_archive(model, max_pixels=DEFAULT_MAX_PIXELS):
-    """A `keras.export.ExportArchive` tracking `model` with the serving signatures."""
-    functions = serving_functions(model, max_pixels)
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    for name, (fn, signature) in functions.items():
-        archive.add_endpoint(name, fn, input_signature=signature)
-    return archive
+class ServingModule(tf.Module):
+    """The SavedModel's root: `model`'s variables and one `tf.function` per serving
+    signature (`serving_functions`), each traced once, when written.
+
+    `tf.saved_model.save` of this object rather than `keras.export.ExportArchive`, whose
+    `write_out` traces every signature twice (once outside the save context to list the
+    variables it uses, again inside it): the same SavedModel in about half the time.
+    """
+
+    def __init__(self, model, max_pixels=DEFAULT_MAX_PIXELS):
+        super().__init__(name="edgeconnect")
+        functions = serving_functions(model, max_pixels)
+        self.model_variables = list(model.variables)
+        self._signature_names = tuple(functions)
+        for name, (fn, signature) in functions.items():
+            setattr(self, name, tf.function(fn, input_signature=signature, autograph=False))
+
+    def write_out(self, directory, options=None):
+        """Writes the SavedModel into `directory` (`tf.saved_model.save`)."""
+        signatures = {name: getattr(self, name) for name in self._signature_names}
+        tf.saved_model.save(self, directory, signatures=signatures, options=options)
 
 
 def export_saved_model(
@@ -421,9 +433,9 @@ def export_saved_model(
             "conv_mode 'xla' cannot be exported (TF Serving runs without XLA): "
             "use model.with_conv_mode('graph') or 'direct'"
         )
-    archive = build_archive(model, max_pixels)
+    module = ServingModule(model, max_pixels)
     with atomic_directory(directory) as tmp:
-        archive.write_out(tmp, options=SAVE_OPTIONS, verbose=False)
+        module.write_out(tmp, options=SAVE_OPTIONS)
         if warmup_size and _has_serving_apis():
             name = model_name or os.path.basename(os.path.dirname(os.path.abspath(directory)))
             write_warmup_file(tmp, warmup_records(name, warmup_size))

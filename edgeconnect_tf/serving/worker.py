@@ -61,14 +61,19 @@ class Worker:
             fn, future = self._jobs.get()
             if fn is None:
                 return
+            running, result, error = False, None, None
             try:
-                if future.set_running_or_notify_cancel():  # False: cancelled while queued
-                    try:
-                        future.set_result(fn())
-                    except BaseException as e:  # noqa: BLE001 - handed to the request
-                        future.set_exception(e)
+                running = future.set_running_or_notify_cancel()  # False: cancelled while queued
+                if running:
+                    result = fn()
+            except BaseException as e:  # noqa: BLE001 - handed to the request
+                error = e
             finally:
-                self.release()
+                self.release()  # before the answer: an answered request holds no place
+            if running and error is not None:
+                future.set_exception(error)
+            elif running:
+                future.set_result(result)
 
     def stop(self, timeout=None):
         """Asks runs to stop at their next network call and ends the thread once the

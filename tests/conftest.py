@@ -28,6 +28,27 @@ def _seed():
     yield
 
 
+def pytest_configure(config):
+    # `--dist loadfile` hands out whole modules. xdist's own order (most tests first) leaves a
+    # module whose one test runs a minute (the full-size Repaint, the demo) for last, alone
+    # on one worker while the other idles; `pytest_collection_modifyitems` orders instead.
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
+@pytest.hookimpl(trylast=True)  # after `-m` deselects
+def pytest_collection_modifyitems(config, items):
+    """Modules with the most `long` tests first, then the most tests first (xdist's rule)."""
+    modules = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::")[0], []).append(item)
+
+    def weight(tests):
+        return (-sum(t.get_closest_marker("long") is not None for t in tests), -len(tests))
+
+    items[:] = [t for tests in sorted(modules.values(), key=weight) for t in tests]
+
+
 def _bf16_kernels_capped():
     """ONEDNN_MAX_CPU_ISA below AVX512_CORE_BF16 on a CPU that has it: TensorFlow still
     picks oneDNN's bf16 kernels, which then fail to build ("could not create a primitive

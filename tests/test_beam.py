@@ -110,6 +110,7 @@ def _files(directory):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_two_workers_match_inpaint_dead_letter_the_bad_and_rerun_skips(data, tmp_path, capsys):
     out = tmp_path / "out"
     argv = ["inpaint-beam", "--weights", str(data / "weights"), "--input", str(data / "mixed"),
@@ -154,6 +155,7 @@ def die_halfway(path, data):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_worker_killed_mid_write_leaves_no_partial_file(data, tmp_path, monkeypatch):
     """The local runner does not retry: the run fails, and the rerun (what a cluster's
     retry of the bundle does) finishes the job; no output is ever half-written."""

@@ -28,6 +28,7 @@ def installed(built_wheel, tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_demo_runs_from_the_installed_package(installed, tmp_path):
     out = tmp_path / "demo"
     cmd = [sys.executable, "-m", "edgeconnect_tf.demo", f"--output={out}"]

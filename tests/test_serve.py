@@ -355,19 +355,15 @@ def test_files_get_the_saved_models_pixels_up_to_512_px_a_side(server, tiny_sign
         )
 
 
-def test_redraw_edges_and_repaint_signatures_tile_as_inpaint_bytes(tiny_signatures):
+def test_redraw_edges_and_repaint_signatures_tile_as_inpaint_bytes(server):
     """The editor's Redraw edges (`edges_bytes`) and Repaint (`repaint_bytes`) through the
-    server's `Predictor` on a photo the auto tiling crops (560 px wide): the edge map is the
-    full run's, Repaint along it gives the full run's pixels (within 1 level: the map is a
-    16-bit PNG), and erasing the hole's edges changes the fill inside the hole only."""
-    from edgeconnect_tf.serving.predictor import Predictor
-
-    predictor = Predictor(tiny_signatures)
+    server on a photo the auto tiling crops (560 px wide): the edge map is the full run's,
+    Repaint along it gives the full run's pixels (within 1 level: the map is a 16-bit PNG),
+    and erasing the hole's edges changes the fill inside the hole only."""
 
     def call(name, **files):
         instance = {k: {"b64": _png(v)} for k, v in files.items()}
-        body = json.dumps({"signature_name": name, "instances": [instance]}).encode()
-        status, payload = predictor.prepare(body)(None)
+        status, payload = _post(server, {"signature_name": name, "instances": [instance]})
         assert status == 200, payload
         return payload["predictions"][0]
 
@@ -397,6 +393,7 @@ def test_the_page_learns_that_this_server_inpaints(server):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_full_size_repaint_of_the_unedited_map_is_the_full_run(tmp_path):
     """Full-size networks (8 residual blocks, 64 filters, seeded random weights), the
     astronaut at 256² with a free-form hole: Repaint of the unedited edge map the full run
@@ -409,20 +406,17 @@ def test_full_size_repaint_of_the_unedited_map_is_the_full_run(tmp_path):
     import tensorflow as tf
     from skimage import data
 
-    from edgeconnect_tf.deploy.saved_model import PNG_SIGNATURE, serving_functions
+    from edgeconnect_tf.deploy.saved_model import PNG_SIGNATURE
     from edgeconnect_tf.deploy.tflite import calibration_pairs
-    from edgeconnect_tf.edgeconnect import EdgeConnect
-    from edgeconnect_tf.serving.predictor import Predictor
+    from edgeconnect_tf.serving.predictor import Predictor, load_signatures
     from edgeconnect_tf.weights import build_networks, save_networks
 
     keras.utils.set_random_seed(0)
     nets = build_networks(8, 64, names=("edge_generator", "inpaint_generator"))
     save_networks(str(tmp_path), nets, sigma=2.0)
-    model = EdgeConnect.from_pretrained(str(tmp_path))
-    signatures = {
-        name: tf.function(fn, input_signature=spec).get_concrete_function()
-        for name, (fn, spec) in serving_functions(model).items()
-    }
+    # What `edgeconnect serve --weights` runs: each signature traced when first called
+    # (the four this test calls, not all eight at full size).
+    signatures = load_signatures(weights_dir=str(tmp_path))
     image, mask = calibration_pairs([data.astronaut()], 256, count=1, seed=3)[0]
     rgb = np.round(image * 255).astype(np.uint8)
     hole = mask[..., 0] > 0.5

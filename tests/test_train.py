@@ -69,6 +69,7 @@ def _same(a, b):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_four_stages_train_and_hand_over_weights(images, tmp_path):
     """edge, inpaint (with validation), edge_inpaint (G1 frozen), joint (G1 trained)."""
     common = ["--max_iters", "2", "--save_interval", "2", "--sample_interval", "2"]
@@ -193,6 +194,7 @@ def test_sigkill_then_resume_continues_step_count(images, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_multi_worker_two_local_processes_only_chief_writes(images, tmp_path):
     out = tmp_path / "run"
     args = [*TINY, "--train_flist", images, "--output_dir", str(out), "--model", "edge"]
@@ -292,6 +294,7 @@ def test_train_command_usage_errors(tmp_path, capsys, images):
 
 
 @pytest.mark.slow  # exports/compiles at several sizes: once, in the slow tier
+@pytest.mark.long
 def test_conv_mode_key_builds_the_generators_in_that_mode(images, tmp_path):
     seen = {}
 

@@ -379,19 +379,22 @@ def test_inpaint_runs_one_graph_for_all_sizes_and_matches_eager():
 
 
 @pytest.mark.slow  # exports/compiles at several sizes: once, in the slow tier
-def test_savedmodel_with_graph_winograd_matches_the_direct_export(tmp_path):
+def test_savedmodel_with_graph_winograd_matches_the_direct_export(
+    tiny_weights, tiny_saved_model, tmp_path
+):
+    """`edgeconnect export`'s SavedModel (the session's, conv_mode graph by default)
+    against a direct-convolution export of the same weights."""
     from edgeconnect_tf.deploy.saved_model import export_saved_model
     from edgeconnect_tf.edgeconnect import EdgeConnect
 
-    keras.utils.set_random_seed(11)
-    model = EdgeConnect(residual_blocks=1, filters=8)
+    model = EdgeConnect.from_pretrained(tiny_weights)
     assert model.conv_mode == "graph"  # the default
     image, mask = _pipeline_inputs(36)
+    direct = export_saved_model(
+        model.with_conv_mode("direct"), str(tmp_path / "direct" / "1"), warmup_size=0
+    )
     outputs = {}
-    for mode in ("graph", "direct"):
-        path = export_saved_model(
-            model.with_conv_mode(mode), str(tmp_path / mode / "1"), warmup_size=0
-        )
+    for mode, path in [("graph", tiny_saved_model), ("direct", direct)]:
         serve = tf.saved_model.load(path).signatures["serving_default"]
         outputs[mode] = serve(image=tf.constant(image), mask=tf.constant(mask))["inpainted"].numpy()
     np.testing.assert_allclose(outputs["graph"], outputs["direct"], atol=1e-4)

@@ -54,12 +54,11 @@ def pytest_collection_modifyitems(config, items):
 def _collect_then_freeze():
     """After each module: collect its garbage, then freeze what is left alive.
 
-    A worker keeps ~1.5 million objects alive (traced graphs, Keras layers, session
-    fixtures), and Python's full collections scan them all: 22-24 per worker in the fast tier,
-    11-32 s in all, one of them 20 s. Frozen objects are never scanned again, so each later
-    collection walks one module's objects (6-8 s per worker in all, none above 1.2 s;
-    bench/RESULTS.md, "Test suite time"). Reference counting still frees frozen objects; only
-    a cycle of them dropped later stays (session fixtures and caches live to the end anyway)."""
+    A worker keeps over a million objects alive (traced graphs, Keras layers, session
+    fixtures), and each of Python's full collections would scan them all again; frozen, a
+    collection walks only the running module's objects (the times: bench/RESULTS.md, "Test
+    suite time"). Reference counting still frees frozen objects; only a cycle of them dropped
+    later stays (session fixtures and caches live to the end anyway)."""
     yield
     gc.collect()
     gc.freeze()

@@ -328,6 +328,29 @@ def child_env(threads=None):
     return env
 
 
+def add_weights_arguments(parser):
+    """--weights, or --blocks and --filters of seeded random networks (default: full size)."""
+    parser.add_argument("--weights", help="a weights directory (default: random, seeded)")
+    parser.add_argument("--blocks", type=int, default=8, help="residual blocks (random weights)")
+    parser.add_argument("--filters", type=int, default=64, help="filters (random weights)")
+
+
+def weights_dir(args, workdir):
+    """`args.weights`, or G1 and G2 with seeded random weights (`args.blocks`, `args.filters`,
+    sigma 2) saved into `workdir`/weights: the directory."""
+    if args.weights is not None:
+        return args.weights
+    import keras
+
+    from edgeconnect_tf.weights import build_networks, save_networks
+
+    keras.utils.set_random_seed(0)
+    path = os.path.join(workdir, "weights")
+    names = ("edge_generator", "inpaint_generator")
+    save_networks(path, build_networks(args.blocks, args.filters, names=names), sigma=2.0)
+    return path
+
+
 def run_case(module, func, timeout=1800, env=None, **kwargs):
     """Runs `bench.<module>.<func>(**kwargs)` in a fresh process; its result dict.
 

@@ -23,7 +23,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import machine_info, run_case  # noqa: E402
+from bench.common import (  # noqa: E402
+    add_weights_arguments,
+    machine_info,
+    run_case,
+    weights_dir,
+)
 
 SIDES = ("keras", "ours")
 
@@ -82,24 +87,13 @@ def same_pixels(first, second):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", help="a weights directory (default: random, seeded)")
-    parser.add_argument("--blocks", type=int, default=8, help="residual blocks (random weights)")
-    parser.add_argument("--filters", type=int, default=64, help="filters (random weights)")
+    add_weights_arguments(parser)
     parser.add_argument("--rounds", type=int, default=3, help="writes per side, alternating")
     args = parser.parse_args(argv)
 
     workdir = tempfile.mkdtemp(prefix="export_time_")
     try:
-        weights = args.weights
-        if weights is None:
-            import keras
-
-            from edgeconnect_tf.weights import build_networks, save_networks
-
-            keras.utils.set_random_seed(0)
-            weights = os.path.join(workdir, "weights")
-            names = ("edge_generator", "inpaint_generator")
-            save_networks(weights, build_networks(args.blocks, args.filters, names=names))
+        weights = weights_dir(args, workdir)
         results = {side: [] for side in SIDES}
         for r in range(args.rounds):
             for side in SIDES if r % 2 == 0 else SIDES[::-1]:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from conftest import app_in_thread
 
-from edgeconnect_tf.memory import FrozenSignature, peak_rss_bytes, rss_bytes
+from edgeconnect_tf.memory import FrozenSignature, frozen_graph_def, peak_rss_bytes, rss_bytes
 
 
 def _inputs(h, w, seed=0):
@@ -46,6 +46,52 @@ def test_frozen_signature_answers_as_the_signature_and_is_replaced_per_new_shape
     runner(**_inputs(40, 28))
     assert runner.sessions == 2
     runner.close()
+
+
+@pytest.mark.parametrize("steps", ["private", "public"])
+def test_frozen_graph_def_folds_variables_and_keeps_input_and_output_order(steps, monkeypatch):
+    """Variables (read before and inside a `tf.cond`) become constants; the names come in
+    `fn.inputs` / `fn.outputs` order. "public": a TensorFlow without the private steps,
+    where the whole `convert_variables_to_constants_v2` runs."""
+    import types
+
+    import tensorflow as tf
+    from tensorflow.python import framework
+    from tensorflow.python.framework import convert_to_constants
+
+    if steps == "public":
+        public = convert_to_constants.convert_variables_to_constants_v2
+        only_public = types.SimpleNamespace(convert_variables_to_constants_v2=public)
+        monkeypatch.setattr(framework, "convert_to_constants", only_public)
+    scale = tf.Variable([[2.0, -1.0], [0.5, 3.0]])
+    shift = tf.Variable(0.25)
+    spec = tf.TensorSpec([None, 2], tf.float32)
+
+    @tf.function(input_signature=[spec, spec])
+    def fn(b, a):  # the inputs' order is not their names' order
+        product = tf.matmul(a, scale)
+        bent = tf.cond(tf.reduce_sum(b) > 0, lambda: product + shift, lambda: product - b)
+        return {"z": bent * 2.0, "y": product + b}
+
+    concrete = fn.get_concrete_function()
+    graph_def, inputs, outputs = frozen_graph_def(concrete)
+    ops = {node.op for node in graph_def.node}
+    assert not ops & {"VarHandleOp", "ReadVariableOp", "If", "StatelessIf"}, ops
+    placeholders = [n.name + ":0" for n in graph_def.node if n.op == "Placeholder"]
+    assert sorted(placeholders) == sorted(inputs) and len(inputs) == 2 and len(outputs) == 2
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.graph_util.import_graph_def(graph_def, name="")
+    session = tf.compat.v1.Session(graph=graph)
+    rng = np.random.default_rng(0)
+    for sign in (1.0, -1.0):  # both branches
+        b = sign * np.abs(rng.normal(size=(3, 2))).astype("float32")
+        a = rng.normal(size=(3, 2)).astype("float32")
+        got = session.run(outputs, {inputs[0]: b, inputs[1]: a})
+        want = concrete(tf.constant(b), tf.constant(a))
+        for key, value in zip(sorted(want), got, strict=True):  # outputs: sorted keys
+            np.testing.assert_array_equal(value, want[key].numpy(), err_msg=key)
+    session.close()
 
 
 def test_rss_helpers_read_this_process():

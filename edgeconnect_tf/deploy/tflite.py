@@ -131,26 +131,30 @@ def converter_for(model, size, workdir, drawn_edges=False, conv_mode="direct", s
     gets a named signature (`inpaint`, or `edges` for `stage="edges"`) with named inputs
     and outputs.
     """
-    from tensorflow.python.framework import convert_to_constants
+    from edgeconnect_tf.memory import frozen_graph_def
 
     model = tflite_model(model, conv_mode)
     concrete = tflite_function(model, size, drawn_edges, stage).get_concrete_function()
-    frozen = convert_to_constants.convert_variables_to_constants_v2(
-        concrete, lower_control_flow=False
-    )
+    graph_def, inputs, outputs = frozen_graph_def(concrete, lower_control_flow=False)
     specs = concrete.structured_input_signature[0]
+
+    def frozen(*tensors):  # the frozen graph, imported into the function being traced
+        results = tf.graph_util.import_graph_def(
+            graph_def, dict(zip(inputs, tensors, strict=True)), outputs, name="frozen"
+        )
+        return tf.nest.pack_sequence_as(concrete.structured_outputs, results)
 
     if drawn_edges:
 
         @tf.function(input_signature=specs, autograph=False)
         def frozen_pipeline(image, mask, edges):
-            return tf.nest.pack_sequence_as(concrete.structured_outputs, frozen(image, mask, edges))
+            return frozen(image, mask, edges)
 
     else:
 
         @tf.function(input_signature=specs, autograph=False)
         def frozen_pipeline(image, mask):
-            return tf.nest.pack_sequence_as(concrete.structured_outputs, frozen(image, mask))
+            return frozen(image, mask)
 
     module = tf.Module()
     module.pipeline = frozen_pipeline

@@ -3,6 +3,7 @@
 import contextlib
 import gc
 import os
+import shutil
 import socket
 import threading
 import time
@@ -150,27 +151,49 @@ def models_dir(tmp_path_factory):
 
 
 # ------------------------------------------------------------ shared tiny model and exports
-# Built once per session: a 1-block, 8-filter G1 and G2 (seeded), their serving signatures
-# and one SavedModel, for every module that needs a model but not a particular one.
+# Built once per run: a 1-block, 8-filter G1 and G2 (seeded), one SavedModel and the wheel,
+# for every module that needs a model but not a particular one. The serving signatures are
+# traced once per worker (traced functions do not cross processes).
+
+
+def _built_once(tmp_path_factory, name, build):
+    """The folder `name`, built by `build(path)` once per pytest run: under xdist the first
+    worker that asks builds it into a folder all the run's workers share (the parent of
+    their temporary folders) while the others wait on a lock; their files are read-only."""
+    import fcntl
+
+    root = tmp_path_factory.getbasetemp()
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        root = root.parent
+    path, done = root / name, root / f"{name}.done"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(path, ignore_errors=True)
+            build(str(path))
+            done.touch()
+    return str(path)
 
 
 @pytest.fixture(scope="session")
 def tiny_weights(tmp_path_factory):
     """A weights directory: 1-block, 8-filter G1 and G2 (seed 0), sigma 2. Read-only."""
-    import keras
 
-    from edgeconnect_tf.weights import build_networks, save_networks
+    def build(path):
+        import keras
 
-    keras.utils.set_random_seed(0)
-    path = tmp_path_factory.mktemp("tiny_weights")
-    nets = build_networks(1, 8, names=("edge_generator", "inpaint_generator"))
-    save_networks(str(path), nets, sigma=2.0)
-    return str(path)
+        from edgeconnect_tf.weights import build_networks, save_networks
+
+        keras.utils.set_random_seed(0)
+        nets = build_networks(1, 8, names=("edge_generator", "inpaint_generator"))
+        save_networks(path, nets, sigma=2.0)
+
+    return _built_once(tmp_path_factory, "tiny_weights", build)
 
 
 @pytest.fixture(scope="session")
 def tiny_signatures(tiny_weights):
-    """The server's serving signatures of `tiny_weights`, traced once."""
+    """The server's serving signatures of `tiny_weights`, traced once per worker."""
     from edgeconnect_tf.serving.predictor import load_signatures
 
     return load_signatures(weights_dir=tiny_weights)
@@ -179,11 +202,15 @@ def tiny_signatures(tiny_weights):
 @pytest.fixture(scope="session")
 def tiny_saved_model(tiny_weights, tmp_path_factory):
     """`edgeconnect export` of `tiny_weights`: BASE/edgeconnect/1, 32-px warm-up records."""
-    from edgeconnect_tf.cli import main
 
-    path = os.path.join(str(tmp_path_factory.mktemp("serving")), "edgeconnect", "1")
-    assert main(["export", "--weights", tiny_weights, "--output", path, "--warmup-size", "32"]) == 0
-    return path
+    def build(path):
+        from edgeconnect_tf.cli import main
+
+        version = os.path.join(path, "edgeconnect", "1")
+        argv = ["export", "--weights", tiny_weights, "--output", version, "--warmup-size", "32"]
+        assert main(argv) == 0
+
+    return os.path.join(_built_once(tmp_path_factory, "serving", build), "edgeconnect", "1")
 
 
 @pytest.fixture(scope="session")
@@ -193,12 +220,19 @@ def built_wheel(tmp_path_factory):
     import sys
 
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    out = tmp_path_factory.mktemp("wheel")
-    argv = ["-m", "pip", "wheel", repo, "--no-deps", "--no-build-isolation", "-w", str(out)]
-    result = subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-2000:]
+
+    def build(path):
+        argv = ["-m", "pip", "wheel", repo, "--no-deps", "--no-build-isolation", "-w", path]
+        command = [sys.executable, *argv]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-2000:]
+        with open(os.path.join(path, "pip-output.txt"), "w", encoding="utf-8") as f:
+            f.write(result.stdout + result.stderr)
+
+    out = _built_once(tmp_path_factory, "wheel", build)
     (wheel,) = [p for p in os.listdir(out) if p.endswith(".whl")]
-    return os.path.join(out, wheel), result.stdout + result.stderr
+    with open(os.path.join(out, "pip-output.txt"), encoding="utf-8") as f:
+        return os.path.join(out, wheel), f.read()
 
 
 @pytest.fixture(scope="module")

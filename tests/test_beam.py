@@ -26,6 +26,7 @@ TWO_WORKERS = [
     "--runner", "FnApiRunner", "--direct_num_workers", "2",
     "--direct_running_mode", "multi_processing",
 ]  # fmt: skip
+ONE_WORKER = [*TWO_WORKERS[:3], "1", *TWO_WORKERS[4:]]  # one worker process
 KILL_MARKER = "EDGECONNECT_TEST_KILL_MARKER"
 
 
@@ -158,7 +159,8 @@ def die_halfway(path, data):
 @pytest.mark.long
 def test_worker_killed_mid_write_leaves_no_partial_file(data, tmp_path, monkeypatch):
     """The local runner does not retry: the run fails, and the rerun (what a cluster's
-    retry of the bundle does) finishes the job; no output is ever half-written."""
+    retry of the bundle does; one worker process) finishes the job; no output is ever
+    half-written."""
     monkeypatch.setenv(KILL_MARKER, str(tmp_path / "killed"))
     out = tmp_path / "out"
     jobs = plan_inpaint(str(data / "in"), str(data / "masks"), str(out), save_edges=True)
@@ -176,7 +178,7 @@ def test_worker_killed_mid_write_leaves_no_partial_file(data, tmp_path, monkeypa
 
     todo = pending(jobs)
     assert 0 < len(todo) <= len(jobs)
-    counts = pipeline.run(todo, settings, TWO_WORKERS, write=die_halfway)
+    counts = pipeline.run(todo, settings, ONE_WORKER, write=die_halfway)
     assert counts == {"written": len(todo), "skipped": 0, "failed": 0}
     _assert_same_results(_files(out), expected)
 

@@ -19,7 +19,6 @@ from edgeconnect_tf import beam as pipeline  # noqa: E402
 from edgeconnect_tf.cli import main as cli_main  # noqa: E402
 from edgeconnect_tf.files.io import atomic_path, atomic_write, read_image  # noqa: E402
 from edgeconnect_tf.jobs import pending, plan_inpaint  # noqa: E402
-from edgeconnect_tf.weights import REQUIRED, build_networks, save_networks  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TWO_WORKERS = [
@@ -51,14 +50,11 @@ def _write(path, array):
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    """weights/, in/ (6 good images, 2 sizes, a subfolder, a JPEG), mixed/ (in/ plus 4 bad
-    inputs), masks/, and expected/: `edgeconnect inpaint --save-edges` on in/."""
-    import keras
-
+def data(tmp_path_factory, tiny_weights):
+    """weights/ (`tiny_weights`), in/ (6 good images, 2 sizes, a subfolder, a JPEG), mixed/
+    (in/ plus 4 bad inputs), masks/, and expected/: `edgeconnect inpaint --save-edges` on in/."""
     root = tmp_path_factory.mktemp("beam")
-    keras.utils.set_random_seed(5)
-    save_networks(str(root / "weights"), build_networks(1, 8, names=REQUIRED))
+    shutil.copytree(tiny_weights, root / "weights")
     names = ["a.png", "b.png", "c.jpg", "sub/d.png", "sub/e.png", "f.png"]
     for k, name in enumerate(names):
         height, width = (40, 48) if k % 2 else (36, 52)
@@ -371,16 +367,15 @@ def test_a_saved_model_url_is_checked_on_its_filesystem(data, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_saved_model_gives_the_same_files(data, tmp_path):
-    """--saved-model: the exported SavedModel's signatures, batched, write `inpaint`'s pixels."""
-    from edgeconnect_tf.deploy.saved_model import export_saved_model
-    from edgeconnect_tf.edgeconnect import EdgeConnect
-
-    exported = str(tmp_path / "edgeconnect" / "1")
-    export_saved_model(EdgeConnect.from_pretrained(str(data / "weights")), exported, warmup_size=0)
+def test_saved_model_gives_the_same_files(data, tmp_path, tiny_saved_model):
+    """--saved-model: the exported SavedModel's signatures, batched, write `inpaint`'s pixels
+    (`tiny_saved_model` is `edgeconnect export` of the weights `data` holds)."""
     out = tmp_path / "out"
     settings = pipeline.Settings(
-        saved_model=exported, output=str(out), dead_letter=str(out / "_failed"), batch_size=4
+        saved_model=tiny_saved_model,
+        output=str(out),
+        dead_letter=str(out / "_failed"),
+        batch_size=4,
     )
     todo = plan_inpaint(str(data / "in"), str(data / "masks"), str(out), save_edges=True)
     handler = pipeline.EdgeConnectModelHandler(settings)

@@ -6,8 +6,8 @@ Same weights, same pixels to float32 rounding (hole PSNR > 100 dB between modes)
   stride-2 and output convs as matmuls (`matmul_conv`), in plain TF ops: any image
   size, SavedModels and TFLite files; the fastest inference on AVX2 and AVX-512 CPUs
   (bench/RESULTS.md). The default of `EdgeConnect`, `edgeconnect inpaint/eval/export`.
-- "xla": Winograd residual blocks, one XLA cluster per block and input shape (static,
-  even sides) with Winograd-sized gradients: the fastest float32 training steps on CPU.
+- "xla": the same Winograd residual blocks, each one XLA cluster per static input shape
+  (fused transforms and norms): the fastest float32 training steps on CPU.
 
 Set when a network is built or loaded (`EdgeConnect(conv_mode=...)`,
 `EdgeConnect.from_pretrained(..., conv_mode=...)`, the training config's `conv_mode`,

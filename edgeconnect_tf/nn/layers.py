@@ -9,6 +9,8 @@ that the reference's weights give the reference's pixels:
   Keras "same" computes for this kernel and stride: output size 2·H.
 """
 
+import functools
+
 import keras
 import tensorflow as tf
 from keras import ops
@@ -42,10 +44,7 @@ class ReflectionPadding2D(keras.layers.Layer):
         self.by_slices = bool(by_slices)
 
     def call(self, x):
-        p = self.padding
-        if self.by_slices and x.shape[1] is not None and x.shape[2] is not None:
-            return _reflect_pad_by_slices(x, p)
-        return ops.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), mode="reflect")
+        return reflection_pad(x, self.padding, self.by_slices)
 
     def compute_output_shape(self, input_shape):
         b, h, w, c = input_shape
@@ -54,6 +53,13 @@ class ReflectionPadding2D(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "padding": self.padding, "by_slices": self.by_slices}
+
+
+def reflection_pad(x, p, by_slices=False):
+    """`ReflectionPadding2D(p, by_slices)` as a function: [B, H, W, C] -> [B, H + 2p, W + 2p, C]."""
+    if by_slices and x.shape[1] is not None and x.shape[2] is not None:
+        return _reflect_pad_by_slices(x, p)
+    return ops.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), mode="reflect")
 
 
 def _reflect_pad_by_slices(x, p):
@@ -225,8 +231,8 @@ class ResidualBlock(keras.layers.Layer):
     `conv_mode` (see `edgeconnect_tf.nn.conv_mode`) "graph" or "xla" computes the block with
     Winograd F(4×4, 3×3) convolutions (`edgeconnect_tf.nn.winograd`), 4× fewer
     multiply-adds, same result to float32 rounding (~1e-5 over a generator),
-    in float32 whatever the dtype policy. "xla" takes inputs of static, even
-    shape (others run direct); "graph" any shape. `call(..., direct=True)`
+    in float32 whatever the dtype policy. "xla" takes inputs of static shape
+    (others run direct); "graph" any shape. `call(..., direct=True)`
     takes the direct path whatever the mode. `by_slices`: see `ReflectionPadding2D`.
     """
 
@@ -276,16 +282,11 @@ class ResidualBlock(keras.layers.Layer):
         return weights
 
     def _graph_block(self, x, training):
-        """The block with `winograd.conv3x3_graph` convs in float32; its own pads and norms run
-        unchanged (a TFLite build keeps its slice-based reflection pads), through `call`: their
-        `__call__` would cast to a mixed policy's compute dtype (bfloat16)."""
-        k1, b1, k2, b2 = self.block_weights(x, training)
-        dtype = x.dtype
-        x = tf.cast(x, tf.float32)
-        y = winograd.conv3x3_graph(self.pad1.call(x), k1, b1, dilation=self.dilation)
-        y = tf.nn.relu(self.norm1.call(y))
-        y = winograd.conv3x3_graph(self.pad2.call(y), k2, b2)
-        return tf.cast(x + self.norm2.call(y), dtype)
+        """`winograd.block_core` as plain ops, with this block's pads (a TFLite build keeps
+        its slice-based reflection pads) and kernels."""
+        pad = functools.partial(reflection_pad, by_slices=self.by_slices)
+        weights = self.block_weights(x, training)
+        return winograd.block_core(x, *weights, dilation=self.dilation, pad=pad)
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -5,15 +5,14 @@ convolutions at 1/4 resolution. Here each runs as Winograd F(4×4, 3×3): input
 tiles of 6×6 are transformed (Bᵀ d B), multiplied channel-wise with the
 transformed kernel (G g Gᵀ) in 36 batched matmuls, and transformed back
 (Aᵀ m A): 36 products per 16 outputs instead of 144, at the price of the
-(memory-bound) transforms. The dilation-2 conv runs as a plain 3×3 conv on the
-four space-to-batch phases of its input.
+(memory-bound) transforms. A dilation-d conv tiles each of its d×d phases.
 
-Two forms, chosen by `layers.ResidualBlock`'s `conv_mode`:
-- "xla": `conv3x3_valid` / `dilated_conv3x3_valid` (static shapes, H and W
-  even, Winograd-sized hand-written gradients) in `compiled_block_core`, one
-  XLA cluster per block shape: for training.
-- "graph": `conv3x3_graph`, about 20 large plain TF ops, any H and W (dynamic
-  too), no XLA: what SavedModels and TFLite files hold.
+One form, `conv3x3_graph`: about 20 large plain TF ops, any H and W (dynamic
+too), gradients by autodiff (as Winograd-sized as the forward). `block_core` is
+a residual block of two; `layers.ResidualBlock`'s `conv_mode` runs it as plain
+ops ("graph": what SavedModels and TFLite files hold) or as one XLA cluster per
+block shape (`compiled_block_core`, "xla": fused transforms and norms, for
+training).
 
 Numerics: Winograd F(4×4, 3×3) in float32 differs from direct convolution by a
 few 1e-6 relative per conv; after 16 convs and instance norms the outputs of a
@@ -62,22 +61,8 @@ A_T = np.array(
 TILE = 4  # outputs per tile side
 
 
-def _combine(coefficients, tensors):
-    """Σ c·t over the nonzero coefficients (±1 without a multiply)."""
-    out = None
-    for c, t in zip(coefficients, tensors, strict=True):
-        if c == 0:
-            continue
-        term = t if c == 1 else (-t if c == -1 else t * float(c))
-        out = term if out is None else out + term
-    return out
-
-
-def _static_shape(x):
-    shape = list(x.shape)
-    if any(d is None for d in shape):
-        raise ValueError(f"winograd needs static shapes (trace per input size), got {shape}")
-    return shape
+B2 = np.kron(B_T, B_T)  # [36, 36]: row (i, j) of the transformed tile, column (r, s) of the tile
+A2 = np.kron(A_T, A_T)  # [16, 36]: row (a, b) of the 4×4 outputs
 
 
 def winograd_filter(kernel, zero=None):
@@ -93,177 +78,6 @@ def winograd_filter(kernel, zero=None):
         transform = transform + zero
     u = tf.matmul(transform, tf.reshape(kernel, [9, c * k]))
     return tf.reshape(u, [36, c, k])
-
-
-def winograd_input(x, tiles_h, tiles_w):
-    """Padded input [N, 4·th + 2, 4·tw + 2, C] -> transformed tiles [36, N·th·tw, C]."""
-    c = x.shape[-1]
-    stop_h, stop_w = TILE * (tiles_h - 1) + 1, TILE * (tiles_w - 1) + 1
-    rows = [x[:, r : r + stop_h : TILE] for r in range(6)]  # [N, th, Wp, C]
-    out = []
-    for i in range(6):
-        t = _combine(B_T[i], rows)
-        cols = [t[:, :, s : s + stop_w : TILE] for s in range(6)]  # [N, th, tw, C]
-        out.extend(_combine(B_T[j], cols) for j in range(6))
-    return tf.reshape(tf.stack(out, axis=0), [36, -1, c])
-
-
-def winograd_output(m, batch, tiles_h, tiles_w):
-    """Products [36, N·th·tw, K] -> outputs [N, 4·th, 4·tw, K]."""
-    k = m.shape[-1]
-    m = tf.reshape(m, [6, 6, batch, tiles_h, tiles_w, k])
-    rows = [m[i] for i in range(6)]  # each [6, N, th, tw, K]
-    out_rows = []
-    for a in range(TILE):
-        s = _combine(A_T[a], rows)
-        cols = [s[j] for j in range(6)]
-        out_rows.append(tf.stack([_combine(A_T[b], cols) for b in range(TILE)], axis=3))
-    y = tf.stack(out_rows, axis=2)  # [N, th, 4, tw, 4, K]
-    return tf.reshape(y, [batch, TILE * tiles_h, TILE * tiles_w, k])
-
-
-def winograd_output_adjoint(dy, tiles_h, tiles_w):
-    """Adjoint of `winograd_output`: dy [N, 4·th, 4·tw, K] -> [36, N·th·tw, K], A·dy·Aᵀ per tile."""
-    n, k = dy.shape[0], dy.shape[-1]
-    tiles = tf.reshape(dy, [n, tiles_h, TILE, tiles_w, TILE, k])
-    rows = [tiles[:, :, a] for a in range(TILE)]  # each [N, th, tw, 4, K]
-    out = []
-    for i in range(6):
-        r = _combine(A_T[:, i], rows)
-        cols = [r[:, :, :, b] for b in range(TILE)]  # each [N, th, tw, K]
-        out.extend(_combine(A_T[:, j], cols) for j in range(6))
-    return tf.reshape(tf.stack(out, axis=0), [36, -1, k])
-
-
-def winograd_filter_adjoint(du):
-    """Adjoint of `winograd_filter`: [36, C, K] -> [3, 3, C, K] (Gᵀ du G)."""
-    g = tf.constant(G, du.dtype)
-    du = tf.reshape(du, [6, 6, du.shape[1], du.shape[2]])
-    return tf.einsum("ir,ijck,js->rsck", g, du, g)
-
-
-def conv3x3_valid(x, kernel, bias=None):
-    """Valid 3×3 convolution (cross-correlation, TF's) by Winograd F(4×4, 3×3).
-
-    x [N, H + 2, W + 2, C], kernel [3, 3, C, K] -> [N, H, W, K]. H and W need
-    not be multiples of 4 (the input is zero-padded and the output cropped).
-
-    Hand-written gradient, Winograd-sized too: the kernel's from the saved
-    transformed input (36 matmuls [C, tiles] x [tiles, K], then Gᵀ · G); the
-    input's as the full correlation of dy with the flipped kernel, itself a
-    Winograd conv of dy zero-padded by 2. (Autodiff through the tile slices
-    costs 4-5× the forward; this costs ~2×.)
-    """
-    y = _winograd_conv3x3(tf.convert_to_tensor(x), tf.convert_to_tensor(kernel))
-    return y if bias is None else y + bias
-
-
-def _tiles(x):
-    """(padded x, tiles_h, tiles_w, h, w) for a valid 3×3 conv of x [N, H + 2, W + 2, C]."""
-    _, hp, wp, _ = _static_shape(x)
-    h, w = hp - 2, wp - 2
-    th, tw = -(-h // TILE), -(-w // TILE)
-    if th * TILE != h or tw * TILE != w:
-        x = tf.pad(x, [[0, 0], [0, th * TILE - h], [0, tw * TILE - w], [0, 0]])
-    return x, th, tw, h, w
-
-
-def _winograd_forward(x, kernel):
-    """(y [N, H, W, K], transformed input [36, tiles, C]) of a valid 3×3 conv."""
-    n = x.shape[0]
-    x, th, tw, h, w = _tiles(x)
-    v = winograd_input(x, th, tw)
-    y = winograd_output(tf.matmul(v, winograd_filter(kernel)), n, th, tw)
-    if th * TILE != h or tw * TILE != w:
-        y = y[:, :h, :w]
-    return y, v
-
-
-@tf.custom_gradient
-def _winograd_conv3x3(x, kernel):
-    y, v = _winograd_forward(x, kernel)
-
-    def grad(dy):
-        _, th, tw, h, w = _tiles(x)
-        dy_tiles = tf.pad(dy, [[0, 0], [0, th * TILE - h], [0, tw * TILE - w], [0, 0]])
-        du = tf.matmul(v, winograd_output_adjoint(dy_tiles, th, tw), transpose_a=True)
-        flipped = tf.transpose(kernel[::-1, ::-1], [0, 1, 3, 2])  # [3, 3, K, C]
-        dx, _ = _winograd_forward(tf.pad(dy, [[0, 0], [2, 2], [2, 2], [0, 0]]), flipped)
-        return dx, winograd_filter_adjoint(du)
-
-    return y, grad
-
-
-def dilated_conv3x3_valid(x, kernel, bias=None, dilation=2):
-    """Valid 3×3 convolution with dilation d as d² plain 3×3 convs on space-to-batch phases.
-
-    x [N, H + 2d, W + 2d, C] (H, W multiples of d), kernel [3, 3, C, K] -> [N, H, W, K].
-    Phase (a, b) = x[:, a::d, b::d]; its valid 3×3 conv gives outputs (d·i + a, d·j + b).
-    """
-    x = tf.convert_to_tensor(x)
-    n, hp, wp, c = _static_shape(x)
-    d = dilation
-    if hp % d or wp % d:
-        raise ValueError(f"padded input sides must be multiples of the dilation {d}, got {hp}x{wp}")
-    hq, wq = hp // d, wp // d
-    # [N, hq, d, wq, d, C] -> [d, d, N, hq, wq, C] -> [d·d·N, hq, wq, C]
-    phases = tf.reshape(x, [n, hq, d, wq, d, c])
-    phases = tf.reshape(tf.transpose(phases, [2, 4, 0, 1, 3, 5]), [d * d * n, hq, wq, c])
-    y = conv3x3_valid(phases, kernel)  # [d·d·N, hq − 2, wq − 2, K]
-    k = y.shape[-1]
-    y = tf.reshape(y, [d, d, n, hq - 2, wq - 2, k])
-    y = tf.reshape(tf.transpose(y, [2, 3, 0, 4, 1, 5]), [n, d * (hq - 2), d * (wq - 2), k])
-    return y if bias is None else y + bias
-
-
-def reflect_pad(x, p):
-    return tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="REFLECT")
-
-
-def supported(x):
-    """Whether `x` [N, H, W, C] has the static shape the fast residual block needs."""
-    dims = list(x.shape)
-    return len(dims) == 4 and None not in dims and dims[1] % 2 == 0 == dims[2] % 2
-
-
-def block_core(x, k1, b1, k2, b2, dilation=2):
-    """x + IN(conv3x3(pad1(ReLU(IN(conv3x3_dil(pad_d(x))))))) with Winograd convs, in float32."""
-    dtype = x.dtype
-    x = tf.cast(x, tf.float32)
-    y = dilated_conv3x3_valid(reflect_pad(x, dilation), k1, b1, dilation=dilation)
-    y = tf.nn.relu(instance_norm(y))
-    y = conv3x3_valid(reflect_pad(y, 1), k2, b2)
-    return tf.cast(x + instance_norm(y), dtype)
-
-
-_xla_block_core = tf.function(block_core, jit_compile=True, autograph=False)
-
-
-def compiled_block_core(x, k1, b1, k2, b2, dilation=2):
-    """`block_core` as one XLA cluster (one compiled function per input shape).
-
-    For graphs that are not compiled as a whole: the block gets XLA's fusion of
-    the Winograd transforms and instance norms while the rest of the network
-    keeps TensorFlow's own (oneDNN) kernels. The kernels (spectral norm and its
-    training-time power iteration included) are computed outside and passed
-    in, so all blocks of a shape share one compiled function.
-
-    Inside a caller's XLA function (`jit_compile=True`, e.g. a compiled train
-    step) the block is traced into the caller's cluster instead: called there,
-    the nested XLA function made XLA take every variable of the step as a
-    compile-time constant, so the step recompiled on each weight update and
-    constant-folded the whole network (a full-size first step ran past 20 min;
-    tests/test_compile.py).
-    """
-    if control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()):
-        return block_core(x, k1, b1, k2, b2, dilation=dilation)
-    return _xla_block_core(x, k1, b1, k2, b2, dilation=dilation)
-
-
-# ------------------------------------------------------------------ plain-graph form (exports)
-
-B2 = np.kron(B_T, B_T)  # [36, 36]: row (i, j) of the transformed tile, column (r, s) of the tile
-A2 = np.kron(A_T, A_T)  # [16, 36]: row (a, b) of the 4×4 outputs
 
 
 def conv3x3_graph(x, kernel, bias=None, dilation=1, product_dtype=None):
@@ -342,3 +156,55 @@ def _tile_pixels(x, d, th, tw):
 def graph_supported(x):
     """Whether `conv3x3_graph` takes `x`: rank 4 with a static channel count."""
     return x.shape.rank == 4 and x.shape[-1] is not None
+
+
+# ------------------------------------------------------------------ the residual block
+
+
+def reflect_pad(x, p):
+    return tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="REFLECT")
+
+
+def supported(x):
+    """Whether `x` [N, H, W, C] has the static shape an XLA-compiled block needs."""
+    dims = list(x.shape)
+    return len(dims) == 4 and None not in dims
+
+
+def block_core(x, k1, b1, k2, b2, dilation=2, pad=None):
+    """x + IN(conv3x3(pad(ReLU(IN(conv3x3_d(pad(x, d)))), 1))) by `conv3x3_graph`, in float32.
+
+    x [N, H, W, C]; kernels [3, 3, C, C], biases [C]; returns x's shape and dtype.
+    `pad(t, p)`: the reflection padding, default `reflect_pad` (TF's MIRROR_PAD).
+    """
+    pad = pad or reflect_pad
+    dtype = x.dtype
+    x = tf.cast(x, tf.float32)
+    y = conv3x3_graph(pad(x, dilation), k1, b1, dilation=dilation)
+    y = tf.nn.relu(instance_norm(y))
+    y = conv3x3_graph(pad(y, 1), k2, b2)
+    return tf.cast(x + instance_norm(y), dtype)
+
+
+_xla_block_core = tf.function(block_core, jit_compile=True, autograph=False)
+
+
+def compiled_block_core(x, k1, b1, k2, b2, dilation=2):
+    """`block_core` as one XLA cluster (one compiled function per input shape).
+
+    For graphs that are not compiled as a whole: the block gets XLA's fusion of
+    the Winograd transforms and instance norms while the rest of the network
+    keeps TensorFlow's own (oneDNN) kernels. The kernels (spectral norm and its
+    training-time power iteration included) are computed outside and passed
+    in, so all blocks of a shape share one compiled function.
+
+    Inside a caller's XLA function (`jit_compile=True`, e.g. a compiled train
+    step) the block is traced into the caller's cluster instead: called there,
+    the nested XLA function made XLA take every variable of the step as a
+    compile-time constant, so the step recompiled on each weight update and
+    constant-folded the whole network (a full-size first step ran past 20 min;
+    tests/test_compile.py).
+    """
+    if control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()):
+        return block_core(x, k1, b1, k2, b2, dilation=dilation)
+    return _xla_block_core(x, k1, b1, k2, b2, dilation=dilation)

@@ -451,13 +451,6 @@ def check_cpu_switches(config):
             "kernels need AVX-512 and oneDNN on (TF_ENABLE_ONEDNN_OPTS); its fallback makes a "
             "full-size step about 11x float32's. Use none"
         )
-    if config.model == "joint" and config.jit_compile and config.conv_mode == "xla":
-        raise ConfigError(
-            "jit_compile with conv_mode xla for the joint stage on a CPU: XLA compiles G1, G2 "
-            "and D2 with the Winograd blocks as one program for about 3 minutes at batch 8, "
-            "for a step no faster than without it. Use conv_mode graph with jit_compile, or "
-            "jit_compile: false with conv_mode xla (the fastest CPU step)"
-        )
 
 
 def onednn_runs_bfloat16():

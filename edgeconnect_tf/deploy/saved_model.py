@@ -66,8 +66,8 @@ from edgeconnect_tf.files.image_headers import check_file_in_graph, file_pixels_
 from edgeconnect_tf.files.io import atomic_directory
 from edgeconnect_tf.inpaint import MIN_SIDE as MIN_SIZE
 
-# Inference graphs only: the training-time custom gradients (instance norm, Winograd
-# convs) keep forward tensors, which SavedModel cannot serialize with their gradients.
+# Inference graphs only: the training-time custom gradient of instance norm is not saved
+# (an inference file does not need it).
 SAVE_OPTIONS = tf.saved_model.SaveOptions(experimental_custom_gradients=False)
 SIGNATURES = (
     "serving_default",

@@ -254,8 +254,8 @@ def export_tflite(
 @contextlib.contextmanager
 def _quiet_absl():
     """absl's WARNING lines off while saving and converting: TensorFlow warns of "unsaved
-    custom gradients" (the training-time gradients of instance norm and the Winograd convs,
-    which an inference file does not need) and of untraced functions, nothing a user can
+    custom gradients" (the training-time gradient of instance norm, which an inference
+    file does not need) and of untraced functions, nothing a user can
     act on. Errors still show."""
     from absl import logging as absl_logging
 

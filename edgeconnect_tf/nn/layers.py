@@ -18,6 +18,7 @@ from keras import ops
 from edgeconnect_tf.nn import matmul_conv, winograd
 from edgeconnect_tf.nn.conv_mode import check_conv_mode
 from edgeconnect_tf.nn.normalization import instance_norm
+from edgeconnect_tf.nn.padding import reflection_pad
 from edgeconnect_tf.nn.spectral_norm import TorchSpectralNorm
 
 
@@ -31,11 +32,8 @@ def conv_init():
 class ReflectionPadding2D(keras.layers.Layer):
     """Reflect padding (PyTorch `ReflectionPad2d`: the edge pixel is not repeated).
 
-    [B, H, W, C] -> [B, H + 2p, W + 2p, C]; needs p < H and p < W.
-
-    `by_slices=True` builds the same values from one-pixel slices and
-    concatenations when H and W are static: TFLite's XNNPACK delegate takes
-    those, not MIRROR_PAD (generators built with `tflite_ops=True`).
+    [B, H, W, C] -> [B, H + 2p, W + 2p, C]; needs p < H and p < W. `by_slices`: see
+    `padding.reflection_pad` (generators built with `tflite_ops=True` take it).
     """
 
     def __init__(self, padding, by_slices=False, **kwargs):
@@ -53,23 +51,6 @@ class ReflectionPadding2D(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "padding": self.padding, "by_slices": self.by_slices}
-
-
-def reflection_pad(x, p, by_slices=False):
-    """`ReflectionPadding2D(p, by_slices)` as a function: [B, H, W, C] -> [B, H + 2p, W + 2p, C]."""
-    if by_slices and x.shape[1] is not None and x.shape[2] is not None:
-        return _reflect_pad_by_slices(x, p)
-    return ops.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), mode="reflect")
-
-
-def _reflect_pad_by_slices(x, p):
-    height, width = x.shape[1], x.shape[2]
-    top = [x[:, k : k + 1] for k in range(p, 0, -1)]
-    bottom = [x[:, height - 1 - k : height - k] for k in range(1, p + 1)]
-    x = tf.concat([*top, x, *bottom], axis=1)
-    left = [x[:, :, k : k + 1] for k in range(p, 0, -1)]
-    right = [x[:, :, width - 1 - k : width - k] for k in range(1, p + 1)]
-    return tf.concat([*left, x, *right], axis=2)
 
 
 @keras.saving.register_keras_serializable(package="edgeconnect_tf")

@@ -25,6 +25,7 @@ from tensorflow.python.ops import control_flow_util
 
 from edgeconnect_tf.nn.matmul_conv import dim, shape
 from edgeconnect_tf.nn.normalization import instance_norm
+from edgeconnect_tf.nn.padding import reflection_pad
 
 # Winograd F(4, 3) with interpolation points 0, ±1, ±2, ∞ (Lavin & Gray, 2016).
 B_T = np.array(
@@ -120,7 +121,7 @@ def conv3x3_graph(x, kernel, bias=None, dilation=1, product_dtype=None):
 
 
 def _runtime_zero(x):
-    """A float 0 computed from x's first element (inf too; NaN gives NaN, as the conv would).
+    """A float 0 computed from x's first element (inf too; a NaN there makes every output NaN).
 
     TFLite's converter folds constant subgraphs, so a frozen Winograd kernel
     would be stored transformed: 36 taps instead of 9, a 3.6× larger file.
@@ -161,10 +162,6 @@ def graph_supported(x):
 # ------------------------------------------------------------------ the residual block
 
 
-def reflect_pad(x, p):
-    return tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="REFLECT")
-
-
 def supported(x):
     """Whether `x` [N, H, W, C] has the static shape an XLA-compiled block needs."""
     dims = list(x.shape)
@@ -175,9 +172,9 @@ def block_core(x, k1, b1, k2, b2, dilation=2, pad=None):
     """x + IN(conv3x3(pad(ReLU(IN(conv3x3_d(pad(x, d)))), 1))) by `conv3x3_graph`, in float32.
 
     x [N, H, W, C]; kernels [3, 3, C, C], biases [C]; returns x's shape and dtype.
-    `pad(t, p)`: the reflection padding, default `reflect_pad` (TF's MIRROR_PAD).
+    `pad(t, p)`: the reflection padding, default `padding.reflection_pad`.
     """
-    pad = pad or reflect_pad
+    pad = pad or reflection_pad
     dtype = x.dtype
     x = tf.cast(x, tf.float32)
     y = conv3x3_graph(pad(x, dilation), k1, b1, dilation=dilation)
